@@ -1,0 +1,47 @@
+"""Classifies image files with the latest checkpoint of a trained classifier.
+
+  python -m experiments.predict --workdir=workdirs/cnn_mnist digit.png photo.jpg
+
+Prints one JSON line per image: {"path": ..., "top": [[label, probability], ...]} (top 5 by
+default). Images of any size and format are converted to the model's input (grey or RGB, resized;
+for digit models dark-on-light images are inverted, see --invert).
+"""
+
+import json
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from mlfun_jax import cli
+from mlfun_jax import images
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained classifier.")
+_TOP_K = flags.DEFINE_integer("top_k", 5, "How many classes to print per image.", lower_bound=1)
+_INVERT = flags.DEFINE_enum("invert", "auto", images.INVERT_CHOICES,
+                            "Invert grey images: auto (when the border is light), yes or no.")
+_BATCH = 256
+flags.mark_flag_as_required("workdir")
+
+
+def main(argv):
+  paths = argv[1:]
+  if not paths:
+    raise app.UsageError("give one or more image files to classify")
+  from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
+  with cli.user_errors():
+    classifier = classification.Classifier(_WORKDIR.value)
+    for start in range(0, len(paths), _BATCH):
+      chunk = paths[start:start + _BATCH]
+      batch = np.stack([images.load_image(p, classifier.image_shape, _INVERT.value) for p in chunk])
+      for path, top in zip(chunk, classifier.predict(batch, _TOP_K.value)):
+        print(json.dumps({"path": path, "top": [[label, round(p, 6)] for label, p in top]}),
+              flush=True)
+
+
+def run():
+  cli.run(main, config_flag=None)
+
+
+if __name__ == "__main__":
+  run()

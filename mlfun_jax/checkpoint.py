@@ -1,0 +1,161 @@
+"""Orbax checkpoints of a train state plus a JSON `meta` record (config, class names, ...).
+
+Saves are atomic (orbax writes a temporary folder and renames it when complete), so a killed run
+never leaves a half-written step behind that looks finished. Restoring verifies a step by reading it:
+a damaged step is reported in one line naming its folder.
+"""
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from absl import logging
+import orbax.checkpoint as ocp
+
+from mlfun_jax.errors import UserError
+
+
+class DamagedCheckpointError(UserError):
+  """A checkpoint step that cannot be read back whole."""
+
+
+def _first_line(error: Exception) -> str:
+  text = str(error).strip() or type(error).__name__
+  return text.splitlines()[0][:300]
+
+
+class Checkpointer:
+  """Keeps the last `max_to_keep` checkpoints of a run in `directory` (one sub-folder per step)."""
+
+  def __init__(self, directory: str, *, max_to_keep: int = 3, create: bool = True):
+    self.directory = os.path.abspath(directory)
+    self._options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=create, enable_async_checkpointing=False)
+    self._manager = ocp.CheckpointManager(self.directory, options=self._options)
+
+  def _reload(self):
+    self._manager.close()
+    self._manager = ocp.CheckpointManager(self.directory, options=self._options)
+
+  def steps(self) -> list[int]:
+    """Steps with a finished checkpoint folder, oldest first (not yet verified)."""
+    return sorted(self._manager.all_steps())
+
+  def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+    """Writes `state` (a pytree of numpy/JAX arrays) and `meta` (JSON-able) as step `step`."""
+    self._manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        force=True)
+    self._manager.wait_until_finished()
+
+  def read_meta(self, step: int) -> dict[str, Any]:
+    """The JSON record saved beside the state at `step`."""
+    path = os.path.join(self.directory, str(step))
+    try:
+      restored = self._manager.restore(
+          step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+    except Exception as e:  # pylint: disable=broad-except
+      raise DamagedCheckpointError(
+          f"checkpoint {path} is damaged or unreadable: {_first_line(e)}") from e
+    if not isinstance(restored.meta, dict):
+      raise DamagedCheckpointError(f"checkpoint {path} is damaged: its meta record is not a JSON object")
+    return restored.meta
+
+  def restore(self, template: Any, step: int,
+              check_meta: Callable[[dict[str, Any]], None] | None = None
+              ) -> tuple[Any, dict[str, Any]]:
+    """Reads step `step` into the structure, shapes and dtypes of `template` (numpy leaves).
+
+    Args:
+      template: pytree with the structure, shapes and dtypes of the saved state.
+      step: the step to read.
+      check_meta: called with the meta record before the state is read; raises UserError when
+        the checkpoint does not belong to this run (e.g. another model config).
+
+    Raises:
+      DamagedCheckpointError: naming the step's folder, when it cannot be read back whole.
+    """
+    path = os.path.join(self.directory, str(step))
+    meta = self.read_meta(step)
+    if check_meta is not None:
+      check_meta(meta)
+    try:
+      restored = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(template)))
+    except Exception as e:  # pylint: disable=broad-except
+      raise DamagedCheckpointError(
+          f"checkpoint {path} is damaged or unreadable: {_first_line(e)}") from e
+    return restored.state, meta
+
+  def restore_latest_good(
+      self, template: Any, check_meta: Callable[[dict[str, Any]], None] | None = None
+  ) -> tuple[Any, dict[str, Any], int] | None:
+    """Restores the newest step that reads back whole; None when there is no checkpoint.
+
+    Damaged newer steps are renamed `<step>.damaged` (kept for inspection, out of the way of new
+    saves) with a warning. When every step is damaged the newest one's error is raised.
+    """
+    steps = self.steps()
+    first_error = None
+    for step in reversed(steps):
+      try:
+        state, meta = self.restore(template, step, check_meta)
+      except DamagedCheckpointError as e:
+        first_error = first_error or e
+        logging.warning("Skipping %s", e)
+        continue
+      if step != steps[-1]:
+        self._set_aside([s for s in steps if s > step])
+      return state, meta, step
+    if first_error is not None:
+      raise first_error
+    return None
+
+  def _set_aside(self, steps: list[int]) -> None:
+    for step in steps:
+      path = os.path.join(self.directory, str(step))
+      os.replace(path, path + ".damaged")
+      logging.warning("Moved damaged checkpoint %s to %s.damaged", path, path)
+    self._reload()
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def latest_meta(directory: str) -> tuple[dict[str, Any], int]:
+  """The meta record and step of the newest checkpoint in `directory` (for predict and tools).
+
+  Raises:
+    UserError: when the folder has no checkpoint or the newest one is damaged.
+  """
+  if not os.path.isdir(directory):
+    raise UserError(f"no checkpoints in {directory}: the folder does not exist (check --workdir)")
+  checkpointer = Checkpointer(directory, create=False)
+  steps = checkpointer.steps()
+  if not steps:
+    raise UserError(f"no checkpoints in {directory} (check --workdir)")
+  return checkpointer.read_meta(steps[-1]), steps[-1]
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any],
+                       allowed: frozenset[str] = frozenset(), prefix: str = "") -> list[str]:
+  """Dotted names of config fields whose values differ between two config dicts.
+
+  Values are compared after a JSON round trip (tuples and lists are the same). Fields named in
+  `allowed` (dotted) are ignored.
+  """
+  differences = []
+  normalise = lambda v: json.loads(json.dumps(v, default=str))
+  for key in sorted(set(saved) | set(current)):
+    name = prefix + key
+    if name in allowed:
+      continue
+    a, b = saved.get(key), current.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      differences += config_differences(a, b, allowed, name + ".")
+    elif normalise(a) != normalise(b):
+      differences.append(f"{name}: {a!r} -> {b!r}")
+  return differences

@@ -1,0 +1,246 @@
+"""The one generic training loop, shared by every experiment family.
+
+A family supplies a `Task`: how to initialise its train state, a pure per-device train step and
+eval step, and its data streams. The loop maps the steps over all local devices with `jax.pmap`
+(axis 'batch'), keeps at most `config.max_inflight_steps` steps in flight (XLA's CPU collectives
+abort the process when the dispatch queue runs deep), evaluates every `config.eval_every` steps,
+checkpoints atomically every `config.checkpoint_every` steps and at the end, resumes from the latest
+good checkpoint in the workdir, and logs to metrics.jsonl, TensorBoard and the console.
+SIGTERM or Ctrl-C stop the run after the current step with a checkpoint.
+"""
+
+import collections
+from collections.abc import Callable, Iterable, Iterator
+import dataclasses
+import functools
+import os
+import signal
+import threading
+from typing import Any
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from mlfun_jax import checkpoint
+from mlfun_jax import metrics_writer
+from mlfun_jax import parallel
+from mlfun_jax import progress
+from mlfun_jax import tasks
+from mlfun_jax.errors import UserError
+
+Batch = dict[str, Any]
+Metrics = dict[str, jax.Array]
+
+# Config fields that may change when a run is resumed (they do not change what is computed).
+RESUMABLE_FIELDS = frozenset({
+    "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
+    "keep_checkpoints", "max_inflight_steps",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What an experiment family gives the loop. Steps are written for ONE device.
+
+  Attributes:
+    init: rng -> train state (a flax struct with an integer `step` field).
+    train_step: (state, batch, rng) -> (state, metrics). Runs under pmap: it must average its
+      gradients and metrics over the axis `parallel.AXIS` itself (`lax.pmean`). `rng` is already
+      distinct per device and step.
+    eval_step: (state, batch) -> metric sums over the device's batch (padding masked out); the loop
+      adds them over devices and batches and hands the totals to `summarize_eval`.
+    summarize_eval: totals -> named eval metrics (e.g. {'loss': ..., 'accuracy': ...}).
+    train_batches: start_step -> iterator of batches laid out [local_devices, per_device, ...].
+    eval_batches: () -> one pass over the evaluation data, or None for no evaluation.
+    num_steps: total train steps of the run.
+    examples_per_step: global batch size (for throughput).
+    meta: JSON-able facts saved with each checkpoint (class names, input shape, ...).
+    on_end: optional (host state, workdir) -> None, run by process 0 after training (pictures...).
+  """
+
+  init: Callable[[jax.Array], Any]
+  train_step: Callable[[Any, Batch, jax.Array], tuple[Any, Metrics]]
+  eval_step: Callable[[Any, Batch], Metrics]
+  summarize_eval: Callable[[dict[str, float]], dict[str, float]]
+  train_batches: Callable[[int], Iterator[Batch]]
+  eval_batches: Callable[[], Iterable[Batch]] | None
+  num_steps: int
+  examples_per_step: int
+  meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+  on_end: Callable[[Any, str], None] | None = None
+
+
+class _StopRequest:
+  """Turns SIGTERM (preemption) and the first Ctrl-C into a polite request to stop."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def _handle(self, signum, frame):  # pylint: disable=unused-argument
+    logging.warning("Signal %d: stopping after this step with a checkpoint.", signum)
+    self.requested = True
+    signal.signal(signum, self._previous[signum])  # A second signal acts as usual.
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGTERM, signal.SIGINT):
+        self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *unused):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+
+class _BoundedQueue:
+  """Holds device results of in-flight steps; fetching the oldest bounds how many are in flight."""
+
+  def __init__(self, max_inflight: int):
+    self._max = max(1, max_inflight)
+    self._pending = collections.deque()
+    self.done = []
+
+  def put(self, device_metrics) -> None:
+    self._pending.append(device_metrics)
+    while len(self._pending) >= self._max:
+      self.done.append(_first_replica(self._pending.popleft()))
+
+  def drain(self) -> list[dict[str, np.ndarray]]:
+    while self._pending:
+      self.done.append(_first_replica(self._pending.popleft()))
+    done, self.done = self.done, []
+    return done
+
+
+def _first_replica(device_metrics) -> dict[str, np.ndarray]:
+  """Blocks until a pmapped result is ready; returns device 0's copy as numpy."""
+  return jax.tree.map(lambda x: np.asarray(x)[0], jax.device_get(device_metrics))
+
+
+def _mean(records: list[dict[str, np.ndarray]]) -> dict[str, float]:
+  return {name: float(np.mean([r[name] for r in records])) for name in records[0]}
+
+
+def evaluate(p_eval_step, replicated_state, batches: Iterable[Batch],
+             summarize: Callable[[dict[str, float]], dict[str, float]],
+             max_inflight: int) -> dict[str, float]:
+  """Runs the pmapped eval step over every batch and summarises the summed metrics."""
+  queue = _BoundedQueue(max_inflight)
+  for batch in batches:
+    queue.put(p_eval_step(replicated_state, batch))
+  records = queue.drain()
+  if not records:
+    raise UserError("the evaluation split is empty")
+  totals = {name: float(np.sum([np.float64(r[name]) for r in records])) for name in records[0]}
+  return summarize(totals)
+
+
+def _step_with_device_rng(train_step, rng, state, batch):
+  return train_step(state, batch, parallel.device_rng(rng, state.step))
+
+
+def _summed_over_devices(eval_step, state, batch):
+  return jax.lax.psum(eval_step(state, batch), parallel.AXIS)
+
+
+def _check_resumable(config: ml_collections.ConfigDict, workdir: str):
+  def check(meta: dict[str, Any]) -> None:
+    differences = checkpoint.config_differences(
+        meta.get("config", {}), config.to_dict(), RESUMABLE_FIELDS)
+    if differences:
+      raise UserError(
+          f"workdir {workdir} holds a run with another config ({'; '.join(differences[:4])}); "
+          "use a new --workdir or the same config")
+  return check
+
+
+def run(task: Task, config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains `task` to `task.num_steps`, resuming from `workdir` if it holds a checkpoint.
+
+  Returns:
+    The last logged train metrics and the final eval metrics ('train_*', 'eval_*').
+  """
+  is_chief = jax.process_index() == 0
+  init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
+  state = jax.device_get(task.init(init_rng))
+
+  checkpointer = checkpoint.Checkpointer(
+      os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints)
+  meta = {"config": config.to_dict(), **task.meta}
+  restored = checkpointer.restore_latest_good(state, _check_resumable(config, workdir))
+  if restored is not None:
+    state, _, saved_step = restored
+    logging.info("Resumed from step %d in %s", saved_step, checkpointer.directory)
+  start_step = int(state.step)
+
+  writer = metrics_writer.MetricWriter(workdir, enabled=is_chief)
+  writer.truncate_after(start_step)
+  p_train_step = jax.pmap(
+      functools.partial(_step_with_device_rng, task.train_step, step_rng),
+      axis_name=parallel.AXIS, donate_argnums=(0,))
+  p_eval_step = jax.pmap(
+      functools.partial(_summed_over_devices, task.eval_step), axis_name=parallel.AXIS)
+  replicated_state = parallel.replicate(state)
+  del state
+
+  max_inflight = config.max_inflight_steps
+  clock = progress.Progress(start_step, task.num_steps, task.examples_per_step)
+  logging.info("Training steps %d..%d on %d devices (%d processes), global batch %d.",
+               start_step + 1, task.num_steps, jax.device_count(), jax.process_count(),
+               task.examples_per_step)
+
+  def save(step):
+    if step not in checkpointer.steps():
+      checkpointer.save(step, parallel.to_host(replicated_state), {**meta, "step": step})
+
+  summary: dict[str, float] = {}
+  queue = _BoundedQueue(max_inflight)
+  batches = task.train_batches(start_step)
+  step = start_step
+  with _StopRequest() as stop:
+    while step < task.num_steps and not stop.requested:
+      replicated_state, device_metrics = p_train_step(replicated_state, next(batches))
+      step += 1
+      queue.put(device_metrics)
+      last = step == task.num_steps or stop.requested
+      if step % config.log_every == 0 or last:
+        train_metrics = {"train_" + k: v for k, v in _mean(queue.drain()).items()}
+        rates = clock.tick(step)
+        writer.write(step, {**train_metrics, **rates})
+        summary.update(train_metrics)
+        logging.info("%s", clock.line(step, rates, train_metrics))
+      if task.eval_batches is not None and (
+          (config.eval_every and step % config.eval_every == 0) or step == task.num_steps):
+        eval_metrics = {"eval_" + k: v for k, v in evaluate(
+            p_eval_step, replicated_state, task.eval_batches(), task.summarize_eval,
+            max_inflight).items()}
+        writer.write(step, eval_metrics)
+        summary.update(eval_metrics)
+        logging.info("step %d | %s", step,
+                     " ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
+      if (config.checkpoint_every and step % config.checkpoint_every == 0) or last:
+        save(step)
+
+  if step > start_step:
+    logging.info("Stopped at step %d after %s.", step,
+                 progress.format_duration(clock.elapsed()))
+  if step == task.num_steps:
+    save(step)
+    if step == start_step and task.eval_batches is not None:  # Already finished: report anyway.
+      summary.update({"eval_" + k: v for k, v in evaluate(
+          p_eval_step, replicated_state, task.eval_batches(), task.summarize_eval,
+          max_inflight).items()})
+    if is_chief and task.on_end is not None:
+      task.on_end(parallel.to_host(replicated_state), workdir)
+  writer.close()
+  checkpointer.close()
+  return summary
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Builds the Task of the family named by `config.task` and runs it in `workdir`."""
+  task = tasks.get(config.task).build(config, workdir)
+  return run(task, config, workdir)
