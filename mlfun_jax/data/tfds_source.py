@@ -1,0 +1,99 @@
+"""Image classification datasets from an already prepared TFDS data_dir, read fully into memory.
+
+Reads through `tfds.data_source` (array_record random access, no TensorFlow) in chunks of
+`__getitems__`, the fast path here. Never downloads. tensorflow_datasets is imported lazily.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from mlfun_jax.data.arrays import ArraySplit, ImageDataset
+from mlfun_jax.errors import UserError
+
+_CHUNK = 10_000
+SPLITS = ('train', 'test')
+
+
+def base_name(name: str) -> str:
+  """'cifar10/config:1.0.0' -> 'cifar10'."""
+  return re.split(r'[/:]', name, maxsplit=1)[0]
+
+
+def catalog_names() -> list[str]:
+  """Names in the installed TFDS catalog (no community datasets: that needs the network)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds.list_builders(with_community_datasets=False)
+
+
+def _read_split(source: Sequence[Any], name: str, split: str) -> ArraySplit:
+  """All records of one split -> images uint8 [N, H, W, C], labels int32 [N]."""
+  images, labels = [], []
+  for start in range(0, len(source), _CHUNK):
+    records = source.__getitems__(list(range(start, min(start + _CHUNK, len(source)))))
+    try:
+      chunk = np.stack([np.asarray(r['image']) for r in records])
+    except ValueError as e:
+      raise UserError(f'dataset {name!r} split {split!r}: images differ in shape, cannot hold '
+                      f'them in one array ({e})') from e
+    images.append(chunk[..., None] if chunk.ndim == 3 else chunk)
+    labels.append(np.asarray([r['label'] for r in records]))
+  if not images:
+    raise UserError(f'dataset {name!r} split {split!r} is empty')
+  images, labels = np.concatenate(images), np.concatenate(labels)
+  if images.ndim != 4 or images.dtype != np.uint8:
+    raise UserError(f'dataset {name!r} split {split!r}: images are {images.dtype} '
+                    f'{images.shape[1:]}, expected uint8 [H, W] or [H, W, C]')
+  if labels.ndim != 1 or labels.dtype.kind not in 'iu':
+    raise UserError(f'dataset {name!r} split {split!r}: labels are {labels.dtype} '
+                    f'{labels.shape[1:]}, expected integer class ids')
+  return ArraySplit(images=images, labels=labels.astype(np.int32))
+
+
+def load_tfds(name: str, data_dir: str | None) -> ImageDataset:
+  """Reads the 'train' and 'test' splits of a prepared TFDS image dataset into memory.
+
+  Args:
+    name: a TFDS catalog name, optionally with config/version ('mnist', 'cifar10:3.0.2').
+    data_dir: the TFDS data_dir it was prepared in; None for TFDS's default (~/tensorflow_datasets).
+
+  Returns:
+    ImageDataset with images uint8 [N, H, W, C] (grey images get C = 1), labels int32,
+    class_names from the 'label' feature.
+
+  Raises:
+    UserError: unknown name or config, not prepared (this machine cannot download), no
+      'image'/'label' features, a split missing, or images of differing shapes.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except (tfds.core.registered.DatasetNotFoundError, ValueError, AssertionError) as e:
+    # Unknown name or config: DatasetNotFoundError / ValueError; unknown version: AssertionError.
+    raise UserError(f'dataset {name!r}: {str(e).splitlines()[0]}') from e
+  if not builder.is_prepared():
+    raise UserError(f'dataset {name!r} is not prepared in {str(builder.data_dir)!r} and this '
+                    'machine cannot download: prepare it where there is network and copy it there, '
+                    'or set another data_dir (config field data_dir)')
+  features = builder.info.features
+  missing = [key for key in ('image', 'label') if key not in features.keys()]
+  if missing:
+    raise UserError(f'dataset {name!r} has no {" or ".join(map(repr, missing))} feature (it has '
+                    f'{", ".join(features.keys())}): not an image classification dataset')
+  splits = {}
+  for split in SPLITS:
+    try:
+      source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+    except (KeyError, ValueError) as e:
+      raise UserError(f'dataset {name!r} in {str(builder.data_dir)!r} has no usable {split!r} '
+                      f'split: {str(e).splitlines()[0] if str(e) else type(e).__name__}') from e
+    splits[split] = _read_split(source, name, split)
+  class_names = getattr(features['label'], 'names', None)
+  if not class_names:
+    top = max(int(s.labels.max()) for s in splits.values())
+    class_names = [str(i) for i in range(top + 1)]
+  return ImageDataset(name=name, train=splits['train'], test=splits['test'],
+                      class_names=tuple(class_names))
