@@ -31,7 +31,7 @@ def main(argv):
   parallel.configure_cpu_devices(_CPU_DEVICES.value)
   from mlfun_jax import train  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
-    summary = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    _, summary = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   logging.info("Final metrics: %s", json.dumps(summary, sort_keys=True))
 
 

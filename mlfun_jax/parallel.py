@@ -44,9 +44,19 @@ def replicate(tree):
   return flax.jax_utils.replicate(tree)
 
 
+def _first_copy(x):
+  if not isinstance(x, jax.Array):
+    return x[0]
+  shard = x.addressable_shards[0].data  # [1, ...] when split over devices, [D, ...] if replicated.
+  return shard[0] if shard.shape == x.shape else shard.reshape(x.shape[1:])
+
+
 def unreplicate(tree):
-  """Takes device 0's copy of a replicated pytree (leaves lose their leading device axis)."""
-  return flax.jax_utils.unreplicate(tree)
+  """Takes the first local device's copy of a replicated pytree (leaves lose their device axis).
+
+  Reads the first shard directly (no gather), and handles pmaps over any subset of devices.
+  """
+  return jax.tree.map(_first_copy, tree)
 
 
 def to_host(tree):

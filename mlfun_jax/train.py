@@ -146,6 +146,22 @@ def _summed_over_devices(eval_step, state, batch):
   return jax.lax.psum(eval_step(state, batch), parallel.AXIS)
 
 
+def pmap_train_step(train_step, rng: jax.Array, devices=None):
+  """pmaps a one-device train step over `devices` (default: all local), donating the state.
+
+  The mapped function takes (replicated state, batch [D, per_device, ...]) and gives each device
+  the key `parallel.device_rng(rng, state.step)`.
+  """
+  return jax.pmap(functools.partial(_step_with_device_rng, train_step, rng),
+                  axis_name=parallel.AXIS, devices=devices, donate_argnums=(0,))
+
+
+def pmap_eval_step(eval_step, devices=None):
+  """pmaps a one-device eval step; its sums come back added over all devices."""
+  return jax.pmap(functools.partial(_summed_over_devices, eval_step),
+                  axis_name=parallel.AXIS, devices=devices)
+
+
 def _check_resumable(config: ml_collections.ConfigDict, workdir: str):
   def check(meta: dict[str, Any]) -> None:
     differences = checkpoint.config_differences(
@@ -157,11 +173,16 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: str):
   return check
 
 
-def run(task: Task, config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
+        stop_after_step: int | None = None) -> tuple[Any, dict[str, float]]:
   """Trains `task` to `task.num_steps`, resuming from `workdir` if it holds a checkpoint.
 
+  `stop_after_step` ends this call early at that step with a checkpoint, as a preemption would;
+  calling again resumes exactly where it stopped.
+
   Returns:
-    The last logged train metrics and the final eval metrics ('train_*', 'eval_*').
+    (the final train state as numpy arrays, the last logged train metrics and latest eval metrics
+    as {'train_*': ..., 'eval_*': ...}).
   """
   is_chief = jax.process_index() == 0
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
@@ -172,17 +193,18 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str) -> dict[str
   meta = {"config": config.to_dict(), **task.meta}
   restored = checkpointer.restore_latest_good(state, _check_resumable(config, workdir))
   if restored is not None:
-    state, _, saved_step = restored
+    state, saved_meta, saved_step = restored
     logging.info("Resumed from step %d in %s", saved_step, checkpointer.directory)
+    if saved_meta["config"].get("num_steps") != config.get("num_steps") or (
+        saved_meta["config"].get("num_epochs") != config.get("num_epochs")):
+      logging.warning("The run length changed since the checkpoint: learning-rate schedules "
+                      "follow the new length from step %d on.", saved_step)
   start_step = int(state.step)
 
   writer = metrics_writer.MetricWriter(workdir, enabled=is_chief)
   writer.truncate_after(start_step)
-  p_train_step = jax.pmap(
-      functools.partial(_step_with_device_rng, task.train_step, step_rng),
-      axis_name=parallel.AXIS, donate_argnums=(0,))
-  p_eval_step = jax.pmap(
-      functools.partial(_summed_over_devices, task.eval_step), axis_name=parallel.AXIS)
+  p_train_step = pmap_train_step(task.train_step, step_rng)
+  p_eval_step = pmap_eval_step(task.eval_step)
   replicated_state = parallel.replicate(state)
   del state
 
@@ -205,6 +227,7 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str) -> dict[str
       replicated_state, device_metrics = p_train_step(replicated_state, next(batches))
       step += 1
       queue.put(device_metrics)
+      stop.requested |= step == stop_after_step
       last = step == task.num_steps or stop.requested
       if step % config.log_every == 0 or last:
         train_metrics = {"train_" + k: v for k, v in _mean(queue.drain()).items()}
@@ -227,6 +250,7 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str) -> dict[str
   if step > start_step:
     logging.info("Stopped at step %d after %s.", step,
                  progress.format_duration(clock.elapsed()))
+  final_state = parallel.to_host(replicated_state)
   if step == task.num_steps:
     save(step)
     if step == start_step and task.eval_batches is not None:  # Already finished: report anyway.
@@ -234,13 +258,14 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str) -> dict[str
           p_eval_step, replicated_state, task.eval_batches(), task.summarize_eval,
           max_inflight).items()})
     if is_chief and task.on_end is not None:
-      task.on_end(parallel.to_host(replicated_state), workdir)
+      task.on_end(final_state, workdir)
   writer.close()
   checkpointer.close()
-  return summary
+  return final_state, summary
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Builds the Task of the family named by `config.task` and runs it in `workdir`."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       stop_after_step: int | None = None) -> tuple[Any, dict[str, float]]:
+  """Builds the Task of the family named by `config.task` and runs it in `workdir` (see `run`)."""
   task = tasks.get(config.task).build(config, workdir)
-  return run(task, config, workdir)
+  return run(task, config, workdir, stop_after_step)

@@ -1,0 +1,164 @@
+"""The generic loop: learning on real digits, exact resume, damaged checkpoints, logs."""
+
+import json
+import os
+import pathlib
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from mlfun_jax import checkpoint
+from mlfun_jax import metrics_writer
+from mlfun_jax import train
+from mlfun_jax.errors import UserError
+from tests.conftest import CNN_MNIST_CONFIG
+from tests.conftest import REPO_ROOT
+from tests.conftest import small_cnn_config
+
+
+def damage_checkpoint(step_dir: pathlib.Path) -> None:
+  """Truncates the largest data file of a saved state to half its size (a torn write)."""
+  largest = max((p for p in (step_dir / 'state').rglob('*') if p.is_file()),
+                key=lambda p: p.stat().st_size)
+  size = largest.stat().st_size
+  with open(largest, 'r+b') as f:
+    f.truncate(size // 2)
+
+
+def assert_trees_equal(a, b):
+  leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert len(leaves_a) == len(leaves_b)
+  for x, y in zip(leaves_a, leaves_b):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def read_tensorboard_scalars(directory: pathlib.Path) -> dict[str, list[tuple[int, float]]]:
+  """Parses TensorBoard event files (TFRecord framing + Event protos) without TensorFlow."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  scalars = {}
+  for path in directory.glob('events.out.tfevents.*'):
+    raw = path.read_bytes()
+    offset = 0
+    while offset < len(raw):
+      (length,) = struct.unpack('<Q', raw[offset:offset + 8])
+      event = event_pb2.Event.FromString(raw[offset + 12:offset + 12 + length])
+      offset += 12 + length + 4
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+  return scalars
+
+
+def test_loss_falls_and_accuracy_rises_on_real_digits(tmp_path):
+  config = small_cnn_config(num_steps=150, batch_size=64, eval_every=50)
+  config.optimizer.learning_rate = 5e-3
+  state, summary = train.train_and_evaluate(config, str(tmp_path))
+  records = metrics_writer.read_metrics(str(tmp_path))
+  losses = [r['train_loss'] for r in records if 'train_loss' in r]
+  accuracies = [r['eval_accuracy'] for r in records if 'eval_accuracy' in r]
+  assert losses[-1] < 0.5 * losses[0]
+  assert accuracies == sorted(accuracies) or accuracies[-1] >= max(accuracies) - 0.01
+  assert summary['eval_accuracy'] >= 0.90  # 1,000 held-out real MNIST digits.
+  assert summary['eval_count'] == 1000
+  assert int(state.step) == 150
+
+
+def test_metrics_jsonl_and_tensorboard_events(tmp_path):
+  config = small_cnn_config(num_steps=20, log_every=10, eval_every=10)
+  train.train_and_evaluate(config, str(tmp_path))
+  records = metrics_writer.read_metrics(str(tmp_path))
+  assert [r['step'] for r in records] == [10, 10, 20, 20]
+  assert {'train_loss', 'train_accuracy', 'steps_per_sec', 'examples_per_sec'} <= set(records[0])
+  assert {'eval_loss', 'eval_accuracy'} <= set(records[1])
+  scalars = read_tensorboard_scalars(tmp_path / 'tensorboard')
+  assert [s for s, _ in scalars['train_loss']] == [10, 20]
+  assert scalars['eval_accuracy'][-1][1] == pytest.approx(records[-1]['eval_accuracy'])
+
+
+def test_stop_and_resume_equals_straight_run(tmp_path):
+  # Dropout and random shifts on: resuming must also restore the random streams.
+  overrides = dict(num_steps=20, checkpoint_every=10, model__dropout_rate=0.3, random_shift=2)
+  straight_state, _ = train.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'a'))
+
+  half_state, _ = train.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'b'),
+                                           stop_after_step=10)
+  assert int(half_state.step) == 10
+  resumed_state, _ = train.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'b'))
+
+  assert int(resumed_state.step) == int(straight_state.step) == 20
+  assert_trees_equal(resumed_state.params, straight_state.params)
+  assert_trees_equal(resumed_state.opt_state, straight_state.opt_state)
+  records = metrics_writer.read_metrics(str(tmp_path / 'b'))
+  # Each log step once, in order: the stopped run's step-10 line is not repeated by the resume.
+  assert [r['step'] for r in records if 'train_loss' in r] == [10, 20]
+
+
+def test_resume_skips_a_damaged_latest_checkpoint(tmp_path):
+  config = small_cnn_config(num_steps=30, checkpoint_every=10)
+  straight_state, _ = train.train_and_evaluate(config, str(tmp_path / 'a'))
+  train.train_and_evaluate(config, str(tmp_path / 'b'), stop_after_step=20)
+  checkpoints = tmp_path / 'b' / 'checkpoints'
+  damage_checkpoint(checkpoints / '20')
+
+  resumed_state, _ = train.train_and_evaluate(config, str(tmp_path / 'b'))
+  assert (checkpoints / '20.damaged').is_dir()  # Set aside, not deleted.
+  assert_trees_equal(resumed_state.params, straight_state.params)
+
+
+def test_every_checkpoint_damaged_is_a_clear_error(tmp_path):
+  train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
+  damage_checkpoint(tmp_path / 'checkpoints' / '10')
+  with pytest.raises(UserError, match=r'checkpoint .*checkpoints/10 is damaged'):
+    train.train_and_evaluate(small_cnn_config(num_steps=20), str(tmp_path))
+
+
+def test_resume_with_another_model_config_is_refused(tmp_path):
+  train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
+  with pytest.raises(UserError, match=r'model.conv_features'):
+    train.train_and_evaluate(small_cnn_config(num_steps=20, model__conv_features=(4, 8)),
+                             str(tmp_path))
+
+
+def test_leftover_temporary_checkpoint_is_ignored(tmp_path):
+  train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
+  # What a run killed in the middle of a save leaves behind.
+  (tmp_path / 'checkpoints' / '20.orbax-checkpoint-tmp-1234').mkdir()
+  assert checkpoint.Checkpointer(str(tmp_path / 'checkpoints')).steps() == [10]
+  state, _ = train.train_and_evaluate(small_cnn_config(num_steps=20), str(tmp_path))
+  assert int(state.step) == 20
+
+
+def test_sigterm_stops_with_checkpoint_and_resume_matches_straight_run(tmp_path):
+  """Several hundred steps on 8 CPU devices (the deep-dispatch hazard), killed and resumed."""
+  num_steps = 300
+  args = ['--config=' + str(CNN_MNIST_CONFIG), f'--workdir={tmp_path / "killed"}',
+          f'--config.num_steps={num_steps}', '--config.model.conv_features=(8,16)',
+          '--config.model.dense_features=(32,)', '--config.batch_size=64',
+          '--config.log_every=10', '--config.eval_every=0', '--config.checkpoint_every=100']
+  process = subprocess.Popen([sys.executable, '-m', 'experiments.train', *args], cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  metrics = tmp_path / 'killed' / 'metrics.jsonl'
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    if metrics.exists() and len(metrics.read_text().splitlines()) >= 5:
+      break
+    time.sleep(0.2)
+  process.send_signal(signal.SIGTERM)
+  output, _ = process.communicate(timeout=240)
+  assert process.returncode == 0, output
+  saved = checkpoint.Checkpointer(str(tmp_path / 'killed' / 'checkpoints')).steps()
+  assert saved and saved[-1] < num_steps, (saved, output[-2000:])
+  assert 'stopping after this step' in output
+
+  config = small_cnn_config(num_steps=num_steps, checkpoint_every=100, random_shift=2,
+                            model__dropout_rate=0.5)
+  resumed_state, _ = train.train_and_evaluate(config, str(tmp_path / 'killed'))
+  straight_state, summary = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  assert_trees_equal(resumed_state.params, straight_state.params)
+  assert_trees_equal(resumed_state.opt_state, straight_state.opt_state)
+  assert summary['train_loss'] < 1.5  # From ln(10) = 2.30 at the start.
