@@ -122,7 +122,14 @@ class Checkpointer:
     self._reload()
 
   def close(self) -> None:
+    """Stops orbax's background machinery; call when done (or use `with Checkpointer(...)`)."""
     self._manager.close()
+
+  def __enter__(self) -> "Checkpointer":
+    return self
+
+  def __exit__(self, *unused) -> None:
+    self.close()
 
 
 def latest_meta(directory: str) -> tuple[dict[str, Any], int]:
@@ -133,11 +140,11 @@ def latest_meta(directory: str) -> tuple[dict[str, Any], int]:
   """
   if not os.path.isdir(directory):
     raise UserError(f"no checkpoints in {directory}: the folder does not exist (check --workdir)")
-  checkpointer = Checkpointer(directory, create=False)
-  steps = checkpointer.steps()
-  if not steps:
-    raise UserError(f"no checkpoints in {directory} (check --workdir)")
-  return checkpointer.read_meta(steps[-1]), steps[-1]
+  with Checkpointer(directory, create=False) as checkpointer:
+    steps = checkpointer.steps()
+    if not steps:
+      raise UserError(f"no checkpoints in {directory} (check --workdir)")
+    return checkpointer.read_meta(steps[-1]), steps[-1]
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any],

@@ -87,12 +87,22 @@ class _QuietLibraries(python_logging.Filter):
     return record.levelno >= python_logging.WARNING or "/orbax/" not in record.pathname
 
 
+def _ignore_closed_event_loop(unraisable, default=sys.unraisablehook) -> None:
+  """After a failed orbax read, tensorstore callbacks hit orbax's closed asyncio loop; each
+  prints a harmless 'Event loop is closed' traceback. Everything else goes to the default hook."""
+  error = unraisable.exc_value
+  if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+    default(unraisable)
+
+
 def run(main: Callable[[list[str]], None], config_flag: str | None = "config") -> None:
   """`absl.app.run(main)` after checking the config file and its overrides.
 
-  Also quiets orbax's INFO logging for console runs (library users keep it).
+  Also quiets orbax's INFO logging and its closed-event-loop noise for console runs (library
+  users keep both).
   """
   python_logging.getLogger("absl").addFilter(_QuietLibraries())
+  sys.unraisablehook = _ignore_closed_event_loop
   if config_flag is not None:
     with user_errors():
       check_config_overrides(sys.argv[1:], config_flag)

@@ -57,6 +57,12 @@ class MetricWriter:
     if self._tensorboard is not None:
       self._tensorboard.close()
 
+  def __enter__(self) -> "MetricWriter":
+    return self
+
+  def __exit__(self, *unused) -> None:
+    self.close()
+
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
   """All records of DIR/metrics.jsonl, in order."""

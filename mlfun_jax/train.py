@@ -10,6 +10,7 @@ SIGTERM or Ctrl-C stop the run after the current step with a checkpoint.
 """
 
 import collections
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 import dataclasses
 import functools
@@ -173,6 +174,22 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: str):
   return check
 
 
+def _restore(checkpointer: checkpoint.Checkpointer, state: Any,
+             config: ml_collections.ConfigDict, workdir: str) -> Any:
+  """The latest good checkpoint's state if there is one, else `state`."""
+  restored = checkpointer.restore_latest_good(state, _check_resumable(config, workdir))
+  if restored is None:
+    return state
+  state, saved_meta, saved_step = restored
+  logging.info("Resumed from step %d in %s", saved_step, checkpointer.directory)
+  saved_config = saved_meta["config"]
+  if (saved_config.get("num_steps"), saved_config.get("num_epochs")) != (
+      config.get("num_steps"), config.get("num_epochs")):
+    logging.warning("The run length changed since the checkpoint: learning-rate schedules "
+                    "follow the new length from step %d on.", saved_step)
+  return state
+
+
 def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
         stop_after_step: int | None = None) -> tuple[Any, dict[str, float]]:
   """Trains `task` to `task.num_steps`, resuming from `workdir` if it holds a checkpoint.
@@ -186,81 +203,62 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
   """
   is_chief = jax.process_index() == 0
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
-  state = jax.device_get(task.init(init_rng))
-
-  checkpointer = checkpoint.Checkpointer(
-      os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints)
   meta = {"config": config.to_dict(), **task.meta}
-  restored = checkpointer.restore_latest_good(state, _check_resumable(config, workdir))
-  if restored is not None:
-    state, saved_meta, saved_step = restored
-    logging.info("Resumed from step %d in %s", saved_step, checkpointer.directory)
-    if saved_meta["config"].get("num_steps") != config.get("num_steps") or (
-        saved_meta["config"].get("num_epochs") != config.get("num_epochs")):
-      logging.warning("The run length changed since the checkpoint: learning-rate schedules "
-                      "follow the new length from step %d on.", saved_step)
-  start_step = int(state.step)
-
-  writer = metrics_writer.MetricWriter(workdir, enabled=is_chief)
-  writer.truncate_after(start_step)
+  max_inflight = config.max_inflight_steps
   p_train_step = pmap_train_step(task.train_step, step_rng)
   p_eval_step = pmap_eval_step(task.eval_step)
-  replicated_state = parallel.replicate(state)
-  del state
 
-  max_inflight = config.max_inflight_steps
-  clock = progress.Progress(start_step, task.num_steps, task.examples_per_step)
-  logging.info("Training steps %d..%d on %d devices (%d processes), global batch %d.",
-               start_step + 1, task.num_steps, jax.device_count(), jax.process_count(),
-               task.examples_per_step)
+  with contextlib.ExitStack() as resources:
+    checkpointer = resources.enter_context(checkpoint.Checkpointer(
+        os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints))
+    state = _restore(checkpointer, jax.device_get(task.init(init_rng)), config, workdir)
+    start_step = step = int(state.step)
+    writer = resources.enter_context(metrics_writer.MetricWriter(workdir, enabled=is_chief))
+    writer.truncate_after(start_step)
+    replicated_state = parallel.replicate(state)
+    del state
 
-  def save(step):
-    if step not in checkpointer.steps():
-      checkpointer.save(step, parallel.to_host(replicated_state), {**meta, "step": step})
-
-  summary: dict[str, float] = {}
-  queue = _BoundedQueue(max_inflight)
-  batches = task.train_batches(start_step)
-  step = start_step
-  with _StopRequest() as stop:
-    while step < task.num_steps and not stop.requested:
-      replicated_state, device_metrics = p_train_step(replicated_state, next(batches))
-      step += 1
-      queue.put(device_metrics)
-      stop.requested |= step == stop_after_step
-      last = step == task.num_steps or stop.requested
-      if step % config.log_every == 0 or last:
-        train_metrics = {"train_" + k: v for k, v in _mean(queue.drain()).items()}
-        rates = clock.tick(step)
-        writer.write(step, {**train_metrics, **rates})
-        summary.update(train_metrics)
-        logging.info("%s", clock.line(step, rates, train_metrics))
-      if task.eval_batches is not None and (
-          (config.eval_every and step % config.eval_every == 0) or step == task.num_steps):
-        eval_metrics = {"eval_" + k: v for k, v in evaluate(
-            p_eval_step, replicated_state, task.eval_batches(), task.summarize_eval,
-            max_inflight).items()}
-        writer.write(step, eval_metrics)
-        summary.update(eval_metrics)
-        logging.info("step %d | %s", step,
-                     " ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
-      if (config.checkpoint_every and step % config.checkpoint_every == 0) or last:
-        save(step)
-
-  if step > start_step:
-    logging.info("Stopped at step %d after %s.", step,
-                 progress.format_duration(clock.elapsed()))
-  final_state = parallel.to_host(replicated_state)
-  if step == task.num_steps:
-    save(step)
-    if step == start_step and task.eval_batches is not None:  # Already finished: report anyway.
-      summary.update({"eval_" + k: v for k, v in evaluate(
+    def evaluate_and_log(step):
+      eval_metrics = {"eval_" + k: v for k, v in evaluate(
           p_eval_step, replicated_state, task.eval_batches(), task.summarize_eval,
-          max_inflight).items()})
-    if is_chief and task.on_end is not None:
+          max_inflight).items()}
+      writer.write(step, eval_metrics)
+      logging.info("step %d | %s", step, " ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
+      return eval_metrics
+
+    clock = progress.Progress(start_step, task.num_steps, task.examples_per_step)
+    logging.info("Training steps %d..%d on %d devices (%d processes), global batch %d.",
+                 start_step + 1, task.num_steps, jax.device_count(), jax.process_count(),
+                 task.examples_per_step)
+    summary: dict[str, float] = {}
+    queue = _BoundedQueue(max_inflight)
+    batches = task.train_batches(start_step)
+    with _StopRequest() as stop:
+      while step < task.num_steps and not stop.requested:
+        replicated_state, device_metrics = p_train_step(replicated_state, next(batches))
+        step += 1
+        queue.put(device_metrics)
+        stop.requested |= step == stop_after_step
+        last = step == task.num_steps or stop.requested
+        if step % config.log_every == 0 or last:
+          train_metrics = {"train_" + k: v for k, v in _mean(queue.drain()).items()}
+          rates = clock.tick(step)
+          writer.write(step, {**train_metrics, **rates})
+          summary.update(train_metrics)
+          logging.info("%s", clock.line(step, rates, train_metrics))
+        if task.eval_batches is not None and (
+            (config.eval_every and step % config.eval_every == 0) or step == task.num_steps):
+          summary.update(evaluate_and_log(step))
+        if (config.checkpoint_every and step % config.checkpoint_every == 0) or last:
+          checkpointer.save(step, parallel.to_host(replicated_state), {**meta, "step": step})
+
+    if step > start_step:
+      logging.info("Stopped at step %d after %s.", step, progress.format_duration(clock.elapsed()))
+    elif task.eval_batches is not None:  # Nothing left to train: report the final numbers anyway.
+      summary.update(evaluate_and_log(step))
+    final_state = parallel.to_host(replicated_state)
+    if step == task.num_steps and is_chief and task.on_end is not None:
       task.on_end(final_state, workdir)
-  writer.close()
-  checkpointer.close()
   return final_state, summary
 
 

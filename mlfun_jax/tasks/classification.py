@@ -197,7 +197,8 @@ class Classifier:
     template = jax.device_get(jax.eval_shape(
         lambda: create_state(self.model, self.config, self.image_shape, 1, jax.random.key(0))))
     template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)
-    state, _ = checkpoint.Checkpointer(directory, create=False).restore(template, self.step)
+    with checkpoint.Checkpointer(directory, create=False) as checkpointer:
+      state, _ = checkpointer.restore(template, self.step)
     self.params = state.params
     mean, std = self.meta["input_mean"], self.meta["input_std"]
     self._logits = jax.jit(lambda params, images: self.model.apply(
