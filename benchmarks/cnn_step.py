@@ -1,0 +1,147 @@
+"""Train-step throughput of the series' CNN at batch 128: mlfun_jax (pmap, jit) vs PyTorch eager.
+
+  python benchmarks/cnn_step.py                 # all CPU cores as XLA devices, plus PyTorch if installed
+  python benchmarks/cnn_step.py --steps=300 --cpu_devices=2 --torch_threads=2
+
+Network (same on both sides): conv3x3x32 -> ReLU -> maxpool2 -> conv3x3x64 -> ReLU -> maxpool2 ->
+dense256 -> ReLU -> dense10, softmax cross-entropy, SGD with momentum, 28x28x1 inputs.
+Prints compile time and steady-state images/s; run on an otherwise idle machine.
+PyTorch is optional (`pip install -e '.[bench]'` or `pip install torch==2.13.0`).
+"""
+
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_STEPS = flags.DEFINE_integer("steps", 200, "Timed steps per variant (after warm-up).")
+_BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size.")
+_CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "XLA CPU devices for pmap (0: one per core).")
+_TORCH_THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0: one per core).")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant; the best is reported.")
+
+
+def _batches(num, batch_size, seed=0):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (num, batch_size, 28, 28, 1), dtype=np.uint8)
+  labels = rng.integers(0, 10, (num, batch_size), dtype=np.int32)
+  return images, labels
+
+
+def bench_jax(devices, batch_size, steps, repeats):
+  """(compile seconds, best images/s) of the mlfun_jax train step pmapped over `devices`."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from mlfun_jax import data  # pylint: disable=g-import-not-at-top
+  from mlfun_jax import train  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
+  from experiments.configs import cnn_mnist  # pylint: disable=g-import-not-at-top
+  import flax.jax_utils  # pylint: disable=g-import-not-at-top
+
+  config = cnn_mnist.get_config()
+  config.model.dropout_rate = 0.0
+  config.random_shift = 0
+  config.optimizer.name = "momentum"
+  config.optimizer.learning_rate = 0.01
+  config.optimizer.schedule = "constant"
+  n = len(devices)
+  data.check_batch_size(batch_size, process_count=1, local_device_count=n)
+  model = classification.create_model(config, 10)
+  state = classification.create_state(model, config, (28, 28, 1), steps, jax.random.key(0))
+  step = classification.make_train_step(model, config, [0.13], [0.31])
+  p_step = train.pmap_train_step(step, jax.random.key(1), devices=devices)
+  replicated = flax.jax_utils.replicate(state, devices)
+  images, labels = _batches(8, batch_size)
+  batches = [{"image": images[i].reshape(n, -1, 28, 28, 1), "label": labels[i].reshape(n, -1)}
+             for i in range(len(images))]
+
+  start = time.perf_counter()
+  replicated, metrics = p_step(replicated, batches[0])
+  jax.block_until_ready(metrics)
+  compile_seconds = time.perf_counter() - start
+  best = 0.0
+  for _ in range(repeats):
+    start = time.perf_counter()
+    pending = []
+    for i in range(steps):
+      replicated, metrics = p_step(replicated, batches[i % len(batches)])
+      pending.append(metrics)
+      if len(pending) >= 4:  # The training loop's bound on in-flight steps.
+        jax.block_until_ready(pending.pop(0))
+    jax.block_until_ready((replicated, pending))
+    best = max(best, steps * batch_size / (time.perf_counter() - start))
+  return compile_seconds, best
+
+
+def bench_torch(batch_size, steps, repeats, threads):
+  """(first-step seconds, best images/s) of the same network in PyTorch eager mode."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(threads)
+  torch.manual_seed(0)
+  model = nn.Sequential(
+      nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+      nn.Flatten(), nn.Linear(7 * 7 * 64, 256), nn.ReLU(), nn.Linear(256, 10))
+  optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+  loss_fn = nn.CrossEntropyLoss()
+  images, labels = _batches(8, batch_size)
+  batches = [(torch.from_numpy(images[i]).permute(0, 3, 1, 2).float().div(255.0),
+              torch.from_numpy(labels[i]).long()) for i in range(len(images))]
+
+  def step(x, y):
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+  start = time.perf_counter()
+  step(*batches[0])
+  first = time.perf_counter() - start
+  best = 0.0
+  for _ in range(repeats):
+    start = time.perf_counter()
+    for i in range(steps):
+      step(*batches[i % len(batches)])
+    best = max(best, steps * batch_size / (time.perf_counter() - start))
+  return first, best
+
+
+def main(argv):
+  del argv
+  from mlfun_jax import parallel  # pylint: disable=g-import-not-at-top
+  parallel.configure_cpu_devices(_CPU_DEVICES.value)
+  import jax  # pylint: disable=g-import-not-at-top
+  devices = jax.local_devices()
+  batch, steps, repeats = _BATCH.value, _STEPS.value, _REPEATS.value
+  print(f"jax {jax.__version__} on {len(devices)} {devices[0].platform} devices, "
+        f"{os.cpu_count()} cores; batch {batch}, {steps} steps x {repeats} repeats (best)")
+  rows = []
+  compile_s, rate = bench_jax(devices, batch, steps, repeats)
+  rows.append((f"mlfun_jax pmap over {len(devices)} devices", compile_s, rate))
+  if len(devices) > 1:
+    compile_s, rate = bench_jax(devices[:1], batch, steps, repeats)
+    rows.append(("mlfun_jax on 1 device", compile_s, rate))
+  try:
+    import torch  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    print("(PyTorch not installed: pip install torch==2.13.0 for the side-by-side number)")
+  else:
+    threads = _TORCH_THREADS.value or os.cpu_count()
+    first_s, rate = bench_torch(batch, steps, repeats, threads)
+    rows.append((f"PyTorch {torch.__version__} eager, {threads} threads", first_s, rate))
+  print(f"{'variant':<44} {'compile/first step s':>20} {'images/s':>10}")
+  for name, seconds, rate in rows:
+    print(f"{name:<44} {seconds:>20.2f} {rate:>10.0f}")
+  torch_rows = [r for r in rows if r[0].startswith("PyTorch")]
+  if torch_rows:
+    print(f"mlfun_jax pmap / PyTorch eager: {rows[0][2] / torch_rows[0][2]:.2f}x")
+
+
+if __name__ == "__main__":
+  app.run(main)
