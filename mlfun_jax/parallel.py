@@ -73,8 +73,3 @@ def device_rng(rng: jax.Array, step: jax.Array) -> jax.Array:
   rng = jax.random.fold_in(rng, step)
   return jax.random.fold_in(rng, jax.lax.axis_index(AXIS))
 
-
-def global_device_count() -> int:
-  """Devices taking part in the data-parallel step, over all processes."""
-  return jax.device_count()
-
