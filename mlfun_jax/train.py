@@ -234,12 +234,13 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
     queue = _BoundedQueue(max_inflight)
     batches = task.train_batches(start_step)
     with _StopRequest() as stop:
-      while step < task.num_steps and not stop.requested:
+      while step < task.num_steps:
         replicated_state, device_metrics = p_train_step(replicated_state, next(batches))
         step += 1
         queue.put(device_metrics)
-        stop.requested |= step == stop_after_step
-        last = step == task.num_steps or stop.requested
+        # Read the flag once: a signal arriving later in this iteration is seen by the next one.
+        stopping = stop.requested or step == stop_after_step
+        last = step == task.num_steps or stopping
         if step % config.log_every == 0 or last:
           train_metrics = {"train_" + k: v for k, v in _mean(queue.drain()).items()}
           rates = clock.tick(step)
@@ -251,6 +252,8 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
           summary.update(evaluate_and_log(step))
         if (config.checkpoint_every and step % config.checkpoint_every == 0) or last:
           checkpointer.save(step, parallel.to_host(replicated_state), {**meta, "step": step})
+        if stopping:
+          break
 
     if step > start_step:
       logging.info("Stopped at step %d after %s.", step, progress.format_duration(clock.elapsed()))
