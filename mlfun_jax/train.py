@@ -174,6 +174,15 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: str):
   return check
 
 
+def check_loop_config(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError naming the first loop field out of range."""
+  for name, minimum in (("log_every", 1), ("max_inflight_steps", 1), ("keep_checkpoints", 1),
+                        ("eval_every", 0), ("checkpoint_every", 0)):
+    value = config.get(name)
+    if not isinstance(value, int) or value < minimum:
+      raise UserError(f"config field {name}={value!r} must be an integer >= {minimum}")
+
+
 def _restore(checkpointer: checkpoint.Checkpointer, state: Any,
              config: ml_collections.ConfigDict, workdir: str) -> Any:
   """The latest good checkpoint's state if there is one, else `state`."""
@@ -201,6 +210,7 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
     (the final train state as numpy arrays, the last logged train metrics and latest eval metrics
     as {'train_*': ..., 'eval_*': ...}).
   """
+  check_loop_config(config)
   is_chief = jax.process_index() == 0
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   meta = {"config": config.to_dict(), **task.meta}

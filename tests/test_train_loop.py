@@ -162,3 +162,10 @@ def test_sigterm_stops_with_checkpoint_and_resume_matches_straight_run(tmp_path)
   assert_trees_equal(resumed_state.params, straight_state.params)
   assert_trees_equal(resumed_state.opt_state, straight_state.opt_state)
   assert summary['train_loss'] < 1.5  # From ln(10) = 2.30 at the start.
+
+
+@pytest.mark.parametrize('field,value', [('log_every', 0), ('max_inflight_steps', 0),
+                                         ('checkpoint_every', -1)])
+def test_bad_loop_fields_are_named(tmp_path, field, value):
+  with pytest.raises(UserError, match=f'config field {field}={value}'):
+    train.train_and_evaluate(small_cnn_config(**{field: value}), str(tmp_path))
