@@ -194,9 +194,9 @@ class Classifier:
     self.class_names = list(self.meta["class_names"])
     self.image_shape = tuple(self.meta["image_shape"])
     self.model = create_model(self.config, len(self.class_names))
-    template = jax.device_get(jax.eval_shape(
-        lambda: create_state(self.model, self.config, self.image_shape, 1, jax.random.key(0))))
-    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)
+    shapes = jax.eval_shape(
+        lambda: create_state(self.model, self.config, self.image_shape, 1, jax.random.key(0)))
+    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
     with checkpoint.Checkpointer(directory, create=False) as checkpointer:
       state, _ = checkpointer.restore(template, self.step)
     self.params = state.params
