@@ -62,6 +62,15 @@ def small_cnn_config(**overrides):
   return config
 
 
+def damage_checkpoint(step_dir: pathlib.Path) -> None:
+  """Truncates the largest data file of a saved state to half its size (a torn write)."""
+  largest = max((p for p in (step_dir / 'state').rglob('*') if p.is_file()),
+                key=lambda p: p.stat().st_size)
+  size = largest.stat().st_size
+  with open(largest, 'r+b') as f:
+    f.truncate(size // 2)
+
+
 def run_module(module: str, *args: str, env: dict[str, str] | None = None,
                timeout: float = 300) -> subprocess.CompletedProcess:
   """Runs `python -m module args...` from the repo root; returns the finished process."""

