@@ -1,10 +1,15 @@
-"""Train-step throughput of the series' CNN at batch 128: mlfun_jax (pmap, jit) vs PyTorch eager.
+"""Train-step throughput of the image classifiers: mlfun_jax (pmap, jit) vs PyTorch eager.
 
-  python benchmarks/cnn_step.py                 # all CPU cores as XLA devices, plus PyTorch if installed
+  python benchmarks/cnn_step.py                          # the digit CNN, 28x28x1, batch 128
+  python benchmarks/cnn_step.py --network=cifar_cnn      # the series' CIFAR network, 32x32x3
+  python benchmarks/cnn_step.py --network=resnet --batch_size=256   # the small ResNet with BatchNorm
   python benchmarks/cnn_step.py --steps=300 --cpu_devices=2 --torch_threads=2
 
-Network (same on both sides): conv3x3x32 -> ReLU -> maxpool2 -> conv3x3x64 -> ReLU -> maxpool2 ->
-dense256 -> ReLU -> dense10, softmax cross-entropy, SGD with momentum, 28x28x1 inputs.
+Networks (the same on both sides; softmax cross-entropy, SGD with Nesterov momentum, no dropout):
+- mnist_cnn: conv32 -> pool -> conv64 -> pool -> dense256 -> dense10 (experiments/configs/cnn_mnist.py);
+- cifar_cnn: conv32 -> pool -> conv64 -> conv64 -> pool -> dense512 -> dense10 (cnn_cifar10.py);
+- resnet: ResNet-9 layout, widths 16/32/64/128, BatchNorm (resnet_cifar10.py); mlfun_jax averages
+  BatchNorm statistics across devices, as in training.
 Prints compile time and steady-state images/s; run on an otherwise idle machine.
 PyTorch is optional (`pip install -e '.[bench]'` or `pip install torch==2.13.0`).
 """
@@ -23,40 +28,59 @@ _BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size.")
 _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "XLA CPU devices for pmap (0: one per core).")
 _TORCH_THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0: one per core).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant; the best is reported.")
+_NETWORK = flags.DEFINE_enum("network", "mnist_cnn", ["mnist_cnn", "cifar_cnn", "resnet"],
+                             "Which network to time.")
+
+# network -> (config file, image shape)
+NETWORKS = {
+    "mnist_cnn": ("cnn_mnist", (28, 28, 1)),
+    "cifar_cnn": ("cnn_cifar10", (32, 32, 3)),
+    "resnet": ("resnet_cifar10", (32, 32, 3)),
+}
 
 
-def _batches(num, batch_size, seed=0):
+def _batches(num, batch_size, shape, seed=0):
   import numpy as np  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
-  images = rng.integers(0, 256, (num, batch_size, 28, 28, 1), dtype=np.uint8)
+  images = rng.integers(0, 256, (num, batch_size, *shape), dtype=np.uint8)
   labels = rng.integers(0, 10, (num, batch_size), dtype=np.int32)
   return images, labels
 
 
-def bench_jax(devices, batch_size, steps, repeats):
-  """(compile seconds, best images/s) of the mlfun_jax train step pmapped over `devices`."""
+def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False):
+  """(compile seconds, best images/s) of the mlfun_jax train step pmapped over `devices`.
+
+  augmentation: keep the config's on-device augmentation (off for the PyTorch comparison).
+  """
   import jax  # pylint: disable=g-import-not-at-top
   from mlfun_jax import data  # pylint: disable=g-import-not-at-top
   from mlfun_jax import train  # pylint: disable=g-import-not-at-top
   from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
-  from experiments.configs import cnn_mnist  # pylint: disable=g-import-not-at-top
+  import importlib  # pylint: disable=g-import-not-at-top
   import flax.jax_utils  # pylint: disable=g-import-not-at-top
 
-  config = cnn_mnist.get_config()
-  config.model.dropout_rate = 0.0
-  config.random_shift = 0
+  config_name, shape = NETWORKS[network]
+  config = importlib.import_module(f"experiments.configs.{config_name}").get_config()
+  if "dropout_rate" in config.model:
+    config.model.dropout_rate = 0.0
+  if not augmentation:
+    for field in config.augment:
+      config.augment[field] = type(config.augment[field])(0)
+  config.label_smoothing = 0.0
   config.optimizer.name = "momentum"
   config.optimizer.learning_rate = 0.01
+  config.optimizer.weight_decay = 0.0
   config.optimizer.schedule = "constant"
   n = len(devices)
   data.check_batch_size(batch_size, process_count=1, local_device_count=n)
   model = classification.create_model(config, 10)
-  state = classification.create_state(model, config, (28, 28, 1), steps, jax.random.key(0))
-  step = classification.make_train_step(model, config, [0.13], [0.31])
+  state = classification.create_state(model, config, shape, steps, jax.random.key(0))
+  channels = shape[-1]
+  step = classification.make_train_step(model, config, [0.5] * channels, [0.25] * channels)
   p_step = train.pmap_train_step(step, jax.random.key(1), devices=devices)
   replicated = flax.jax_utils.replicate(state, devices)
-  images, labels = _batches(8, batch_size)
-  batches = [{"image": images[i].reshape(n, -1, 28, 28, 1), "label": labels[i].reshape(n, -1)}
+  images, labels = _batches(8, batch_size, shape)
+  batches = [{"image": images[i].reshape(n, -1, *shape), "label": labels[i].reshape(n, -1)}
              for i in range(len(images))]
 
   start = time.perf_counter()
@@ -77,19 +101,60 @@ def bench_jax(devices, batch_size, steps, repeats):
   return compile_seconds, best
 
 
-def bench_torch(batch_size, steps, repeats, threads):
+def torch_network(network):
+  """The PyTorch twin of `network` (NCHW input)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  if network == "mnist_cnn":
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(7 * 7 * 64, 256), nn.ReLU(), nn.Linear(256, 10))
+  if network == "cifar_cnn":
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(8 * 8 * 64, 512), nn.ReLU(), nn.Linear(512, 10))
+
+  def conv_bn(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU())
+
+  class Residual(nn.Module):
+
+    def __init__(self, c):
+      super().__init__()
+      self.body = nn.Sequential(conv_bn(c, c), conv_bn(c, c))
+
+    def forward(self, x):
+      return x + self.body(x)
+
+  class ResNet(nn.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.features = nn.Sequential(
+          conv_bn(3, 16), conv_bn(16, 32), nn.MaxPool2d(2), Residual(32),
+          conv_bn(32, 64), nn.MaxPool2d(2), conv_bn(64, 128), nn.MaxPool2d(2), Residual(128))
+      self.head = nn.Linear(128, 10)
+
+    def forward(self, x):
+      return self.head(torch.amax(self.features(x), dim=(2, 3))) * 0.125
+
+  return ResNet()
+
+
+def bench_torch(network, batch_size, steps, repeats, threads):
   """(first-step seconds, best images/s) of the same network in PyTorch eager mode."""
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(threads)
   torch.manual_seed(0)
-  model = nn.Sequential(
-      nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-      nn.Flatten(), nn.Linear(7 * 7 * 64, 256), nn.ReLU(), nn.Linear(256, 10))
+  model = torch_network(network)
   optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
   loss_fn = nn.CrossEntropyLoss()
-  images, labels = _batches(8, batch_size)
+  images, labels = _batches(8, batch_size, NETWORKS[network][1])
   batches = [(torch.from_numpy(images[i]).permute(0, 3, 1, 2).float().div(255.0),
               torch.from_numpy(labels[i]).long()) for i in range(len(images))]
 
@@ -118,14 +183,14 @@ def main(argv):
   parallel.configure_cpu_devices(_CPU_DEVICES.value)
   import jax  # pylint: disable=g-import-not-at-top
   devices = jax.local_devices()
-  batch, steps, repeats = _BATCH.value, _STEPS.value, _REPEATS.value
-  print(f"jax {jax.__version__} on {len(devices)} {devices[0].platform} devices, "
+  batch, steps, repeats, network = _BATCH.value, _STEPS.value, _REPEATS.value, _NETWORK.value
+  print(f"{network}: jax {jax.__version__} on {len(devices)} {devices[0].platform} devices, "
         f"{os.cpu_count()} cores; batch {batch}, {steps} steps x {repeats} repeats (best)")
   rows = []
-  compile_s, rate = bench_jax(devices, batch, steps, repeats)
+  compile_s, rate = bench_jax(network, devices, batch, steps, repeats)
   rows.append((f"mlfun_jax pmap over {len(devices)} devices", compile_s, rate))
   if len(devices) > 1:
-    compile_s, rate = bench_jax(devices[:1], batch, steps, repeats)
+    compile_s, rate = bench_jax(network, devices[:1], batch, steps, repeats)
     rows.append(("mlfun_jax on 1 device", compile_s, rate))
   try:
     import torch  # pylint: disable=g-import-not-at-top,unused-import
@@ -133,7 +198,7 @@ def main(argv):
     print("(PyTorch not installed: pip install torch==2.13.0 for the side-by-side number)")
   else:
     threads = _TORCH_THREADS.value or os.cpu_count()
-    first_s, rate = bench_torch(batch, steps, repeats, threads)
+    first_s, rate = bench_torch(network, batch, steps, repeats, threads)
     rows.append((f"PyTorch {torch.__version__} eager, {threads} threads", first_s, rate))
   print(f"{'variant':<44} {'compile/first step s':>20} {'images/s':>10}")
   for name, seconds, rate in rows:

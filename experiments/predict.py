@@ -2,9 +2,14 @@
 
   python -m experiments.predict --workdir=workdirs/cnn_mnist digit.png photo.jpg
 
-Prints one JSON line per image: {"path": ..., "top": [[label, probability], ...]} (top 5 by
-default). Images of any size and format are converted to the model's input (grey or RGB, resized;
-for digit models dark-on-light images are inverted, see --invert).
+Prints one JSON line per image: {"path": ..., "top": [[class name, probability], ...]} (top 5 by
+default; a sigmoid one-vs-rest model gives [["bird", p], ["not bird", 1 - p]] ordered by p).
+Images of any size and format are converted to the model's input: grey or RGB, then
+- photo models (trained on image folders or colour images): the shorter side is scaled to the
+  model's size (LANCZOS) and the centre square is cropped, exactly as the training images were;
+- digit models: padded to a square with the border colour and resized, and dark-on-light images
+  are inverted (see --invert).
+--fit overrides the choice recorded in the checkpoint.
 """
 
 import json
@@ -20,6 +25,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained classifier
 _TOP_K = flags.DEFINE_integer("top_k", 5, "How many classes to print per image.", lower_bound=1)
 _INVERT = flags.DEFINE_enum("invert", "auto", images.INVERT_CHOICES,
                             "Invert grey images: auto (when the border is light), yes or no.")
+_FIT = flags.DEFINE_enum("fit", "auto", ("auto",) + images.FIT_CHOICES,
+                         "How an image is fitted to the model's input: auto (as recorded with the "
+                         "checkpoint), crop (centre crop) or pad (pad to a square).")
 _BATCH = 256
 flags.mark_flag_as_required("workdir")
 
@@ -31,9 +39,11 @@ def main(argv):
   from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     classifier = classification.Classifier(_WORKDIR.value)
+    fit = classifier.fit if _FIT.value == "auto" else _FIT.value
     for start in range(0, len(paths), _BATCH):
       chunk = paths[start:start + _BATCH]
-      batch = np.stack([images.load_image(p, classifier.image_shape, _INVERT.value) for p in chunk])
+      batch = np.stack([images.load_image(p, classifier.image_shape, _INVERT.value, fit)
+                        for p in chunk])
       for path, top in zip(chunk, classifier.predict(batch, _TOP_K.value)):
         print(json.dumps({"path": path, "top": [[label, round(p, 6)] for label, p in top]}),
               flush=True)

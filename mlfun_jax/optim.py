@@ -1,5 +1,6 @@
 """Optimizers and learning-rate schedules from a config (optax)."""
 
+import jax
 import ml_collections
 import optax
 
@@ -27,8 +28,10 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, num_steps: int) ->
 def create_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
   """Builds the optimizer named by `config.name` with the schedule of `learning_rate_schedule`.
 
-  Fields: name, learning_rate, schedule, warmup_steps, momentum (sgd/momentum), b1/b2 (adam),
-  weight_decay (adamw), grad_clip_norm (0 disables clipping).
+  Fields: name, learning_rate, schedule, warmup_steps, momentum (momentum: SGD with Nesterov
+  momentum), b1/b2 (adam, adamw), weight_decay (adamw: decoupled, on every parameter; sgd and
+  momentum: L2 added to the gradient of weight matrices and kernels only, not biases or BatchNorm
+  scales), grad_clip_norm (0 disables clipping).
   """
   schedule = learning_rate_schedule(config, num_steps)
   if config.name == "sgd":
@@ -42,6 +45,9 @@ def create_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax
   else:
     raise UserError(f"unknown config field optimizer.name={config.name!r}; "
                     f"choose one of {', '.join(OPTIMIZERS)}")
+  if config.name in ("sgd", "momentum") and config.get("weight_decay", 0):
+    kernels_only = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+    optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay, kernels_only), optimizer)
   if config.get("grad_clip_norm", 0):
     optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), optimizer)
   return optimizer

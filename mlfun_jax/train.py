@@ -126,16 +126,22 @@ def _mean(records: list[dict[str, np.ndarray]]) -> dict[str, float]:
 
 
 def evaluate(p_eval_step, replicated_state, batches: Iterable[Batch],
-             summarize: Callable[[dict[str, float]], dict[str, float]],
+             summarize: Callable[[dict[str, Any]], dict[str, float]],
              max_inflight: int) -> dict[str, float]:
-  """Runs the pmapped eval step over every batch and summarises the summed metrics."""
+  """Runs the pmapped eval step over every batch and summarises the summed metrics.
+
+  Scalar sums reach `summarize` as floats, array-valued sums (histograms) as float64 arrays.
+  """
   queue = _BoundedQueue(max_inflight)
   for batch in batches:
     queue.put(p_eval_step(replicated_state, batch))
   records = queue.drain()
   if not records:
     raise UserError("the evaluation split is empty")
-  totals = {name: float(np.sum([np.float64(r[name]) for r in records])) for name in records[0]}
+  totals = {}
+  for name in records[0]:
+    total = np.sum([np.asarray(r[name], np.float64) for r in records], axis=0)
+    totals[name] = float(total) if total.ndim == 0 else total
   return summarize(totals)
 
 

@@ -47,7 +47,7 @@ def small_cnn_config(**overrides):
   config.model.conv_features = (8, 16)
   config.model.dense_features = (32,)
   config.model.dropout_rate = 0.0
-  config.random_shift = 0
+  config.augment.shift = 0
   config.batch_size = 64
   config.num_steps = 20
   config.log_every = 10

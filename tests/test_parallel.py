@@ -2,11 +2,13 @@
 
 import flax.jax_utils
 import jax
+import ml_collections
 import numpy as np
 
 from mlfun_jax import data
 from mlfun_jax import parallel
 from mlfun_jax import train
+from mlfun_jax.models import resnet
 from mlfun_jax.tasks import classification
 from tests.conftest import small_cnn_config
 
@@ -75,3 +77,61 @@ def test_device_rng_differs_per_device_and_step():
   again = jax.pmap(lambda s: jax.random.key_data(parallel.device_rng(jax.random.key(0), s)),
                    axis_name=parallel.AXIS)(np.array([4] * 8))
   assert not np.array_equal(keys, again)
+
+
+def _resnet_config(**overrides):
+  config = small_cnn_config(batch_size=16, label_smoothing=0.1, **overrides)
+  config.model = ml_collections.ConfigDict(dict(
+      name='resnet', stem_features=4, stage_features=(8, 8), residual_stages=(True, False),
+      output_scale=0.125, bn_momentum=0.9))
+  return config
+
+
+def _resnet_steps(config, n, images, labels, steps=2):
+  """(host state, metrics) after `steps` pmapped steps on the first n devices."""
+  model = classification.create_model(config, 10)
+  state = classification.create_state(model, config, images.shape[1:], 100, jax.random.key(0))
+  step = classification.make_train_step(model, config, [0.13], [0.31])
+  devices = jax.local_devices()[:n]
+  p_step = train.pmap_train_step(step, jax.random.key(1), devices=devices)
+  replicated = _replicate_on(state, devices)
+  batch = {'image': images.reshape(n, -1, *images.shape[1:]), 'label': labels.reshape(n, -1)}
+  for _ in range(steps):
+    replicated, metrics = p_step(replicated, batch)
+  return parallel.to_host(replicated), jax.device_get(metrics), replicated
+
+
+def test_batchnorm_statistics_are_global_batch_statistics_on_8_devices():
+  dataset = data.load_image_dataset('embedded_mnist')
+  images, labels = dataset.train.images[:16], dataset.train.labels[:16]
+  state1, metrics1, _ = _resnet_steps(_resnet_config(), 1, images, labels)
+  state8, metrics8, replicated8 = _resnet_steps(_resnet_config(), 8, images, labels)
+
+  stats1, stats8 = jax.tree.leaves(state1.batch_stats), jax.tree.leaves(state8.batch_stats)
+  assert len(stats1) == 2 * 5  # mean and var of 5 BatchNorm layers.
+  for a, b in zip(stats1, stats8):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(state1.params), jax.tree.leaves(state8.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(metrics1['loss'][0], metrics8['loss'], rtol=1e-5)
+  # Every device holds the same running averages.
+  for leaf in jax.tree.leaves(jax.device_get(replicated8.batch_stats)):
+    np.testing.assert_array_equal(leaf, np.broadcast_to(leaf[0], leaf.shape))
+  # The running averages moved away from their initial values (mean 0, var 1).
+  assert np.abs(jax.tree.leaves(state8.batch_stats)[0]).max() > 1e-3
+
+
+def test_batchnorm_without_cross_device_averaging_would_differ():
+  """The check above can fail: per-device statistics (2 examples each) give other numbers."""
+  dataset = data.load_image_dataset('embedded_mnist')
+  images, labels = dataset.train.images[:16], dataset.train.labels[:16]
+  config = _resnet_config()
+  state1, _, _ = _resnet_steps(config, 1, images, labels, steps=1)
+  model = resnet.ResNet(num_outputs=10, stem_features=4, stage_features=(8, 8),
+                        residual_stages=(True, False), bn_axis_name=None)
+  variables = model.init(jax.random.key(0), images[:1].astype(np.float32), train=False)
+  _, local = model.apply(variables, classification.normalise(images[:2], [0.13], [0.31]),
+                         train=True, mutable=['batch_stats'])
+  first_mean_local = jax.tree.leaves(local['batch_stats'])[0]
+  first_mean_global = jax.tree.leaves(state1.batch_stats)[0]
+  assert not np.allclose(first_mean_local, first_mean_global, atol=1e-4)

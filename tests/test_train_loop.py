@@ -72,7 +72,7 @@ def test_metrics_jsonl_and_tensorboard_events(tmp_path):
 
 def test_stop_and_resume_equals_straight_run(tmp_path):
   # Dropout and random shifts on: resuming must also restore the random streams.
-  overrides = dict(num_steps=20, checkpoint_every=10, model__dropout_rate=0.3, random_shift=2)
+  overrides = dict(num_steps=20, checkpoint_every=10, model__dropout_rate=0.3, augment__shift=2)
   straight_state, _ = train.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'a'))
 
   half_state, _ = train.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'b'),
@@ -145,7 +145,7 @@ def test_sigterm_stops_with_checkpoint_and_resume_matches_straight_run(tmp_path)
   assert saved and saved[-1] < num_steps, (saved, output[-2000:])
   assert 'stopping after this step' in output
 
-  config = small_cnn_config(num_steps=num_steps, checkpoint_every=100, random_shift=2,
+  config = small_cnn_config(num_steps=num_steps, checkpoint_every=100, augment__shift=2,
                             model__dropout_rate=0.5)
   resumed_state, _ = train.train_and_evaluate(config, str(tmp_path / 'killed'))
   straight_state, summary = train.train_and_evaluate(config, str(tmp_path / 'straight'))

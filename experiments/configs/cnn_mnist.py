@@ -24,12 +24,28 @@ def get_config() -> ml_collections.ConfigDict:
   # 'mnist' + data_dir with IDX files, or any TFDS dataset prepared in data_dir.
   config.dataset = "embedded_mnist"
   config.data_dir = config_dict.placeholder(str)
-  config.random_shift = 2  # Train-time translation by up to this many pixels.
+  # Image folders / zips (root/<class>/*.jpg): see mlfun_jax/data/image_folder.py.
+  config.image_size = config_dict.placeholder(int)  # None: images must share one size.
+  config.validation_fraction = 0.1
+  config.split_seed = 0
+  config.bad_images = "error"  # Or 'skip': skip unreadable files with a warning, and count them.
+  config.cache_dir = config_dict.placeholder(str)  # None: $MLFUN_CACHE_DIR or ~/.cache/mlfun_jax.
+
+  # On-device augmentation (see mlfun_jax/augment.py): translation by up to `shift` pixels.
+  config.augment = ml_collections.ConfigDict()
+  config.augment.shift = 2
+  config.augment.flip = False  # Digits are not mirror-symmetric.
+  config.augment.rotate_degrees = 0.0
+  config.augment.blur_probability = 0.0
+  config.augment.blur_max_sigma = 0.0
 
   config.head = "softmax"  # Or 'sigmoid': one-vs-rest for positive_class ("8 or not").
   config.positive_class = 8
 
+  config.label_smoothing = 0.0
+
   config.model = ml_collections.ConfigDict()
+  config.model.name = "cnn"
   config.model.conv_features = (32, 64)
   config.model.convs_per_block = 1
   config.model.kernel_size = 3

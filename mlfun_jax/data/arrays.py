@@ -49,11 +49,14 @@ class ImageDataset:
     train: training split.
     test: held-out split.
     class_names: one name per class; labels lie in 0..len(class_names)-1.
+    info: facts about where the data came from, e.g. for an image folder {'source': path,
+      'num_skipped': 2, 'skipped': [...], 'cache': path}; empty when there is nothing to say.
   """
   name: str
   train: ArraySplit
   test: ArraySplit
   class_names: tuple[str, ...]
+  info: dict = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     if self.train.images.shape[1:] != self.test.images.shape[1:]:

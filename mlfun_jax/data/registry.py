@@ -8,6 +8,7 @@ from typing import Callable
 
 from mlfun_jax.data import embedded
 from mlfun_jax.data import idx
+from mlfun_jax.data import image_folder
 from mlfun_jax.data import tfds_source
 from mlfun_jax.data.arrays import ImageDataset
 from mlfun_jax.errors import UserError
@@ -25,6 +26,9 @@ IDX_CLASS_NAMES: dict[str, tuple[str, ...]] = {
                       'Sneaker', 'Bag', 'Ankle boot'),
 }
 
+# The name for "data_dir is the image folder (or .zip) itself".
+IMAGE_FOLDER = 'image_folder'
+
 
 def _load_idx_dir(name: str, directory: str) -> ImageDataset:
   splits = idx.read_mnist_dir(directory)
@@ -40,13 +44,33 @@ def _unknown(name: str, data_dir: str | None) -> UserError:
   catalog = tfds_source.catalog_names()
   close = difflib.get_close_matches(name, list(BUILTIN) + catalog, n=3)
   hint = f'; did you mean {", ".join(map(repr, close))}?' if close else ''
-  where = f'no MNIST-format IDX files in data_dir {data_dir!r}' if data_dir else 'no data_dir given'
+  where = (f'no MNIST-format IDX files nor image folders or zips in data_dir {data_dir!r}'
+           if data_dir else 'no data_dir given')
   return UserError(f'unknown dataset {name!r}: not built in ({", ".join(BUILTIN)}), {where}, and '
                    f'not in the TFDS catalog of {len(catalog)} names{hint}')
 
 
+def _image_folder_source(name: str, data_dir: str) -> str | None:
+  """The first image-folder source for `name` in data_dir (see `load_image_dataset`), or None."""
+  if os.path.isfile(data_dir) or name == IMAGE_FOLDER:
+    return data_dir
+  for path in (os.path.join(data_dir, name, 'train.zip'), os.path.join(data_dir, f'{name}.zip'),
+               os.path.join(data_dir, 'train.zip')):
+    if os.path.isfile(path):
+      return path
+  for path in (os.path.join(data_dir, name), data_dir):
+    if image_folder.has_class_folders(path):
+      return path
+  return None
+
+
 def load_image_dataset(name: str,
-                       data_dir: str | os.PathLike[str] | None = None) -> ImageDataset:
+                       data_dir: str | os.PathLike[str] | None = None, *,
+                       image_size: int | None = None,
+                       validation_fraction: float = 0.1,
+                       split_seed: int = 0,
+                       bad_images: str = 'error',
+                       cache_dir: str | os.PathLike[str] | None = None) -> ImageDataset:
   """Loads an image classification dataset into memory (never downloads).
 
   Resolution, first match wins:
@@ -55,11 +79,19 @@ def load_image_dataset(name: str,
        `embedded.SPLIT_SEED`, never a run's seed, so held-out numbers are comparable across runs.
     2. MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...; see `idx.MNIST_FILES`) in
        data_dir or in data_dir/name, e.g. name 'mnist' or 'fashion_mnist'.
-    3. A TFDS catalog name prepared in data_dir (None: TFDS's default data_dir).
+    3. Image files in class folders, [<prefix>/]<class>/<file>.{jpg,jpeg,png}, read by
+       `image_folder.load_image_folder` (decoded once, then cached) from the first of: data_dir
+       itself when it is a .zip file; data_dir/name/train.zip; data_dir/name.zip;
+       data_dir/train.zip; data_dir/name or data_dir when it holds class folders with images.
+       The name 'image_folder' takes data_dir itself (a folder or a .zip) as the root. The
+       validation split (`test`) is drawn per class with split_seed.
+    4. A TFDS catalog name prepared in data_dir (None: TFDS's default data_dir).
 
   Args:
     name: dataset name, see above.
-    data_dir: folder holding the data; must exist when given.
+    data_dir: folder holding the data, or a .zip of class folders; must exist when given.
+    image_size, validation_fraction, split_seed, bad_images, cache_dir: for image folders only
+      (3. above), see `image_folder.load_image_folder`; ignored by the other sources.
 
   Returns:
     ImageDataset; images uint8 [N, H, W, C] in 0..255, labels int32 in 0..num_classes-1.
@@ -71,13 +103,25 @@ def load_image_dataset(name: str,
     raise UserError('the dataset name is empty')
   if name in BUILTIN:
     return BUILTIN[name]()
+  if name == IMAGE_FOLDER and data_dir is None:
+    raise UserError(f"dataset {IMAGE_FOLDER!r} reads the folder or .zip given as data_dir, but "
+                    'none is given (config field data_dir)')
   if data_dir is not None:
     data_dir = os.path.expanduser(os.fspath(data_dir))
-    if not os.path.isdir(data_dir):
+    if not os.path.exists(data_dir):
       raise UserError(f'data_dir {data_dir!r} does not exist (config field data_dir)')
-    for directory in (data_dir, os.path.join(data_dir, name)):
-      if os.path.isdir(directory) and idx.has_mnist_files(directory):
-        return _load_idx_dir(name, directory)
+    if os.path.isfile(data_dir) and not data_dir.lower().endswith('.zip'):
+      raise UserError(f'data_dir {data_dir!r} is a file but not a .zip of class folders '
+                      '(config field data_dir)')
+    if name != IMAGE_FOLDER and os.path.isdir(data_dir):
+      for directory in (data_dir, os.path.join(data_dir, name)):
+        if os.path.isdir(directory) and idx.has_mnist_files(directory):
+          return _load_idx_dir(name, directory)
+    source = _image_folder_source(name, data_dir)
+    if source is not None:
+      return image_folder.load_image_folder(
+          source, name=name, image_size=image_size, validation_fraction=validation_fraction,
+          split_seed=split_seed, bad_images=bad_images, cache_dir=cache_dir)
   if tfds_source.base_name(name) not in tfds_source.catalog_names():
     raise _unknown(name, data_dir)
   return tfds_source.load_tfds(name, data_dir)

@@ -1,7 +1,9 @@
 """The series' convolutional image classifier, as a pure flax.linen module, and its output heads.
 
-Blocks of (conv -> ReLU) x convs_per_block -> 2x2 max-pool, then dense -> ReLU -> dropout layers and a
-final dense layer giving logits. Widths and depth come from the constructor (and so from the config).
+Blocks of (conv -> ReLU) x n -> 2x2 max-pool, then dense -> ReLU -> dropout layers and a final dense
+layer giving logits. Widths and depth come from the constructor (and so from the config): the digit
+network is conv_features=(32, 64); the photo network of the series' part 3 (conv32 -> pool -> conv64
+-> conv64 -> pool -> dense512) is conv_features=((32,), (64, 64)), dense_features=(512,).
 
 Heads turn logits into answers:
 - `top_k`: softmax over classes, the k most probable classes with their probabilities;
@@ -37,8 +39,9 @@ class CNN(nn.Module):
 
   Attributes:
     num_outputs: logits per image (classes for softmax, 1 for a one-vs-rest sigmoid head).
-    conv_features: output channels of each block; one block (and one 2x2 pooling) per entry.
-    convs_per_block: 3x3 convolutions in each block before its pooling.
+    conv_features: one entry per block (each block ends with a 2x2 pooling): an int, the channels of
+      its `convs_per_block` convolutions, or a sequence giving the channels of each of its convs.
+    convs_per_block: 3x3 convolutions in a block given by an int.
     kernel_size: side of the square convolution kernels.
     dense_features: widths of the hidden dense layers.
     dropout_rate: dropout before every dense layer after the convolutions (0 disables it).
@@ -46,7 +49,7 @@ class CNN(nn.Module):
   """
 
   num_outputs: int = 10
-  conv_features: Sequence[int] = (32, 64)
+  conv_features: Sequence[int | Sequence[int]] = (32, 64)
   convs_per_block: int = 1
   kernel_size: int = 3
   dense_features: Sequence[int] = (256,)
@@ -65,8 +68,9 @@ class CNN(nn.Module):
       [B, num_outputs] float32 logits.
     """
     x = images.astype(self.dtype)
-    for features in self.conv_features:
-      for _ in range(self.convs_per_block):
+    for block in self.conv_features:
+      widths = (block,) * self.convs_per_block if isinstance(block, int) else tuple(block)
+      for features in widths:
         x = nn.Conv(features, (self.kernel_size, self.kernel_size), dtype=self.dtype)(x)
         x = nn.relu(x)
       x = max_pool_2x2(x)

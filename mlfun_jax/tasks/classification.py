@@ -1,8 +1,10 @@
-"""Image classification with the series' CNN: softmax over classes, or sigmoid one-vs-rest.
+"""Image classification: softmax over classes, or a sigmoid one-vs-rest head ("bird or not").
 
-Config fields (see experiments/configs/cnn_mnist.py): dataset, data_dir, head ('softmax' or
-'sigmoid'), positive_class (sigmoid head: "8 or not"), model.*, optimizer.*, random_shift, batch_size,
-num_epochs / num_steps and the loop's cadence fields.
+Config fields (see experiments/configs/cnn_mnist.py and cnn_cifar10.py): dataset, data_dir and the
+image-folder fields (image_size, validation_fraction, split_seed, bad_images, cache_dir), head
+('softmax' or 'sigmoid'), positive_class, label_smoothing, model.name ('cnn' or 'resnet') and its
+fields, augment.* (shift, flip, rotate_degrees, blur_probability, blur_max_sigma), optimizer.*,
+batch_size, num_epochs / num_steps and the loop's cadence fields.
 """
 
 import math
@@ -10,6 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import flax
 from flax.training import train_state
 import jax
 import jax.numpy as jnp
@@ -25,21 +28,60 @@ from mlfun_jax import parallel
 from mlfun_jax import train
 from mlfun_jax.errors import UserError
 from mlfun_jax.models import cnn
+from mlfun_jax.models import resnet
 
 HEADS = ("softmax", "sigmoid")
+MODELS = ("cnn", "resnet")
+# Sigmoid head: logits are histogrammed in bins of this width over [-AUC_LOGIT_RANGE, AUC_LOGIT_RANGE]
+# to compute the ROC AUC from sums (pairs in one bin count as ties).
+AUC_LOGIT_RANGE = 16.0
+AUC_BINS = 3200
 
 
-def create_model(config: ml_collections.ConfigDict, num_classes: int) -> cnn.CNN:
-  """The CNN of `config.model` with one output per class (softmax) or one logit (sigmoid)."""
+class TrainState(train_state.TrainState):
+  """flax TrainState plus BatchNorm running averages (an empty dict for models without them)."""
+  batch_stats: Any = flax.struct.field(default_factory=dict)
+
+
+def _as_tuple(value):
+  return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def create_model(config: ml_collections.ConfigDict, num_classes: int):
+  """The network of `config.model` with one output per class (softmax) or one logit (sigmoid).
+
+  model.name 'cnn' (default): the series' `cnn.CNN`; 'resnet': `resnet.ResNet` with BatchNorm.
+  """
   if config.head not in HEADS:
     raise UserError(f"unknown config field head={config.head!r}; choose one of {', '.join(HEADS)}")
-  return cnn.CNN(
-      num_outputs=num_classes if config.head == "softmax" else 1,
-      conv_features=tuple(config.model.conv_features),
-      convs_per_block=config.model.convs_per_block,
-      kernel_size=config.model.kernel_size,
-      dense_features=tuple(config.model.dense_features),
-      dropout_rate=config.model.dropout_rate)
+  num_outputs = num_classes if config.head == "softmax" else 1
+  name = config.model.get("name", "cnn")
+  if name == "cnn":
+    return cnn.CNN(
+        num_outputs=num_outputs,
+        conv_features=_as_tuple(config.model.conv_features),
+        convs_per_block=config.model.convs_per_block,
+        kernel_size=config.model.kernel_size,
+        dense_features=tuple(config.model.dense_features),
+        dropout_rate=config.model.dropout_rate)
+  if name == "resnet":
+    return resnet.ResNet(
+        num_outputs=num_outputs,
+        stem_features=config.model.stem_features,
+        stage_features=tuple(config.model.stage_features),
+        residual_stages=tuple(bool(r) for r in config.model.residual_stages),
+        output_scale=config.model.output_scale,
+        bn_momentum=config.model.bn_momentum)
+  raise UserError(f"unknown config field model.name={name!r}; choose one of {', '.join(MODELS)}")
+
+
+def augment_options(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """Keyword arguments of `augment.augment` from `config.augment` (absent fields: off)."""
+  options = config.get("augment") or {}
+  return dict(shift=int(options.get("shift", 0)), flip=bool(options.get("flip", False)),
+              rotate_degrees=float(options.get("rotate_degrees", 0.0)),
+              blur_probability=float(options.get("blur_probability", 0.0)),
+              blur_max_sigma=float(options.get("blur_max_sigma", 0.0)))
 
 
 def normalise(images: jax.Array, mean: Any, std: Any) -> jax.Array:
@@ -53,11 +95,36 @@ def _targets(labels: jax.Array, head: str, positive_class: int) -> jax.Array:
   return labels
 
 
-def _losses(logits: jax.Array, targets: jax.Array, head: str) -> jax.Array:
+def _losses(logits: jax.Array, targets: jax.Array, head: str,
+            label_smoothing: float = 0.0) -> jax.Array:
   """Per-example loss [B] (softmax cross-entropy or sigmoid binary cross-entropy)."""
   if head == "sigmoid":
     return optax.sigmoid_binary_cross_entropy(logits[:, 0], targets)
+  if label_smoothing:
+    num_classes = logits.shape[-1]
+    smoothed = optax.smooth_labels(jax.nn.one_hot(targets, num_classes), label_smoothing)
+    return optax.softmax_cross_entropy(logits, smoothed)
   return optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+
+
+def logit_histogram(logits: jax.Array, weights: jax.Array) -> jax.Array:
+  """float32 [AUC_BINS]: `weights` [B] summed into bins of `logits` [B] over +-AUC_LOGIT_RANGE."""
+  scaled = (logits + AUC_LOGIT_RANGE) * (AUC_BINS / (2 * AUC_LOGIT_RANGE))
+  bins = jnp.clip(jnp.floor(scaled).astype(jnp.int32), 0, AUC_BINS - 1)
+  return jnp.zeros(AUC_BINS, jnp.float32).at[bins].add(weights)
+
+
+def auc_from_histograms(positives: np.ndarray, negatives: np.ndarray) -> float:
+  """ROC AUC from score histograms [bins] of positives and negatives (same bins, ascending).
+
+  The probability that a random positive scores above a random negative, ties counting one half.
+  """
+  positives, negatives = np.asarray(positives, np.float64), np.asarray(negatives, np.float64)
+  if positives.sum() == 0 or negatives.sum() == 0:
+    return float("nan")
+  negatives_below = np.cumsum(negatives) - negatives
+  wins = (positives * (negatives_below + 0.5 * negatives)).sum()
+  return float(wins / (positives.sum() * negatives.sum()))
 
 
 def _predictions(logits: jax.Array, head: str) -> jax.Array:
@@ -67,23 +134,37 @@ def _predictions(logits: jax.Array, head: str) -> jax.Array:
   return jnp.argmax(logits, axis=-1)
 
 
-def make_train_step(model: cnn.CNN, config: ml_collections.ConfigDict,
-                    mean: Any, std: Any) -> Callable:
-  """(state, batch, rng) -> (state, {'loss', 'accuracy'}); one device's step, pmean over 'batch'."""
-  head, positive_class, shift = config.head, config.positive_class, config.random_shift
+def _variables(state: TrainState) -> dict[str, Any]:
+  return ({"params": state.params, "batch_stats": state.batch_stats} if state.batch_stats
+          else {"params": state.params})
+
+
+def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any) -> Callable:
+  """(state, batch, rng) -> (state, {'loss', 'accuracy'}); one device's step, pmean over 'batch'.
+
+  Augments on device (`config.augment`), then normalises with the training set's channel stats.
+  BatchNorm statistics are averaged over 'batch' inside the model, so batch_stats stay identical on
+  every device.
+  """
+  head, positive_class = config.head, config.positive_class
+  label_smoothing = float(config.get("label_smoothing", 0.0))
+  augment_kwargs = augment_options(config)
 
   def train_step(state, batch, rng):
-    shift_rng, dropout_rng = jax.random.split(rng)
-    images = normalise(augment.random_shift(shift_rng, batch["image"], shift), mean, std)
+    augment_rng, dropout_rng = jax.random.split(rng)
+    images = normalise(augment.augment(augment_rng, batch["image"], **augment_kwargs), mean, std)
     targets = _targets(batch["label"], head, positive_class)
 
     def loss_fn(params):
-      logits = model.apply({"params": params}, images, train=True, rngs={"dropout": dropout_rng})
-      return _losses(logits, targets, head).mean(), logits
+      variables = {**_variables(state), "params": params}
+      logits, updates = model.apply(variables, images, train=True, rngs={"dropout": dropout_rng},
+                                    mutable=["batch_stats"] if state.batch_stats else [])
+      loss = _losses(logits, targets, head, label_smoothing).mean()
+      return loss, (logits, updates.get("batch_stats", state.batch_stats))
 
-    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grads = jax.lax.pmean(grads, parallel.AXIS)
-    state = state.apply_gradients(grads=grads)
+    state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
     accuracy = (_predictions(logits, head) == targets).mean()
     metrics = jax.lax.pmean({"loss": loss, "accuracy": accuracy}, parallel.AXIS)
     return state, metrics
@@ -91,14 +172,15 @@ def make_train_step(model: cnn.CNN, config: ml_collections.ConfigDict,
   return train_step
 
 
-def make_eval_step(model: cnn.CNN, config: ml_collections.ConfigDict,
-                   mean: Any, std: Any) -> Callable:
-  """(state, batch) -> sums over the real (mask 1) examples of one device's batch."""
+def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any) -> Callable:
+  """(state, batch) -> sums over the real (mask 1) examples of one device's batch.
+
+  The sigmoid head adds counts for precision/recall and logit histograms for the ROC AUC.
+  """
   head, positive_class = config.head, config.positive_class
 
   def eval_step(state, batch):
-    logits = model.apply({"params": state.params}, normalise(batch["image"], mean, std),
-                         train=False)
+    logits = model.apply(_variables(state), normalise(batch["image"], mean, std), train=False)
     targets = _targets(batch["label"], head, positive_class)
     mask = batch["mask"]
     predictions = _predictions(logits, head)
@@ -109,29 +191,32 @@ def make_eval_step(model: cnn.CNN, config: ml_collections.ConfigDict,
       sums["true_positives"] = (predictions * targets * mask).sum()
       sums["predicted_positives"] = (predictions * mask).sum()
       sums["actual_positives"] = (targets * mask).sum()
+      sums["positive_logits"] = logit_histogram(logits[:, 0], targets * mask)
+      sums["negative_logits"] = logit_histogram(logits[:, 0], (1.0 - targets) * mask)
     return sums
 
   return eval_step
 
 
-def summarize_eval(totals: dict[str, float]) -> dict[str, float]:
-  """Sums -> {'loss', 'accuracy'} (+ 'precision', 'recall' for the sigmoid head)."""
+def summarize_eval(totals: dict[str, Any]) -> dict[str, float]:
+  """Sums -> {'loss', 'accuracy', 'count'} (+ 'precision', 'recall', 'auc' for the sigmoid head)."""
   metrics = {"loss": totals["loss"] / totals["count"],
              "accuracy": totals["correct"] / totals["count"],
              "count": totals["count"]}
   if "true_positives" in totals:
     metrics["precision"] = totals["true_positives"] / max(totals["predicted_positives"], 1.0)
     metrics["recall"] = totals["true_positives"] / max(totals["actual_positives"], 1.0)
+    metrics["auc"] = auc_from_histograms(totals["positive_logits"], totals["negative_logits"])
   return metrics
 
 
-def create_state(model: cnn.CNN, config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
-                 num_steps: int, rng: jax.Array) -> train_state.TrainState:
-  """Fresh train state: parameters from `rng`, optimizer from `config.optimizer`."""
-  params = model.init({"params": rng}, jnp.zeros((1, *image_shape), jnp.float32),
-                      train=False)["params"]
+def create_state(model, config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
+                 num_steps: int, rng: jax.Array) -> TrainState:
+  """Fresh train state: parameters (and BatchNorm averages) from `rng`, optimizer from config."""
+  variables = model.init({"params": rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False)
   tx = optim.create_optimizer(config.optimizer, num_steps)
-  return train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+  return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                           batch_stats=variables.get("batch_stats", {}))
 
 
 def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) -> int:
@@ -160,7 +245,11 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], l
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The classification Task for `train.run`: data, model, steps and their metadata."""
-  dataset = data.load_image_dataset(config.dataset, config.data_dir)
+  dataset = data.load_image_dataset(
+      config.dataset, config.data_dir, image_size=config.get("image_size"),
+      validation_fraction=config.get("validation_fraction", 0.1),
+      split_seed=config.get("split_seed", 0), bad_images=config.get("bad_images", "error"),
+      cache_dir=config.get("cache_dir"))
   process_index, process_count = jax.process_index(), jax.process_count()
   local_devices = jax.local_device_count()
   data.check_batch_size(config.batch_size, process_count=process_count,
@@ -185,7 +274,9 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
       examples_per_step=config.batch_size,
       meta={"task": "classification", "dataset": dataset.name,
             "class_names": list(dataset.class_names), "image_shape": list(dataset.image_shape),
-            "input_mean": mean, "input_std": std})
+            "input_mean": mean, "input_std": std,
+            "fit": "crop" if "source" in dataset.info or dataset.image_shape[-1] == 3 else "pad",
+            "num_skipped_images": dataset.info.get("num_skipped", 0)})
 
 
 class Classifier:
@@ -203,6 +294,7 @@ class Classifier:
       raise UserError(f"checkpoint in {directory} is not a classifier (task {self.meta.get('task')!r})")
     self.config = ml_collections.ConfigDict(self.meta["config"])
     self.class_names = list(self.meta["class_names"])
+    self.fit = self.meta.get("fit", "pad")  # How images.to_model_input fits a photo to the input.
     self.image_shape = tuple(self.meta["image_shape"])
     self.model = create_model(self.config, len(self.class_names))
     shapes = jax.eval_shape(
@@ -210,14 +302,14 @@ class Classifier:
     template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
     with checkpoint.Checkpointer(directory, create=False) as checkpointer:
       state, _ = checkpointer.restore(template, self.step)
-    self.params = state.params
+    self.state = state
     mean, std = self.meta["input_mean"], self.meta["input_std"]
-    self._logits = jax.jit(lambda params, images: self.model.apply(
-        {"params": params}, normalise(images, mean, std), train=False))
+    self._logits = jax.jit(lambda state, images: self.model.apply(
+        _variables(state), normalise(images, mean, std), train=False))
 
   def logits(self, images: np.ndarray) -> np.ndarray:
     """uint8 [B, H, W, C] images (the model's input shape) -> float32 logits [B, outputs]."""
-    return np.asarray(self._logits(self.params, images))
+    return np.asarray(self._logits(self.state, images))
 
   def predict(self, images: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
     """Per image, [(class name, probability), ...] most probable first.

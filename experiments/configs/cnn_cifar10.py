@@ -1,0 +1,52 @@
+"""The series' photo classifier on CIFAR-10 (10 classes, softmax, top-5 predictions).
+
+conv32 -> pool -> conv64 -> conv64 -> pool -> dense512 -> dropout 0.5 -> softmax, trained on
+45,000 images of ../shared/data/cifar10/train.zip and validated on the other 5,000 (a fixed,
+stratified split; `split_seed`). The zip is decoded once into a cache (see `cache_dir`).
+
+  python -m experiments.train --config=experiments/configs/cnn_cifar10.py --workdir=workdirs/cnn_cifar10
+  python -m experiments.predict --workdir=workdirs/cnn_cifar10 photo.jpg
+
+data_dir defaults to $MLFUN_DATA_DIR, else ../shared/data (relative to the working directory); it
+may also be the zip itself, a folder of class folders, or a folder with TFDS 'cifar10' prepared.
+"""
+
+import os
+
+import ml_collections
+
+from experiments.configs import cnn_mnist
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = cnn_mnist.get_config()
+  config.dataset = "cifar10"
+  config.data_dir = os.environ.get("MLFUN_DATA_DIR", "../shared/data")
+  config.image_size = 32
+  config.validation_fraction = 0.1
+
+  # The series' augmentations: mirror images, small rotations, a little blur; plus translation.
+  config.augment.shift = 2
+  config.augment.flip = True
+  config.augment.rotate_degrees = 10.0
+  config.augment.blur_probability = 0.0
+  config.augment.blur_max_sigma = 1.0
+
+  config.head = "softmax"
+  config.positive_class = 2  # 'bird', for the sigmoid head (see bird_or_not.py).
+
+  config.model.name = "cnn"
+  config.model.conv_features = ((32,), (64, 64))
+  config.model.dense_features = (512,)
+  config.model.dropout_rate = 0.5
+
+  config.optimizer.name = "adamw"
+  config.optimizer.learning_rate = 2e-3
+  config.optimizer.schedule = "onecycle"
+  config.optimizer.weight_decay = 5e-4
+
+  config.batch_size = 128
+  config.num_epochs = 15.0
+  config.eval_every = 1000
+  config.checkpoint_every = 1000
+  return config

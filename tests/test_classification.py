@@ -1,0 +1,102 @@
+"""The classification task's pieces: models by name, ROC AUC from histograms, BatchNorm state."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from sklearn import metrics as sk_metrics
+
+from mlfun_jax.errors import UserError
+from mlfun_jax.models import resnet
+from mlfun_jax.tasks import classification
+from tests.conftest import small_cnn_config
+
+
+def test_resnet_shapes_parameters_and_batch_stats():
+  model = resnet.ResNet(num_outputs=10, bn_axis_name=None)
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
+  logits = model.apply(variables, jnp.zeros((3, 32, 32, 3)), train=False)
+  assert logits.shape == (3, 10) and logits.dtype == jnp.float32
+  # 9 convs (no bias) + 9 BatchNorms (scale, bias) + dense 128x10.
+  kernels = [(3, 16), (16, 32), (32, 32), (32, 32), (32, 64), (64, 128), (128, 128), (128, 128)]
+  convs = sum(9 * a * b for a, b in kernels)
+  norms = 2 * sum(b for _, b in kernels)
+  count = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(variables['params']))
+  assert len(kernels) == 8  # stem, stage 1 (+2 residual), stage 2, stage 3 (+2 residual)
+  assert count == convs + norms + 128 * 10 + 10
+  assert len(jax.tree.leaves(variables['batch_stats'])) == 2 * 8
+
+
+def test_resnet_train_mode_updates_running_averages_eval_mode_uses_them():
+  model = resnet.ResNet(num_outputs=10, stem_features=4, stage_features=(8,),
+                        residual_stages=(True,), bn_axis_name=None)
+  x = jax.random.normal(jax.random.key(1), (8, 16, 16, 3)) * 3 + 1
+  variables = model.init(jax.random.key(0), x, train=False)
+  _, updates = model.apply(variables, x, train=True, mutable=['batch_stats'])
+  stem_mean = updates['batch_stats']['ConvBN_0']['BatchNorm_0']['mean']
+  conv_out = jax.lax.conv_general_dilated(
+      x, variables['params']['ConvBN_0']['Conv_0']['kernel'], (1, 1), 'SAME',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  np.testing.assert_allclose(stem_mean, 0.1 * conv_out.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+  # Eval mode is deterministic and reads the running averages, not the batch.
+  a = model.apply({**variables, **updates}, x, train=False)
+  b = model.apply({**variables, **updates}, x[:1], train=False)
+  np.testing.assert_allclose(a[:1], b, rtol=1e-5, atol=1e-6)
+
+
+def test_create_model_by_name_and_unknown_name():
+  config = small_cnn_config()
+  assert type(classification.create_model(config, 10)).__name__ == 'CNN'
+  config.model.name = 'transformer'
+  with pytest.raises(UserError, match='model.name'):
+    classification.create_model(config, 10)
+
+
+def test_series_cifar_network_layout_from_nested_conv_features():
+  config = small_cnn_config(model__conv_features=((32,), (64, 64)), model__dense_features=(512,))
+  model = classification.create_model(config, 10)
+  params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)['params']
+  assert [params[f'Conv_{i}']['kernel'].shape for i in range(3)] == [
+      (3, 3, 3, 32), (3, 3, 32, 64), (3, 3, 64, 64)]
+  assert params['Dense_0']['kernel'].shape == (8 * 8 * 64, 512)
+
+
+def test_auc_from_logit_histograms_matches_sklearn():
+  rng = np.random.default_rng(0)
+  labels = rng.random(5000) < 0.1
+  logits = rng.normal(size=5000) * 2 + labels * 2.5
+  mask = np.ones(5000, np.float32)
+  positives = classification.logit_histogram(jnp.asarray(logits), jnp.asarray(labels * mask))
+  negatives = classification.logit_histogram(jnp.asarray(logits), jnp.asarray(~labels * mask))
+  assert float(positives.sum()) == labels.sum() and float(negatives.sum()) == (~labels).sum()
+  auc = classification.auc_from_histograms(np.asarray(positives), np.asarray(negatives))
+  assert 0.8 < auc < 0.99
+  assert auc == pytest.approx(sk_metrics.roc_auc_score(labels, logits), abs=1e-3)
+  # Perfect separation and perfect inversion.
+  assert classification.auc_from_histograms(np.array([0, 0, 3]), np.array([2, 0, 0])) == 1.0
+  assert classification.auc_from_histograms(np.array([3, 0, 0]), np.array([0, 0, 2])) == 0.0
+  assert np.isnan(classification.auc_from_histograms(np.zeros(3), np.array([1, 1, 0])))
+
+
+def test_label_smoothing_changes_the_loss_only_for_softmax():
+  logits = jnp.array([[4.0, 0.0, -1.0]])
+  plain = classification._losses(logits, jnp.array([0]), 'softmax')  # pylint: disable=protected-access
+  smooth = classification._losses(logits, jnp.array([0]), 'softmax', 0.1)  # pylint: disable=protected-access
+  assert float(smooth[0]) > float(plain[0])
+  expected = -(0.9 + 0.1 / 3) * jax.nn.log_softmax(logits)[0, 0] - (0.1 / 3) * (
+      jax.nn.log_softmax(logits)[0, 1] + jax.nn.log_softmax(logits)[0, 2])
+  assert float(smooth[0]) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_sgd_weight_decay_applies_to_kernels_only():
+  from mlfun_jax import optim  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict(dict(
+      name='momentum', learning_rate=0.1, schedule='constant', warmup_steps=0, momentum=0.0,
+      weight_decay=0.5, grad_clip_norm=0.0))
+  params = {'kernel': jnp.ones((2, 2)), 'bias': jnp.ones(2)}
+  tx = optim.create_optimizer(config, 10)
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  updates, _ = tx.update(zeros, tx.init(params), params)
+  np.testing.assert_allclose(updates['kernel'], -0.1 * 0.5 * np.ones((2, 2)), rtol=1e-6)
+  np.testing.assert_array_equal(updates['bias'], np.zeros(2))
