@@ -100,3 +100,23 @@ def test_sgd_weight_decay_applies_to_kernels_only():
   updates, _ = tx.update(zeros, tx.init(params), params)
   np.testing.assert_allclose(updates['kernel'], -0.1 * 0.5 * np.ones((2, 2)), rtol=1e-6)
   np.testing.assert_array_equal(updates['bias'], np.zeros(2))
+
+
+def test_test_time_flip_averages_an_image_and_its_mirror():
+  config = small_cnn_config(test_time_flip=True)
+  model = classification.create_model(config, 10)
+  state = classification.create_state(model, config, (8, 8, 3), 1, jax.random.key(0))
+  images = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+  mean, std = [0.5] * 3, [0.25] * 3
+  plain = classification.inference_logits(model, state, images, mean, std)
+  mirrored = classification.inference_logits(model, state, images[:, :, ::-1], mean, std)
+  both = classification.inference_logits(model, state, images, mean, std, test_time_flip=True)
+  np.testing.assert_allclose(both, 0.5 * (plain + mirrored), rtol=1e-6)
+  assert not np.allclose(plain, mirrored)
+
+  labels = np.asarray(np.argmax(both, -1), np.int32)  # Right for the averaged view by construction.
+  batch = {'image': images, 'label': labels, 'mask': np.ones(6, np.float32)}
+  sums = classification.make_eval_step(model, config, mean, std)(state, batch)
+  metrics = classification.summarize_eval({k: float(v) for k, v in sums.items()})
+  assert metrics['accuracy'] == 1.0
+  assert metrics['single_view_accuracy'] == float((np.argmax(plain, -1) == labels).mean())

@@ -43,6 +43,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.positive_class = 8
 
   config.label_smoothing = 0.0
+  # Evaluate and predict on each image and its mirror image, averaging the logits (photos only).
+  config.test_time_flip = False
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "cnn"

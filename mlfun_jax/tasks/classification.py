@@ -172,21 +172,42 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: An
   return train_step
 
 
+def inference_logits(model, state: TrainState, images: jax.Array, mean: Any, std: Any,
+                     test_time_flip: bool = False) -> jax.Array:
+  """float32 logits [B, outputs] of uint8 images [B, H, W, C] (eval mode).
+
+  test_time_flip: average the logits of each image and its left-right mirror image.
+  """
+  inputs = normalise(images, mean, std)
+  logits = model.apply(_variables(state), inputs, train=False)
+  if test_time_flip:
+    logits = 0.5 * (logits + model.apply(_variables(state), inputs[:, :, ::-1], train=False))
+  return logits
+
+
 def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any) -> Callable:
   """(state, batch) -> sums over the real (mask 1) examples of one device's batch.
 
-  The sigmoid head adds counts for precision/recall and logit histograms for the ROC AUC.
+  With `config.test_time_flip` the predictions average each image with its mirror image, and
+  'single_view_correct' counts the plain predictions too. The sigmoid head adds counts for
+  precision/recall and logit histograms for the ROC AUC.
   """
   head, positive_class = config.head, config.positive_class
+  test_time_flip = bool(config.get("test_time_flip", False))
 
   def eval_step(state, batch):
-    logits = model.apply(_variables(state), normalise(batch["image"], mean, std), train=False)
+    single_view = logits = inference_logits(model, state, batch["image"], mean, std)
+    if test_time_flip:
+      mirrored = inference_logits(model, state, batch["image"][:, :, ::-1], mean, std)
+      logits = 0.5 * (single_view + mirrored)
     targets = _targets(batch["label"], head, positive_class)
     mask = batch["mask"]
     predictions = _predictions(logits, head)
     sums = {"loss": (_losses(logits, targets, head) * mask).sum(),
             "correct": ((predictions == targets) * mask).sum(),
             "count": mask.sum()}
+    if test_time_flip:
+      sums["single_view_correct"] = ((_predictions(single_view, head) == targets) * mask).sum()
     if head == "sigmoid":
       sums["true_positives"] = (predictions * targets * mask).sum()
       sums["predicted_positives"] = (predictions * mask).sum()
@@ -203,6 +224,8 @@ def summarize_eval(totals: dict[str, Any]) -> dict[str, float]:
   metrics = {"loss": totals["loss"] / totals["count"],
              "accuracy": totals["correct"] / totals["count"],
              "count": totals["count"]}
+  if "single_view_correct" in totals:
+    metrics["single_view_accuracy"] = totals["single_view_correct"] / totals["count"]
   if "true_positives" in totals:
     metrics["precision"] = totals["true_positives"] / max(totals["predicted_positives"], 1.0)
     metrics["recall"] = totals["true_positives"] / max(totals["actual_positives"], 1.0)
@@ -304,8 +327,9 @@ class Classifier:
       state, _ = checkpointer.restore(template, self.step)
     self.state = state
     mean, std = self.meta["input_mean"], self.meta["input_std"]
-    self._logits = jax.jit(lambda state, images: self.model.apply(
-        _variables(state), normalise(images, mean, std), train=False))
+    test_time_flip = bool(self.config.get("test_time_flip", False))
+    self._logits = jax.jit(lambda state, images: inference_logits(
+        self.model, state, images, mean, std, test_time_flip))
 
   def logits(self, images: np.ndarray) -> np.ndarray:
     """uint8 [B, H, W, C] images (the model's input shape) -> float32 logits [B, outputs]."""
