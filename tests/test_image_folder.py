@@ -350,6 +350,9 @@ def test_registry_image_folder_name(folder, tmp_path):
     np.testing.assert_array_equal(np.bincount(ds.test.labels), [2, 3, 1])  # round(1.75, 3, 1.25)
   with pytest.raises(UserError, match='config field data_dir'):
     load_image_dataset('image_folder')
+  grey = load_image_dataset('image_folder', folder, channels=1, cache_dir=tmp_path / 'cache',
+                            validation_fraction=0.25, split_seed=2)
+  assert grey.image_shape[-1] == 1 and grey.train.images.shape[0] == ds.train.images.shape[0]
 
 
 @pytest.mark.parametrize('layout', ['name/train.zip', 'name.zip', 'train.zip', 'name/', 'root'])

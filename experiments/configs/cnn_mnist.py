@@ -26,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data_dir = config_dict.placeholder(str)
   # Image folders / zips (root/<class>/*.jpg): see mlfun_jax/data/image_folder.py.
   config.image_size = config_dict.placeholder(int)  # None: images must share one size.
+  config.channels = 3  # 3: RGB, 1: grey.
   config.validation_fraction = 0.1
   config.split_seed = 0
   config.bad_images = "error"  # Or 'skip': skip unreadable files with a warning, and count them.

@@ -67,6 +67,7 @@ def _image_folder_source(name: str, data_dir: str) -> str | None:
 def load_image_dataset(name: str,
                        data_dir: str | os.PathLike[str] | None = None, *,
                        image_size: int | None = None,
+                       channels: int = 3,
                        validation_fraction: float = 0.1,
                        split_seed: int = 0,
                        bad_images: str = 'error',
@@ -90,7 +91,8 @@ def load_image_dataset(name: str,
   Args:
     name: dataset name, see above.
     data_dir: folder holding the data, or a .zip of class folders; must exist when given.
-    image_size, validation_fraction, split_seed, bad_images, cache_dir: for image folders only
+    image_size, channels, validation_fraction, split_seed, bad_images, cache_dir: for image
+      folders only
       (3. above), see `image_folder.load_image_folder`; ignored by the other sources.
 
   Returns:
@@ -120,7 +122,8 @@ def load_image_dataset(name: str,
     source = _image_folder_source(name, data_dir)
     if source is not None:
       return image_folder.load_image_folder(
-          source, name=name, image_size=image_size, validation_fraction=validation_fraction,
+          source, name=name, image_size=image_size, channels=channels,
+          validation_fraction=validation_fraction,
           split_seed=split_seed, bad_images=bad_images, cache_dir=cache_dir)
   if tfds_source.base_name(name) not in tfds_source.catalog_names():
     raise _unknown(name, data_dir)

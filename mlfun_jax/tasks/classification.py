@@ -270,6 +270,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   """The classification Task for `train.run`: data, model, steps and their metadata."""
   dataset = data.load_image_dataset(
       config.dataset, config.data_dir, image_size=config.get("image_size"),
+      channels=config.get("channels", 3),
       validation_fraction=config.get("validation_fraction", 0.1),
       split_seed=config.get("split_seed", 0), bad_images=config.get("bad_images", "error"),
       cache_dir=config.get("cache_dir"))
