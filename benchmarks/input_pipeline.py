@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import cnn_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+FLAGS = flags.FLAGS
 _DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("MLFUN_DATA_DIR", "../shared/data"),
                                 "Folder holding cifar10/train.zip.")
 
@@ -35,26 +36,22 @@ def _rate(count, seconds):
 def main(argv):
   del argv
   from mlfun_jax import parallel  # pylint: disable=g-import-not-at-top
-  parallel.configure_cpu_devices(cnn_step._CPU_DEVICES.value)  # pylint: disable=protected-access
+  parallel.configure_cpu_devices(FLAGS.cpu_devices)
   import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from mlfun_jax import data  # pylint: disable=g-import-not-at-top
 
   devices = jax.local_devices()
-  batch, steps = cnn_step._BATCH.value, cnn_step._STEPS.value  # pylint: disable=protected-access
+  batch, steps = FLAGS.batch_size, FLAGS.steps
   print(f"{len(devices)} {devices[0].platform} devices, {os.cpu_count()} cores, batch {batch}")
   rows = []
   with tempfile.TemporaryDirectory() as cache:
-    start = time.perf_counter()
-    dataset = data.load_image_dataset("cifar10", _DATA_DIR.value, image_size=32, cache_dir=cache)
-    seconds = time.perf_counter() - start
-    rows.append(("first load: decode 50,000 JPEGs into the cache", dataset.info["num_images"],
-                 seconds))
-    start = time.perf_counter()
-    dataset = data.load_image_dataset("cifar10", _DATA_DIR.value, image_size=32, cache_dir=cache)
-    seconds = time.perf_counter() - start
+    for stage in ("first load: decode 50,000 JPEGs into the cache",
+                  "cached load (memory map + split)"):
+      start = time.perf_counter()
+      dataset = data.load_image_dataset("cifar10", _DATA_DIR.value, image_size=32,
+                                        cache_dir=cache)
+      rows.append((stage, dataset.info["num_images"], time.perf_counter() - start))
     assert dataset.info["from_cache"]
-    rows.append(("cached load (memory map + split)", dataset.info["num_images"], seconds))
 
   layout = dict(global_batch_size=batch, seed=0, local_device_count=len(devices))
   batches = data.train_batches(dataset.train, **layout)
@@ -81,10 +78,9 @@ def main(argv):
     print(f"{name:<52} {count:>8} {seconds:>8.2f} {_rate(count, seconds):>10.0f}")
   for network, network_batch in (("cifar_cnn", batch), ("resnet", 2 * batch)):
     _, step_rate = cnn_step.bench_jax(network, devices, network_batch, min(steps, 50),
-                                      cnn_step._REPEATS.value, augmentation=True)  # pylint: disable=protected-access
+                                      FLAGS.repeats, augmentation=True)
     print(f"train step {network} (batch {network_batch}, with augmentation): {step_rate:.0f} "
           f"images/s; pipeline is {pipeline_rate / step_rate:.0f}x faster")
-  del np
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ from PIL import UnidentifiedImageError
 from mlfun_jax.errors import UserError
 
 INVERT_CHOICES = ("auto", "yes", "no")
-
-
 FIT_CHOICES = ("pad", "crop")
 
 
@@ -18,7 +16,7 @@ def to_model_input(image: Image.Image, shape: tuple[int, int, int], invert: str 
 
   Colour is converted to grey (C=1) or RGB (C=3). `fit='pad'` (digits) pads the image to a square
   with its border colour, keeping all of it, then resizes; `fit='crop'` (photos, as image-folder
-  datasets are prepared) scales the shorter side to the model's size and crops the centre (see
+  datasets are prepared) scales the image to cover the model's size and crops the centre (see
   `resize_and_center_crop`). For grey models trained on light-on-dark digits (MNIST),
   `invert='auto'` inverts images whose border is light (dark ink on white paper).
   """
@@ -27,20 +25,20 @@ def to_model_input(image: Image.Image, shape: tuple[int, int, int], invert: str 
   height, width, channels = shape
   image = image.convert("L" if channels == 1 else "RGB")
   if fit == "crop":
-    if height == width:  # Exactly what image-folder datasets do with config field image_size.
-      image = resize_and_center_crop(image, height)
-    else:  # The largest central box of the model's aspect ratio.
-      scale = min(image.width / width, image.height / height)
-      left, top = (image.width - width * scale) / 2, (image.height - height * scale) / 2
-      image = image.resize((width, height), Image.Resampling.LANCZOS,
-                           box=(left, top, left + width * scale, top + height * scale))
-  pixels = np.asarray(image)
+    image = resize_and_center_crop(image, (width, height))
+  pixels = np.asarray(image, np.uint8)
   border = np.concatenate([pixels[0].reshape(-1), pixels[-1].reshape(-1),
                            pixels[:, 0].reshape(-1), pixels[:, -1].reshape(-1)])
   if invert == "yes" or (invert == "auto" and channels == 1 and border.mean() > 127):
     pixels = 255 - pixels
-  if fit == "crop":
-    return np.asarray(pixels, np.uint8).reshape(height, width, channels)
+  if fit == "pad":
+    pixels = _pad_to_square_and_resize(pixels, width, height)
+  return pixels.reshape(height, width, channels)
+
+
+def _pad_to_square_and_resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+  """uint8 [h, w(, C)] -> [height, width(, C)]: padded to a square with the median colour of the
+  top and bottom rows, then resized (LANCZOS)."""
   fill = np.median(np.concatenate([pixels[0], pixels[-1]]), axis=0).astype(np.uint8)
   h, w = pixels.shape[:2]
   side = max(h, w)
@@ -48,8 +46,8 @@ def to_model_input(image: Image.Image, shape: tuple[int, int, int], invert: str 
   square[...] = fill
   top, left = (side - h) // 2, (side - w) // 2
   square[top:top + h, left:left + w] = pixels
-  resized = Image.fromarray(square).resize((width, height), Image.Resampling.LANCZOS)
-  return np.asarray(resized, np.uint8).reshape(height, width, channels)
+  return np.asarray(Image.fromarray(square).resize((width, height), Image.Resampling.LANCZOS),
+                    np.uint8)
 
 
 def load_image(path: str, shape: tuple[int, int, int], invert: str = "auto",
@@ -69,21 +67,23 @@ def load_image(path: str, shape: tuple[int, int, int], invert: str = "auto",
     raise UserError(f"{path!r} is not a readable image: {e}") from e
 
 
-def resize_and_center_crop(image: Image.Image, size: int) -> Image.Image:
-  """Scales the shorter side to `size` and crops the centre: any image -> size x size, same mode.
+def resize_and_center_crop(image: Image.Image, size: int | tuple[int, int]) -> Image.Image:
+  """Scales an image to just cover `size` and crops the centre: any image -> that size, same mode.
 
-  Resampling is LANCZOS (antialiased when shrinking) over exactly the central square of side
-  min(W, H), so no intermediate rounding shifts the crop; `reducing_gap=3.0` lets Pillow first
-  shrink big photos by an integer factor (fast, visually the same). An image whose shorter side is
-  already `size` is only cropped (no resampling): its pixels are kept exactly.
+  `size` is the side of a square, or (width, height). Resampling is LANCZOS (antialiased when
+  shrinking) over exactly the largest central box of the target's aspect ratio (for a square: of
+  side min(W, H)), so no intermediate rounding shifts the crop; `reducing_gap=3.0` lets Pillow
+  first shrink big photos by an integer factor (fast, visually the same). An image that already
+  covers the target exactly along one side is only cropped (no resampling): its pixels are kept.
   """
-  if size <= 0:
+  width, height = (size, size) if isinstance(size, int) else size
+  if width <= 0 or height <= 0:
     raise ValueError(f"size must be positive, got {size}")
-  width, height = image.size
-  side = min(width, height)
-  if side == size:
-    left, top = (width - size) // 2, (height - size) // 2
-    return image.crop((left, top, left + size, top + size))
-  left, top = (width - side) / 2, (height - side) / 2
-  return image.resize((size, size), Image.Resampling.LANCZOS,
-                      box=(left, top, left + side, top + side), reducing_gap=3.0)
+  box_width = min(image.width, image.height * width / height)
+  box_height = box_width * height / width
+  if box_width == width:
+    left, top = (image.width - width) // 2, (image.height - height) // 2
+    return image.crop((left, top, left + width, top + height))
+  left, top = (image.width - box_width) / 2, (image.height - box_height) / 2
+  return image.resize((width, height), Image.Resampling.LANCZOS,
+                      box=(left, top, left + box_width, top + box_height), reducing_gap=3.0)

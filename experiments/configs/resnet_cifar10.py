@@ -8,7 +8,6 @@ on a one-cycle schedule and label smoothing. Same data and split as cnn_cifar10.
 """
 
 import ml_collections
-from ml_collections import config_dict
 
 from experiments.configs import cnn_cifar10
 
@@ -38,5 +37,4 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_epochs = 24.0
   config.eval_every = 500
   config.checkpoint_every = 500
-  config.num_steps = config_dict.placeholder(int)
   return config

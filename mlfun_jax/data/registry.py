@@ -92,8 +92,7 @@ def load_image_dataset(name: str,
     name: dataset name, see above.
     data_dir: folder holding the data, or a .zip of class folders; must exist when given.
     image_size, channels, validation_fraction, split_seed, bad_images, cache_dir: for image
-      folders only
-      (3. above), see `image_folder.load_image_folder`; ignored by the other sources.
+      folders only (3. above), see `image_folder.load_image_folder`; ignored by the others.
 
   Returns:
     ImageDataset; images uint8 [N, H, W, C] in 0..255, labels int32 in 0..num_classes-1.

@@ -31,7 +31,7 @@ class ConvBN(nn.Module):
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     x = nn.Conv(self.features, (3, 3), use_bias=False, dtype=self.dtype)(x)
     x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-5,
-                     axis_name=self.bn_axis_name if train else None, dtype=self.dtype)(x)
+                     axis_name=self.bn_axis_name, dtype=self.dtype)(x)
     return nn.relu(x)
 
 

@@ -75,15 +75,6 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int):
   raise UserError(f"unknown config field model.name={name!r}; choose one of {', '.join(MODELS)}")
 
 
-def augment_options(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """Keyword arguments of `augment.augment` from `config.augment` (absent fields: off)."""
-  options = config.get("augment") or {}
-  return dict(shift=int(options.get("shift", 0)), flip=bool(options.get("flip", False)),
-              rotate_degrees=float(options.get("rotate_degrees", 0.0)),
-              blur_probability=float(options.get("blur_probability", 0.0)),
-              blur_max_sigma=float(options.get("blur_max_sigma", 0.0)))
-
-
 def normalise(images: jax.Array, mean: Any, std: Any) -> jax.Array:
   """uint8 [B, H, W, C] images -> float32, standardised with the training set's per-channel stats."""
   return (images.astype(jnp.float32) / 255.0 - jnp.asarray(mean)) / jnp.asarray(std)
@@ -146,9 +137,8 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: An
   BatchNorm statistics are averaged over 'batch' inside the model, so batch_stats stay identical on
   every device.
   """
-  head, positive_class = config.head, config.positive_class
-  label_smoothing = float(config.get("label_smoothing", 0.0))
-  augment_kwargs = augment_options(config)
+  head, positive_class, label_smoothing = config.head, config.positive_class, config.label_smoothing
+  augment_kwargs = config.augment.to_dict()  # Its fields are `augment.augment`'s keywords.
 
   def train_step(state, batch, rng):
     augment_rng, dropout_rng = jax.random.split(rng)
@@ -178,11 +168,14 @@ def inference_logits(model, state: TrainState, images: jax.Array, mean: Any, std
 
   test_time_flip: average the logits of each image and its left-right mirror image.
   """
-  inputs = normalise(images, mean, std)
-  logits = model.apply(_variables(state), inputs, train=False)
-  if test_time_flip:
-    logits = 0.5 * (logits + model.apply(_variables(state), inputs[:, :, ::-1], train=False))
-  return logits
+  logits = model.apply(_variables(state), normalise(images, mean, std), train=False)
+  return _averaged_with_mirror(model, state, images, mean, std, logits) if test_time_flip else logits
+
+
+def _averaged_with_mirror(model, state: TrainState, images: jax.Array, mean: Any, std: Any,
+                          logits: jax.Array) -> jax.Array:
+  """The mean of `logits` (of `images`) and the logits of the left-right mirrored images."""
+  return 0.5 * (logits + inference_logits(model, state, images[:, :, ::-1], mean, std))
 
 
 def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any) -> Callable:
@@ -192,14 +185,12 @@ def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any
   'single_view_correct' counts the plain predictions too. The sigmoid head adds counts for
   precision/recall and logit histograms for the ROC AUC.
   """
-  head, positive_class = config.head, config.positive_class
-  test_time_flip = bool(config.get("test_time_flip", False))
+  head, positive_class, test_time_flip = config.head, config.positive_class, config.test_time_flip
 
   def eval_step(state, batch):
     single_view = logits = inference_logits(model, state, batch["image"], mean, std)
     if test_time_flip:
-      mirrored = inference_logits(model, state, batch["image"][:, :, ::-1], mean, std)
-      logits = 0.5 * (single_view + mirrored)
+      logits = _averaged_with_mirror(model, state, batch["image"], mean, std, single_view)
     targets = _targets(batch["label"], head, positive_class)
     mask = batch["mask"]
     predictions = _predictions(logits, head)
@@ -269,11 +260,9 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], l
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The classification Task for `train.run`: data, model, steps and their metadata."""
   dataset = data.load_image_dataset(
-      config.dataset, config.data_dir, image_size=config.get("image_size"),
-      channels=config.get("channels", 3),
-      validation_fraction=config.get("validation_fraction", 0.1),
-      split_seed=config.get("split_seed", 0), bad_images=config.get("bad_images", "error"),
-      cache_dir=config.get("cache_dir"))
+      config.dataset, config.data_dir, image_size=config.image_size, channels=config.channels,
+      validation_fraction=config.validation_fraction, split_seed=config.split_seed,
+      bad_images=config.bad_images, cache_dir=config.cache_dir)
   process_index, process_count = jax.process_index(), jax.process_count()
   local_devices = jax.local_device_count()
   data.check_batch_size(config.batch_size, process_count=process_count,
