@@ -4,7 +4,8 @@ Config fields (see experiments/configs/cnn_mnist.py and cnn_cifar10.py): dataset
 image-folder fields (image_size, validation_fraction, split_seed, bad_images, cache_dir), head
 ('softmax' or 'sigmoid'), positive_class, label_smoothing, model.name ('cnn' or 'resnet') and its
 fields, augment.* (shift, flip, rotate_degrees, blur_probability, blur_max_sigma), optimizer.*,
-batch_size, num_epochs / num_steps and the loop's cadence fields.
+batch_size, num_epochs / num_steps and the loop's cadence fields; optionally adversarial.* (train on
+PGD examples, see mlfun_jax/adversarial_training.py and experiments/configs/cnn_mnist_adversarial.py).
 """
 
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from mlfun_jax import adversarial_training
 from mlfun_jax import augment
 from mlfun_jax import checkpoint
 from mlfun_jax import data
@@ -117,17 +119,25 @@ def _variables(state: TrainState) -> dict[str, Any]:
 def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any) -> Callable:
   """(state, batch, rng) -> (state, {'loss', 'accuracy'}); one device's step, pmean over 'batch'.
 
-  Augments on device (`config.augment`), then normalises with the training set's channel stats.
-  BatchNorm statistics are averaged over 'batch' inside the model, so batch_stats stay identical on
-  every device.
+  Augments on device (`config.augment`), replaces the batch by PGD examples when the config has an
+  `adversarial` block, then normalises with the training set's channel stats. BatchNorm statistics
+  are averaged over 'batch' inside the model, so batch_stats stay identical on every device.
   """
   head, positive_class, label_smoothing = config.head, config.positive_class, config.label_smoothing
   augment_kwargs = config.augment.to_dict()  # Its fields are `augment.augment`'s keywords.
+  adversarial = adversarial_training.settings(config)
 
   def train_step(state, batch, rng):
     augment_rng, dropout_rng = jax.random.split(parallel.device_key(rng))
-    images = normalise(augment.augment(augment_rng, batch["image"], **augment_kwargs), mean, std)
+    pixels = augment.augment(augment_rng, batch["image"], **augment_kwargs)  # float 0..255
     targets = _targets(batch["label"], head, positive_class)
+    if adversarial is not None:
+      logits_fn = adversarial_training.unit_range_logits(
+          lambda x: inference_logits(model, state, x, mean, std))
+      keys = parallel.example_keys(jax.random.fold_in(rng, 1), pixels.shape[0])
+      pixels = 255.0 * adversarial_training.training_images(
+          adversarial, logits_fn, pixels / 255.0, targets, keys, state.step)
+    images = normalise(pixels, mean, std)
 
     def loss_fn(params):
       variables = {**_variables(state), "params": params}
@@ -176,9 +186,12 @@ def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any
 
   With `config.test_time_flip` the predictions average each image with its mirror image, and
   'single_view_correct' counts the plain predictions too. The sigmoid head adds counts for
-  precision/recall and logit histograms for the ROC AUC.
+  precision/recall and logit histograms for the ROC AUC. With an `adversarial` block whose
+  eval_steps > 0, 'adversarial_correct' counts the predictions that survive PGD-eval_steps at
+  adversarial.epsilon.
   """
   head, positive_class, test_time_flip = config.head, config.positive_class, config.test_time_flip
+  adversarial = adversarial_training.settings(config)
 
   def eval_step(state, batch):
     single_view = logits = inference_logits(model, state, batch["image"], mean, std)
@@ -190,6 +203,13 @@ def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any
     sums = {"loss": (_losses(logits, targets, head) * mask).sum(),
             "correct": ((predictions == targets) * mask).sum(),
             "count": mask.sum()}
+    if adversarial is not None and adversarial.eval_steps:
+      logits_fn = adversarial_training.unit_range_logits(
+          lambda x: inference_logits(model, state, x, mean, std, test_time_flip))
+      attacked = adversarial_training.evaluation_images(
+          adversarial, logits_fn, batch["image"].astype(jnp.float32) / 255.0, targets)
+      sums["adversarial_correct"] = (
+          (_predictions(logits_fn(attacked), head) == targets) * mask).sum()
     if test_time_flip:
       sums["single_view_correct"] = ((_predictions(single_view, head) == targets) * mask).sum()
     if head == "sigmoid":
@@ -208,6 +228,8 @@ def summarize_eval(totals: dict[str, Any]) -> dict[str, float]:
   metrics = {"loss": totals["loss"] / totals["count"],
              "accuracy": totals["correct"] / totals["count"],
              "count": totals["count"]}
+  if "adversarial_correct" in totals:
+    metrics["adversarial_accuracy"] = totals["adversarial_correct"] / totals["count"]
   if "single_view_correct" in totals:
     metrics["single_view_accuracy"] = totals["single_view_correct"] / totals["count"]
   if "true_positives" in totals:

@@ -1,0 +1,183 @@
+"""Attacks a trained classifier with adversarial examples: how fragile is it?
+
+On the checkpoint's test split (the dataset of its saved config):
+  python -m experiments.attack --workdir=workdirs/mnist_full --attack=pgd --steps=20 \
+      --epsilon=0.1,0.2,0.3 --out=/tmp/attack_mnist
+  python -m experiments.attack --workdir=workdirs/mnist_full --attack=targeted --steps=100 \
+      --epsilon=0.2 --out=/tmp/targeted_mnist          # random target class per image
+  python -m experiments.attack --workdir=workdirs/resnet_cifar10 --attack=pgd --steps=10 \
+      --epsilon=2/255,4/255,8/255 --num_examples=1000 --out=/tmp/attack_cifar
+One image file toward a chosen class, as in the series (the cat that becomes a toaster):
+  python -m experiments.attack --workdir=workdirs/resnet_cifar10 --image=cat.jpg --target=truck \
+      --attack=targeted --epsilon=8/255 --steps=200 --out=/tmp/cat
+
+Attacks (mlfun_jax/attacks.py; epsilon bounds every pixel's change, pixels in [0, 1]): fgsm, pgd
+(L-infinity, random start, --steps of size --step_size, default 2.5 * epsilon / steps; --restarts;
+--target makes it targeted) and targeted (the series' attack: up the gradient of the target
+probability until it reaches --threshold or the --steps budget runs out; without --target every image
+gets a random other class). Writes to --out (default WORKDIR/attack): report.json,
+accuracy_curve.png (success_curve.png for targeted attacks) and examples_eps<epsilon>.png (original,
+10x-amplified perturbation, adversarial image, each with the predicted class and probability); with
+--image, adversarial_eps<epsilon>.png is the attacked image itself at the model's resolution.
+"""
+
+import fractions
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+
+from mlfun_jax import cli
+from mlfun_jax import images as image_files
+from mlfun_jax import parallel
+from mlfun_jax.errors import UserError
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained classifier.")
+_ATTACK = flags.DEFINE_enum("attack", "pgd", ("fgsm", "pgd", "targeted"), "Which attack.")
+_EPSILON = flags.DEFINE_list("epsilon", None,
+                             "L-infinity bounds (pixels in [0, 1]), e.g. 0.1,0.2,0.3 or 8/255.")
+_STEPS = flags.DEFINE_integer("steps", 20, "PGD steps, or the targeted attack's step budget.",
+                              lower_bound=1)
+_STEP_SIZE = flags.DEFINE_float("step_size", None, "Step size (default 2.5 * epsilon / steps).")
+_RESTARTS = flags.DEFINE_integer("restarts", 1, "Untargeted PGD: random restarts.", lower_bound=1)
+_RANDOM_START = flags.DEFINE_bool("random_start", True, "PGD starts at a random point of the ball.")
+_TARGET = flags.DEFINE_string("target", None,
+                              "Target class (name or index): makes fgsm/pgd targeted; the "
+                              "targeted attack's class (default: a random other class per image).")
+_THRESHOLD = flags.DEFINE_float("threshold", 0.98,
+                                "Targeted attack: stop once the target probability reaches this.")
+_NUM_EXAMPLES = flags.DEFINE_integer("num_examples", 0,
+                                     "Attack the first N test images (0: all).", lower_bound=0)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Images per batch.", lower_bound=1)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of random starts and random targets.")
+_SHOW = flags.DEFINE_integer("show", 8, "Examples in each examples_*.png.", lower_bound=1)
+_OUT = flags.DEFINE_string("out", None, "Folder for the report and pictures (default WORKDIR/attack).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Overrides the data_dir of the saved config.")
+_IMAGE = flags.DEFINE_string("image", None, "Attack this image file toward --target instead.")
+_INVERT = flags.DEFINE_enum("invert", "auto", image_files.INVERT_CHOICES,
+                            "--image: invert grey images (auto: when the border is light).")
+_FIT = flags.DEFINE_enum("fit", "auto", ("auto",) + image_files.FIT_CHOICES,
+                         "--image: fit to the model's input (auto: as recorded with the checkpoint).")
+_CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices", 0, "On CPU: XLA devices to split the processor into (0: one per core).")
+flags.mark_flags_as_required(["workdir", "epsilon"])
+
+
+def parse_epsilons(values: list[str]) -> list[float]:
+  """['0.1', '8/255'] -> [0.1, 0.0313...]; UserError for anything else or outside (0, 1]."""
+  epsilons = []
+  for value in values:
+    try:
+      epsilon = float(fractions.Fraction(value.strip()))
+    except (ValueError, ZeroDivisionError) as e:
+      raise UserError(f"--epsilon={value!r} is not a number or fraction like 8/255") from e
+    if not 0.0 <= epsilon <= 1.0:
+      raise UserError(f"--epsilon={value} is outside [0, 1] (pixels are in [0, 1])")
+    epsilons.append(epsilon)
+  return epsilons
+
+
+def class_index(name: str, class_names: list[str]) -> int:
+  """--target as a class name or index -> index; UserError naming the classes otherwise."""
+  if name in class_names:
+    return class_names.index(name)
+  if name.isdigit() and int(name) < len(class_names):
+    return int(name)
+  raise UserError(f"--target={name!r} is not a class of this model: {', '.join(class_names)}")
+
+
+def _test_split(classifier):
+  """The test split of the dataset in the checkpoint's saved config (fields added since filled in)."""
+  from mlfun_jax import data  # pylint: disable=g-import-not-at-top
+  config = classifier.config
+  config.unlock()
+  if "channels" not in config:
+    config.channels = classifier.image_shape[-1]
+  if _DATA_DIR.value:
+    config.data_dir = _DATA_DIR.value
+  return data.load_configured_dataset(config).test
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  parallel.configure_cpu_devices(_CPU_DEVICES.value)
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from mlfun_jax import attack_pictures  # pylint: disable=g-import-not-at-top
+  from mlfun_jax import robustness  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
+  with cli.user_errors():
+    start_time = time.perf_counter()
+    epsilons = parse_epsilons(_EPSILON.value)
+    classifier = classification.Classifier(_WORKDIR.value)
+    names = classifier.class_names
+    target = None if _TARGET.value is None else class_index(_TARGET.value, names)
+    if _IMAGE.value and target is None:
+      raise UserError("--image needs --target: the class to turn the image into")
+    spec = robustness.AttackSpec(
+        name=_ATTACK.value, steps=_STEPS.value, step_size=_STEP_SIZE.value,
+        random_start=_RANDOM_START.value, restarts=_RESTARTS.value,
+        targeted=target is not None, threshold=_THRESHOLD.value)
+    out = _OUT.value or os.path.join(_WORKDIR.value, "attack")
+    if _IMAGE.value:
+      fit = classifier.fit if _FIT.value == "auto" else _FIT.value
+      pixels = image_files.load_image(_IMAGE.value, classifier.image_shape, _INVERT.value, fit)
+      images = pixels[None]
+      labels = classifier.logits(images).argmax(-1)  # The model's own answer plays the label.
+      source = {"image": _IMAGE.value}
+    else:
+      test = _test_split(classifier)
+      count = _NUM_EXAMPLES.value or len(test.images)
+      images, labels = test.images[:count], test.labels[:count]
+      source = {"dataset": classifier.meta["dataset"], "split": "test"}
+    targets = None if target is None else np.full(len(labels), target, np.int32)
+    logging.info("Attacking %d images with %s at epsilon %s", len(images), spec, epsilons)
+    outcome = robustness.run_attack(classifier, images, labels, spec, epsilons, targets=targets,
+                                    seed=_SEED.value, batch_size=_BATCH_SIZE.value,
+                                    keep=_SHOW.value, log=lambda line: logging.info("%s", line))
+    results = outcome["results"]
+    report = {"workdir": _WORKDIR.value, "step": classifier.step, **source,
+              "num_examples": len(images), "attack": vars(spec) | {"target": _TARGET.value},
+              "results": results, "devices": len(jax.local_devices()),
+              "command": " ".join(["python -m experiments.attack"] + sys.argv[1:])}
+    try:
+      os.makedirs(out, exist_ok=True)
+      shown_targets = outcome["targets"][:_SHOW.value] if spec.is_targeted else None
+      for epsilon, examples in zip(epsilons, outcome["examples"]):
+        tag = f"{epsilon:.4g}"
+        attack_pictures.example_grid(
+            examples["original"], examples["adversarial"], examples["clean_probabilities"],
+            examples["probabilities"], names, os.path.join(out, f"examples_eps{tag}.png"),
+            labels=None if _IMAGE.value else outcome["labels"], targets=shown_targets,
+            title=f"{spec.name} epsilon {tag}")
+        if _IMAGE.value:
+          from mlfun_jax import pictures  # pylint: disable=g-import-not-at-top
+          pictures.save_png(pictures.to_uint8(examples["adversarial"][0]),
+                            os.path.join(out, f"adversarial_eps{tag}.png"))
+      if not _IMAGE.value:
+        metric, ylabel = (("success_rate", "targeted success (%)") if spec.is_targeted
+                          else ("accuracy", "accuracy under attack (%)"))
+        name = "success_curve.png" if spec.is_targeted else "accuracy_curve.png"
+        attack_pictures.curve(
+            epsilons, [r[metric] for r in results], os.path.join(out, name), ylabel=ylabel,
+            clean=None if spec.is_targeted else results[0]["clean_accuracy"],
+            title=f"{source.get('dataset', '')} {spec.name}-{spec.steps}, {len(images)} images")
+      report["wall_seconds"] = round(time.perf_counter() - start_time, 1)
+      with open(os.path.join(out, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    except OSError as e:
+      raise UserError(f"cannot write to --out={out!r}: {e.strerror or e}") from e
+  print(json.dumps({"out": out, "results": results}), flush=True)
+
+
+def run():
+  cli.run(main, config_flag=None)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,204 @@
+"""How fragile is a trained classifier? Attacks a checkpoint on a set of images, batched over devices.
+
+`unit_logits` turns a restored `classification.Classifier` into a differentiable function of images
+in [0, 1] (the attacks' range; the model's own normalisation is applied inside); `run_attack`
+attacks uint8 images at several epsilons with one compiled program (epsilon is an argument) mapped
+over the local devices, and returns per-epsilon numbers plus the images of the first few examples
+for pictures. The random starts are keyed per example from the seed, so a run gives the same
+numbers on any number of devices.
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlfun_jax import attacks
+from mlfun_jax import parallel
+from mlfun_jax.errors import UserError
+
+ATTACKS = ("fgsm", "pgd", "targeted")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSpec:
+  """One attack's settings (pixel units of images in [0, 1]).
+
+  Attributes:
+    name: 'fgsm', 'pgd' (L-infinity PGD) or 'targeted' (the series' iterative attack on the target
+      probability, stopping per example at `threshold`).
+    steps: PGD steps, or the targeted attack's step budget (fgsm: ignored).
+    step_size: size of each step; None: 2.5 * epsilon / steps.
+    random_start: PGD starts at a random point of the epsilon-ball.
+    restarts: PGD random restarts (untargeted only; the first that fools the model counts).
+    targeted: fgsm/pgd move toward the target classes instead of away from the labels ('targeted'
+      always does).
+    threshold: target probability at which the 'targeted' attack stops.
+  """
+  name: str = "pgd"
+  steps: int = 20
+  step_size: float | None = None
+  random_start: bool = True
+  restarts: int = 1
+  targeted: bool = False
+  threshold: float = 0.98
+
+  def __post_init__(self):
+    if self.name not in ATTACKS:
+      raise UserError(f"unknown attack {self.name!r}; choose one of {', '.join(ATTACKS)}")
+    if self.steps < 1 or self.restarts < 1:
+      raise UserError(f"attack steps ({self.steps}) and restarts ({self.restarts}) must be >= 1")
+    if self.restarts > 1 and (self.name != "pgd" or self.is_targeted):
+      raise UserError("restarts are for the untargeted pgd attack only")
+
+  @property
+  def is_targeted(self) -> bool:
+    return self.targeted or self.name == "targeted"
+
+
+def unit_logits(classifier) -> Callable[[Any, jax.Array], jax.Array]:
+  """(state, images float32 [B, H, W, C] in [0, 1]) -> logits float32 [B, classes] of a
+  `classification.Classifier` (eval mode, test-time flips if its config uses them); softmax only."""
+  from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
+  if classifier.config.head != "softmax":
+    raise UserError("attacks need a softmax classifier; this checkpoint has a sigmoid head")
+  mean, std = classifier.meta["input_mean"], classifier.meta["input_std"]
+  flip = bool(classifier.config.get("test_time_flip", False))
+  return lambda state, images: classification.inference_logits(
+      classifier.model, state, images * 255.0, mean, std, flip)
+
+
+def make_attack(spec: AttackSpec, logits_of: Callable[[Any, jax.Array], jax.Array]) -> Callable:
+  """The per-batch attack: (state, images [B, ...] in [0, 1], labels [B], targets [B], keys [B],
+  epsilon) -> {'adversarial': images [B, ...], 'clean_logits', 'logits': [B, classes],
+  'steps': int32 [B]}. `targets` is read by targeted attacks only."""
+
+  def attack(state, images, labels, targets, keys, epsilon):
+    logits_fn = lambda x: logits_of(state, x)
+    step_size = 2.5 * epsilon / spec.steps if spec.step_size is None else spec.step_size
+    goal = targets if spec.is_targeted else labels
+    steps = jnp.full(labels.shape, spec.steps, jnp.int32)
+    if spec.name == "fgsm":
+      adversarial = attacks.fgsm(logits_fn, images, goal, epsilon, targeted=spec.is_targeted)
+      steps = jnp.ones_like(steps)
+    elif spec.name == "targeted":
+      result = attacks.targeted_iterative(logits_fn, images, targets, epsilon=epsilon,
+                                          step_size=step_size, max_steps=spec.steps,
+                                          threshold=spec.threshold)
+      adversarial, steps = result.images, result.steps
+    elif spec.restarts > 1:
+      adversarial = attacks.pgd_restarts(logits_fn, images, labels, keys,
+                                         num_restarts=spec.restarts, epsilon=epsilon,
+                                         step_size=step_size, num_steps=spec.steps)
+    else:
+      adversarial = attacks.pgd(logits_fn, images, goal, epsilon=epsilon, step_size=step_size,
+                                num_steps=spec.steps, rng=keys if spec.random_start else None,
+                                targeted=spec.is_targeted)
+    return {"adversarial": adversarial, "clean_logits": logits_fn(images),
+            "logits": logits_fn(adversarial), "steps": steps}
+
+  return attack
+
+
+def random_targets(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
+  """int32 [N]: for each label a target class drawn uniformly from the other classes."""
+  offsets = np.random.default_rng(seed).integers(1, num_classes, size=len(labels))
+  return ((np.asarray(labels) + offsets) % num_classes).astype(np.int32)
+
+
+def run_attack(classifier, images: np.ndarray, labels: np.ndarray, spec: AttackSpec,
+               epsilons: Sequence[float], *, targets: np.ndarray | None = None, seed: int = 0,
+               batch_size: int = 500, keep: int = 8,
+               log: Callable[[str], None] | None = None) -> dict[str, Any]:
+  """Attacks `images` at each epsilon; returns the report's numbers and the first `keep` examples.
+
+  Args:
+    classifier: a restored `classification.Classifier` (softmax head).
+    images: uint8 [N, H, W, C] in the model's input shape.
+    labels: int [N] true classes.
+    spec: the attack.
+    epsilons: L-infinity bounds in pixel units of [0, 1] (e.g. 8/255).
+    targets: int [N] target classes (targeted attacks); None: `random_targets` from the seed.
+    seed: seed of the random starts (keyed per example) and of the random targets.
+    batch_size: examples per device batch times devices (rounded up to a multiple of them).
+    keep: how many of the first examples to return images and predictions of.
+    log: called with a line of progress per epsilon.
+
+  Returns:
+    {'results': [per epsilon: {'epsilon', 'accuracy', 'clean_accuracy', 'wall_seconds',
+      'max_perturbation', 'mean_steps', and for targeted attacks 'success_rate' (prediction ==
+      target, over examples whose label is not the target), 'threshold_rate' (target probability
+      >= spec.threshold, same examples), 'mean_target_probability'}],
+     'targets': int [N] or None, 'examples': per epsilon {'original', 'adversarial': float32
+      [keep, H, W, C] in [0, 1], 'clean_probabilities', 'probabilities': float32 [keep, classes]},
+     'labels': int [keep]}
+  """
+  images, labels = np.asarray(images), np.asarray(labels).astype(np.int32)
+  num_classes = len(classifier.class_names)
+  if spec.is_targeted and targets is None:
+    targets = random_targets(labels, num_classes, seed)
+  targets = (np.zeros_like(labels) if targets is None
+             else np.broadcast_to(np.asarray(targets, np.int32), labels.shape))
+  devices = jax.local_devices()
+  per_device = -(-batch_size // len(devices))
+  chunk = per_device * len(devices)
+  attack = jax.pmap(make_attack(spec, unit_logits(classifier)), axis_name=parallel.AXIS,
+                    in_axes=(None, 0, 0, 0, 0, None))
+  base_key = jax.random.key(seed)
+  results, examples = [], []
+  for epsilon in epsilons:
+    start_time = time.perf_counter()
+    sums = {"correct": 0, "clean_correct": 0, "hit": 0, "reached": 0, "target_probability": 0.0,
+            "attempts": 0, "steps": 0}
+    max_perturbation = 0.0
+    kept = None
+    for start in range(0, len(images), chunk):
+      batch = slice(start, start + chunk)
+      count = len(images[batch])
+      pad = chunk - count
+      x = np.pad(images[batch], [(0, pad)] + [(0, 0)] * 3).astype(np.float32) / 255.0
+      y, t = (np.pad(a[batch], (0, pad)) for a in (labels, targets))
+      keys = jax.vmap(lambda i: jax.random.fold_in(base_key, i))(jnp.arange(start, start + chunk))
+      shard = lambda a: a.reshape(len(devices), per_device, *a.shape[1:])
+      out = attack(classifier.state, shard(x), shard(y), shard(t), keys.reshape(len(devices), -1),
+                   jnp.float32(epsilon))
+      out = {k: np.asarray(v).reshape(chunk, *v.shape[2:])[:count] for k, v in out.items()}
+      x, y, t = x[:count], y[:count], t[:count]
+      predictions = out["logits"].argmax(-1)
+      probabilities = np.asarray(jax.nn.softmax(out["logits"]))
+      sums["correct"] += int((predictions == y).sum())
+      sums["clean_correct"] += int((out["clean_logits"].argmax(-1) == y).sum())
+      sums["steps"] += int(out["steps"].sum())
+      max_perturbation = max(max_perturbation, float(np.abs(out["adversarial"] - x).max()))
+      if spec.is_targeted:
+        attempt = y != t
+        target_probability = probabilities[np.arange(count), t]
+        sums["attempts"] += int(attempt.sum())
+        sums["hit"] += int(((predictions == t) & attempt).sum())
+        sums["reached"] += int(((target_probability >= spec.threshold) & attempt).sum())
+        sums["target_probability"] += float((target_probability * attempt).sum())
+      if kept is None:
+        kept = {"original": x[:keep], "adversarial": out["adversarial"][:keep],
+                "clean_probabilities": np.asarray(jax.nn.softmax(out["clean_logits"][:keep])),
+                "probabilities": probabilities[:keep]}
+    n = len(images)
+    result = {"epsilon": float(epsilon), "accuracy": sums["correct"] / n,
+              "clean_accuracy": sums["clean_correct"] / n, "max_perturbation": max_perturbation,
+              "mean_steps": sums["steps"] / n,
+              "wall_seconds": round(time.perf_counter() - start_time, 2)}
+    if spec.is_targeted:
+      attempts = max(sums["attempts"], 1)
+      result.update(success_rate=sums["hit"] / attempts, threshold_rate=sums["reached"] / attempts,
+                    mean_target_probability=sums["target_probability"] / attempts,
+                    attempts=sums["attempts"])
+    results.append(result)
+    examples.append(kept)
+    if log is not None:
+      log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                   for k, v in result.items()))
+  return {"results": results, "examples": examples, "labels": labels[:keep],
+          "targets": targets if spec.is_targeted else None}
