@@ -10,8 +10,11 @@ from mlfun_jax.errors import UserError
 
 TASKS = {
     "autoencoder": "mlfun_jax.tasks.autoencoder",
+    "char_rnn": "mlfun_jax.tasks.char_rnn",
     "classification": "mlfun_jax.tasks.classification",
+    "faces": "mlfun_jax.tasks.faces",
     "gan": "mlfun_jax.tasks.gan",
+    "speech": "mlfun_jax.tasks.speech",
 }
 
 

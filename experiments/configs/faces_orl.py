@@ -1,0 +1,70 @@
+"""Face embeddings on the AT&T/ORL faces: a CNN trained with a semi-hard triplet loss.
+
+30 people x 10 grey 92x112 images (../shared/data/faces_orl), split by identity with `split_seed`:
+18 people train, 4 validation (they pick the verification threshold), 8 test (never seen in
+training nor in picking the threshold). Faces are halved to 46x56.
+
+  python -m experiments.train --config=experiments/configs/faces_orl.py --workdir=workdirs/faces_orl
+  python -m experiments.recognize --workdir=workdirs/faces_orl KNOWN_DIR IMAGE_OR_DIR
+
+Writes report.json (validation and test measures), test_embeddings.png and hog.png in the workdir.
+Measured: see the README section "Face recognition"; RESULTS below.
+"""
+
+import os
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.task = "faces"
+  config.seed = 0
+
+  config.data_dir = os.path.join(os.environ.get("MLFUN_DATA_DIR", "../shared/data"), "faces_orl")
+  config.image_size = (56, 46)  # [H, W]; None keeps the files' size (all must match).
+  config.people = (18, 4, 8)  # Train, validation and test people (disjoint).
+  config.split_seed = 0
+
+  # Each global batch: P people x K images (the batch must divide by the devices).
+  config.people_per_batch = 8
+  config.images_per_person = 4
+  config.batch_size = config.get_ref("people_per_batch") * config.get_ref("images_per_person")
+
+  config.triplet = ml_collections.ConfigDict()
+  config.triplet.margin = 0.2
+  config.triplet.squared = True  # Squared Euclidean distances in the loss, as FaceNet.
+
+  config.augment = ml_collections.ConfigDict()
+  config.augment.shift = 2
+  config.augment.flip = True
+  config.augment.rotate_degrees = 8.0
+  config.augment.brightness = 0.1  # Up to +-10% of the range.
+  config.augment.contrast = 0.2  # Contrast factor in [0.8, 1.2].
+
+  config.model = ml_collections.ConfigDict()
+  config.model.conv_features = (32, 64, 128)
+  config.model.convs_per_block = 1
+  config.model.dense_features = ()
+  config.model.embedding_size = 128
+  config.model.dropout_rate = 0.0
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "adamw"
+  config.optimizer.learning_rate = 1e-3
+  config.optimizer.schedule = "warmup_cosine"
+  config.optimizer.warmup_steps = 50
+  config.optimizer.momentum = 0.9
+  config.optimizer.b1 = 0.9
+  config.optimizer.b2 = 0.999
+  config.optimizer.weight_decay = 1e-4
+  config.optimizer.grad_clip_norm = 0.0
+
+  config.num_epochs = 1.0  # Unused: num_steps is set.
+  config.num_steps = 1000
+  config.log_every = 50
+  config.eval_every = 200
+  config.checkpoint_every = 500
+  config.keep_checkpoints = 2
+  config.max_inflight_steps = 4
+  return config

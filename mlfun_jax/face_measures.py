@@ -1,0 +1,146 @@
+"""How well embeddings tell people apart: verification and identification measures (numpy).
+
+Verification: every pair of distinct images of a split is a "same person" or "different people"
+pair; a pair is accepted as the same person when the Euclidean distance of its embeddings is at
+most a threshold. Measures: ROC AUC (exact, ties count one half), accuracy over all pairs at a
+threshold (chosen on validation people, applied to test people), the balanced accuracy (mean of
+true-accept and true-reject rates) beside it, and the true-accept rate at a false-accept rate of 1%.
+
+Identification (closed set, one enrolled image per person): in round r the r-th image of every
+person (modulo their image count) is enrolled, every other image is a query and gets the person of
+its nearest enrolled embedding; top-1 accuracy is averaged over the rounds (every image is
+enrolled once). The linear-classifier protocol is the same with a multinomial logistic regression
+(scikit-learn) fitted on the enrolled embeddings of each round; with `enrolled` > 1 the images
+r, r+1, ..., r+enrolled-1 are enrolled.
+"""
+
+import numpy as np
+
+
+def pair_distances(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(Euclidean distances float64 [M], same person bool [M]) over all pairs i < j of [N, E]."""
+  embeddings = np.asarray(embeddings, np.float64)
+  labels = np.asarray(labels)
+  i, j = np.triu_indices(len(labels), k=1)
+  d2 = np.sum(np.square(embeddings[i] - embeddings[j]), axis=1)
+  return np.sqrt(np.maximum(d2, 0.0)), labels[i] == labels[j]
+
+
+def roc_auc(distances: np.ndarray, same: np.ndarray) -> float:
+  """P(a same pair is closer than a different pair), ties one half; NaN if a class is missing."""
+  import scipy.stats  # pylint: disable=g-import-not-at-top
+  same = np.asarray(same, bool)
+  positives, negatives = same.sum(), (~same).sum()
+  if positives == 0 or negatives == 0:
+    return float('nan')
+  ranks = scipy.stats.rankdata(-np.asarray(distances))  # High rank = close.
+  return float((ranks[same].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def accuracy_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> dict[str, float]:
+  """{'accuracy', 'balanced_accuracy', 'true_accept_rate', 'false_accept_rate'} at `threshold`."""
+  same = np.asarray(same, bool)
+  accept = np.asarray(distances) <= threshold
+  tar = float(accept[same].mean()) if same.any() else float('nan')
+  far = float(accept[~same].mean()) if (~same).any() else float('nan')
+  return {'accuracy': float((accept == same).mean()),
+          'balanced_accuracy': 0.5 * (tar + 1.0 - far),
+          'true_accept_rate': tar, 'false_accept_rate': far}
+
+
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+  """The threshold with the highest accuracy over the pairs (a midpoint between two distances).
+
+  Ties between thresholds go to the middle one of the best run.
+  """
+  distances = np.asarray(distances, np.float64)
+  same = np.asarray(same, bool)
+  order = np.argsort(distances, kind='stable')
+  d, s = distances[order], same[order]
+  # Accepting the first k pairs: correct = same among them + different among the rest.
+  correct = np.concatenate([[0], np.cumsum(s)]) + np.concatenate(
+      [[(~s).sum()], (~s).sum() - np.cumsum(~s)])
+  valid = np.concatenate([[True], d[1:] > d[:-1], [True]])  # A cut between distinct distances.
+  correct = np.where(valid, correct, -1)
+  best = np.flatnonzero(correct == correct.max())
+  k = int(best[len(best) // 2])
+  low = d[k - 1] if k > 0 else d[0] - 1e-3
+  high = d[k] if k < len(d) else d[-1] + 1e-3
+  return float(0.5 * (low + high))
+
+
+def tar_at_far(distances: np.ndarray, same: np.ndarray, far: float = 0.01) -> float:
+  """True-accept rate at the largest threshold whose false-accept rate is at most `far`."""
+  distances = np.asarray(distances, np.float64)
+  same = np.asarray(same, bool)
+  negatives = np.sort(distances[~same])
+  allowed = int(np.floor(far * len(negatives)))  # Different pairs that may be accepted.
+  # Accept d < negatives[allowed]: exactly `allowed` negatives (or fewer with ties) pass.
+  if not same.any():
+    return float('nan')
+  if allowed >= len(negatives):
+    return 1.0
+  return float(np.mean(distances[same] < negatives[allowed]))
+
+
+def verification(distances: np.ndarray, same: np.ndarray, threshold: float) -> dict[str, float]:
+  """AUC, TAR at 1% FAR and the accuracies at `threshold` of the pairs, plus pair counts."""
+  return {'auc': roc_auc(distances, same), 'tar_at_far_1pct': tar_at_far(distances, same, 0.01),
+          'threshold': float(threshold), **accuracy_at(distances, same, threshold),
+          'same_pairs': int(np.sum(same)), 'different_pairs': int(np.sum(~np.asarray(same)))}
+
+
+def _rounds(labels: np.ndarray, enrolled: int):
+  """Yields (enrolled mask, query mask) per round r = 0..max images per person - 1."""
+  labels = np.asarray(labels)
+  people = np.unique(labels)
+  members = [np.flatnonzero(labels == p) for p in people]
+  for r in range(max(len(m) for m in members)):
+    mask = np.zeros(len(labels), bool)
+    for m in members:
+      mask[m[(r + np.arange(min(enrolled, len(m) - 1))) % len(m)]] = True
+    yield mask, ~mask
+
+
+def nearest_neighbour_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled: int = 1) -> float:
+  """Top-1 identification accuracy with `enrolled` enrolled images per person (see module doc)."""
+  embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
+  correct = total = 0
+  for gallery, queries in _rounds(labels, enrolled):
+    d = np.sum(np.square(embeddings[queries][:, None] - embeddings[gallery][None]), axis=2)
+    predicted = labels[gallery][np.argmin(d, axis=1)]
+    correct += int((predicted == labels[queries]).sum())
+    total += int(queries.sum())
+  return correct / max(total, 1)
+
+
+def linear_classifier_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled: int = 1,
+                           regularisation: float = 10.0) -> float:
+  """Top-1 accuracy of a logistic regression (inverse regularisation C) fitted per round on the
+  enrolled embeddings (see module doc)."""
+  from sklearn.linear_model import LogisticRegression  # pylint: disable=g-import-not-at-top
+  embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
+  correct = total = 0
+  for gallery, queries in _rounds(labels, enrolled):
+    model = LogisticRegression(C=regularisation, max_iter=2000)
+    model.fit(embeddings[gallery], labels[gallery])
+    correct += int((model.predict(embeddings[queries]) == labels[queries]).sum())
+    total += int(queries.sum())
+  return correct / max(total, 1)
+
+
+def evaluate_people(embeddings: np.ndarray, labels: np.ndarray, threshold: float | None = None,
+                    linear: bool = True) -> dict[str, float]:
+  """All measures of one split: verification at `threshold` (None: the split's own best one),
+  nearest-neighbour top-1 with 1 enrolled image, and linear-classifier top-1 with 1 and 5."""
+  distances, same = pair_distances(embeddings, labels)
+  if threshold is None:
+    threshold = best_threshold(distances, same)
+  measures = verification(distances, same, threshold)
+  measures['nearest_neighbour_top1'] = nearest_neighbour_top1(embeddings, labels, 1)
+  if linear:
+    measures['linear_top1'] = linear_classifier_top1(embeddings, labels, 1)
+    measures['linear_top1_5_enrolled'] = linear_classifier_top1(embeddings, labels, 5)
+  measures['people'] = int(len(np.unique(labels)))
+  measures['images'] = int(len(labels))
+  return measures

@@ -1,0 +1,275 @@
+"""Face recognition with learned embeddings: a CNN trained with a semi-hard triplet loss.
+
+Config fields (see experiments/configs/faces_orl.py): data_dir (a face folder root/<person>/*),
+image_size ([H, W], None: the images' own size), people ([train, validation, test] counts),
+split_seed, people_per_batch (P) and images_per_person (K) (the global batch is P x K),
+triplet.margin / triplet.squared, augment.* (shift, flip, rotate_degrees, brightness, contrast),
+model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's cadence fields.
+
+Training mines triplets over the global batch (embeddings gathered from every device). Each
+evaluation embeds the validation people and reports verification measures (AUC, the best
+threshold and its accuracy, TAR at 1% FAR) and one-enrolled-image identification; the threshold
+(Euclidean distance) is saved in the checkpoint's meta as `validation.threshold`, the default
+tolerance of experiments/recognize.py. At the end the test people, never seen in training nor
+used for the threshold, are measured (report.json), with a scatter plot of their embeddings and
+a HOG picture of a face.
+"""
+
+import json
+import os
+from typing import Any
+
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from mlfun_jax import augment
+from mlfun_jax import checkpoint
+from mlfun_jax import data
+from mlfun_jax import face_measures
+from mlfun_jax import optim
+from mlfun_jax import parallel
+from mlfun_jax import train
+from mlfun_jax import triplet
+from mlfun_jax.data import faces as face_data
+from mlfun_jax.errors import UserError
+from mlfun_jax.models import face_embedding
+from mlfun_jax.tasks import classification
+
+TrainState = train_state.TrainState
+
+
+def create_model(config: ml_collections.ConfigDict) -> face_embedding.FaceEmbedding:
+  m = config.model
+  return face_embedding.FaceEmbedding(
+      conv_features=tuple(m.conv_features), convs_per_block=m.convs_per_block,
+      dense_features=tuple(m.dense_features), embedding_size=m.embedding_size,
+      dropout_rate=m.dropout_rate)
+
+
+def create_state(model, config: ml_collections.ConfigDict, image_shape, num_steps: int,
+                 rng: jax.Array) -> TrainState:
+  params = model.init({"params": rng}, jnp.zeros((1, *image_shape)), train=False)["params"]
+  return TrainState.create(apply_fn=model.apply, params=params,
+                           tx=optim.create_optimizer(config.optimizer, num_steps))
+
+
+def random_brightness_contrast(rng: jax.Array, images: jax.Array, brightness: float,
+                               contrast: float) -> jax.Array:
+  """Per image: contrast scaled by a factor in [1 - contrast, 1 + contrast] about the image's
+  mean, then brightness shifted by up to +-brightness * 255; clipped to 0..255.
+
+  Args:
+    rng: PRNG key.
+    images: float [B, H, W, C] with values 0..255.
+
+  Returns:
+    float32 [B, H, W, C].
+  """
+  if brightness <= 0 and contrast <= 0:
+    return images
+  b = images.shape[0]
+  c_rng, b_rng = jax.random.split(rng)
+  factor = 1.0 + contrast * jax.random.uniform(c_rng, (b, 1, 1, 1), minval=-1.0, maxval=1.0)
+  shift = 255.0 * brightness * jax.random.uniform(b_rng, (b, 1, 1, 1), minval=-1.0, maxval=1.0)
+  mean = images.mean(axis=(1, 2, 3), keepdims=True)
+  return jnp.clip((images - mean) * factor + mean + shift, 0.0, 255.0)
+
+
+def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.ConfigDict
+                  ) -> jax.Array:
+  """Each image [B, H, W, C] augmented with its own key [B]: shift, flip, rotation
+  (`augment.augment`), then brightness and contrast. Keys by example make the result independent
+  of how the batch is split over devices."""
+  a = config.augment
+
+  def one(key, image):
+    geometry_rng, light_rng = jax.random.split(key)
+    out = augment.augment(geometry_rng, image[None], shift=a.shift, flip=a.flip,
+                          rotate_degrees=a.rotate_degrees)
+    return random_brightness_contrast(light_rng, out, a.brightness, a.contrast)[0]
+
+  return jax.vmap(one)(keys, images)
+
+
+def embed(model, params, images: jax.Array, mean: float, std: float) -> jax.Array:
+  """Unit-norm float32 embeddings [B, E] of images [B, H, W, C] with values 0..255 (eval mode)."""
+  return model.apply({"params": params}, classification.normalise(images, mean, std), train=False)
+
+
+def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: float):
+  """(state, batch, rng) -> (state, metrics): the semi-hard triplet loss over the global batch."""
+  margin, squared = config.triplet.margin, config.triplet.squared
+
+  def train_step(state, batch, rng):
+    augment_rng, dropout_rng = jax.random.split(rng)
+    keys = parallel.example_keys(augment_rng, batch["image"].shape[0])
+    images = classification.normalise(augment_faces(keys, batch["image"], config), mean, std)
+    dropout_rng = parallel.device_key(dropout_rng)
+
+    def loss_fn(params):
+      embeddings = model.apply({"params": params}, images, train=True,
+                               rngs={"dropout": dropout_rng})
+      return triplet.gathered_triplet_loss(embeddings, batch["label"], parallel.AXIS, margin,
+                                           squared)
+
+    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grads = jax.lax.pmean(grads, parallel.AXIS)
+    return state.apply_gradients(grads=grads), metrics
+
+  return train_step
+
+
+def make_eval_step(model, num_images: int, mean: float, std: float):
+  """(state, batch) -> {'embeddings': float32 [N, E] with this batch's rows filled in (at
+  batch['index']), 'count'}: summed over batches and devices, the embeddings of the whole split."""
+
+  def eval_step(state, batch):
+    embeddings = embed(model, state.params, batch["image"], mean, std)
+    mask = batch["mask"]
+    rows = jax.nn.one_hot(batch["index"], num_images, dtype=jnp.float32) * mask[:, None]
+    return {"embeddings": jnp.einsum("bn,be->ne", rows, embeddings, precision="highest"),
+            "count": mask.sum()}
+
+  return eval_step
+
+
+def indexed_eval_batches(split: data.ArraySplit, **layout):
+  """`data.eval_batches` of `split` with each example's row in the split as batch['index']."""
+  indexed = data.ArraySplit(split.images, np.arange(len(split), dtype=np.int32))
+  for batch in data.eval_batches(indexed, **layout):
+    batch["index"] = batch.pop("label")
+    yield batch
+
+
+def make_summarize_eval(labels: np.ndarray, record: dict[str, Any]):
+  """Totals -> validation measures; also writes the threshold into `record` (a dict inside the
+  task's meta, so the checkpoint saved after this evaluation carries it)."""
+
+  def summarize_eval(totals):
+    measures = face_measures.evaluate_people(totals["embeddings"], labels, linear=False)
+    record.update(threshold=measures["threshold"], auc=measures["auc"],
+                  accuracy=measures["accuracy"])
+    keys = ("auc", "accuracy", "balanced_accuracy", "threshold", "tar_at_far_1pct",
+            "nearest_neighbour_top1")
+    return {k: measures[k] for k in keys} | {"count": totals["count"]}
+
+  return summarize_eval
+
+
+class Embedder:
+  """Embeds uint8 faces [N, H, W, 1] with given parameters (jit, batches of 256)."""
+
+  def __init__(self, model, mean: float, std: float):
+    self._size = model.embedding_size
+    self._embed = jax.jit(lambda params, images: embed(model, params, images, mean, std))
+
+  def __call__(self, params, images: np.ndarray) -> np.ndarray:
+    if not len(images):
+      return np.zeros((0, self._size), np.float32)
+    return np.concatenate([np.asarray(self._embed(params, images[i:i + 256]))
+                           for i in range(0, len(images), 256)])
+
+
+def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset
+                   ) -> dict[str, Any]:
+  """Validation measures (they pick the threshold) and test measures at that threshold."""
+  embedded = {s: embedder(params, dataset.splits[s].images) for s in face_data.SPLITS[1:]}
+  validation = face_measures.evaluate_people(embedded["validation"],
+                                             dataset.splits["validation"].labels, linear=False)
+  test = face_measures.evaluate_people(embedded["test"], dataset.splits["test"].labels,
+                                       threshold=validation["threshold"])
+  return {"validation": validation, "test": test, "embeddings": embedded}
+
+
+def _on_end(model, dataset, config, mean, std, state, workdir: str) -> None:
+  from mlfun_jax.tasks import face_pictures  # pylint: disable=g-import-not-at-top
+  results = measure_unseen(Embedder(model, mean, std), state.params, dataset)
+  test = dataset.splits["test"]
+  report = {"validation": results["validation"], "test": results["test"],
+            "people": {s: dataset.people_of(s) for s in face_data.SPLITS},
+            "split_seed": config.split_seed, "step": int(state.step)}
+  with open(os.path.join(workdir, "report.json"), "w", encoding="utf-8") as f:
+    json.dump(report, f, indent=1)
+  face_pictures.embedding_scatter(results["embeddings"]["test"], test.labels, dataset.people,
+                                  os.path.join(workdir, "test_embeddings.png"))
+  face_pictures.hog_picture(test.images[0, :, :, 0], os.path.join(workdir, "hog.png"))
+  t = results["test"]
+  print(f"unseen test people ({t['people']}): verification accuracy {t['accuracy']:.4f} "
+        f"(balanced {t['balanced_accuracy']:.4f}) at validation threshold {t['threshold']:.3f}, "
+        f"AUC {t['auc']:.4f}, TAR@1%FAR {t['tar_at_far_1pct']:.4f}; identification top-1: "
+        f"nearest neighbour {t['nearest_neighbour_top1']:.4f}, linear {t['linear_top1']:.4f} "
+        f"(5 enrolled: {t['linear_top1_5_enrolled']:.4f})", flush=True)
+
+
+def load_dataset(config: ml_collections.ConfigDict) -> face_data.FaceDataset:
+  shape = None if config.image_size is None else (*tuple(config.image_size), 1)
+  if config.data_dir is None:
+    raise UserError("config field data_dir is not set (a folder of <person>/<image> files)")
+  return face_data.load_faces(config.data_dir, sizes=tuple(config.people),
+                              seed=config.split_seed, image_shape=shape)
+
+
+def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
+  """The face-embedding Task for `train.run`."""
+  dataset = load_dataset(config)
+  batch_size = config.people_per_batch * config.images_per_person
+  if config.batch_size != batch_size:
+    raise UserError(f"config field batch_size={config.batch_size} must equal people_per_batch x "
+                    f"images_per_person = {batch_size}")
+  layout = train.batch_layout(batch_size)
+  model = create_model(config)
+  train_split, validation = dataset.splits["train"], dataset.splits["validation"]
+  if len(validation) < 2:
+    raise UserError("config field people: the validation split needs >= 1 person with >= 2 "
+                    "images (it picks the verification threshold)")
+  num_steps = train.num_train_steps(config, len(train_split))
+  (mean,), (std,) = classification.channel_stats(train_split.images)
+  record: dict[str, Any] = {}
+  return train.Task(
+      init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
+      train_step=make_train_step(model, config, mean, std),
+      eval_step=make_eval_step(model, len(validation), mean, std),
+      summarize_eval=make_summarize_eval(validation.labels, record),
+      train_batches=lambda start: face_data.triplet_batches(
+          train_split, people_per_batch=config.people_per_batch,
+          images_per_person=config.images_per_person, seed=config.seed, start_step=start,
+          process_index=layout["process_index"], process_count=layout["process_count"],
+          local_device_count=layout["local_device_count"]),
+      eval_batches=lambda: indexed_eval_batches(validation, **layout),
+      num_steps=num_steps,
+      examples_per_step=batch_size,
+      meta={"task": "faces", "image_shape": list(dataset.image_shape), "input_mean": mean,
+            "input_std": std, "people": {s: dataset.people_of(s) for s in face_data.SPLITS},
+            "validation": record},
+      on_end=lambda state, workdir: _on_end(model, dataset, config, mean, std, state, workdir))
+
+
+class TrainedFaceEmbedder:
+  """A face-embedding network restored from a workdir (for recognize and research code).
+
+  Attributes:
+    image_shape: (H, W, 1) the network takes.
+    threshold: the Euclidean distance threshold picked on the validation people, or None.
+  """
+
+  def __init__(self, workdir: str):
+    self.meta, self.step, self.config = checkpoint.latest_run(workdir, "faces",
+                                                              "a face-embedding network")
+    self.image_shape = tuple(self.meta["image_shape"])
+    self.threshold = self.meta.get("validation", {}).get("threshold")
+    self.model = create_model(self.config)
+    self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
+        self.model, self.config, self.image_shape, 1, jax.random.key(0)))
+    self._embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"])
+
+  def embed(self, images: np.ndarray) -> np.ndarray:
+    """uint8 faces [N, H, W, 1] -> unit-norm float32 embeddings [N, E]."""
+    return self._embedder(self.state.params, images)
+
+  def embed_files(self, paths: list[str]) -> np.ndarray:
+    """Embeddings [N, E] of image files (grey, resized/cropped to the network's input)."""
+    return self.embed(np.stack([face_data.load_face(p, self.image_shape) for p in paths])
+                      if paths else np.zeros((0, *self.image_shape), np.uint8))
