@@ -1,0 +1,94 @@
+"""Speech recognition with CTC on the Free Spoken Digit Dataset: log-mel spectrograms (20 ms frames,
+10 ms hop) -> a stride-2 convolution -> 2 bidirectional GRU layers -> characters + blank.
+
+  python -m experiments.train --config=experiments/configs/speech_ctc_digits.py \
+      --workdir=workdirs/speech_official
+  ... --config.split=speaker:theo        (train on the other 4 speakers, test on theo)
+  ... --config.split=phone_numbers       (3-7 digits joined by random silences, words out)
+  python -m experiments.transcribe --workdir=workdirs/speech_official some.wav other.wav
+
+data_dir defaults to $MLFUN_DATA_DIR, else ../shared/data; the wav files are read from
+data_dir/fsdd/recordings (or data_dir/recordings, or data_dir itself).
+Measured results and wall times: see RESULTS below (filled in from the runs in the README).
+"""
+
+import os
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.task = "speech"
+  config.seed = 0
+
+  config.dataset = "fsdd"  # Or 'tfds_spoken_digit' (prepared in data_dir; never downloaded).
+  config.data_dir = os.environ.get("MLFUN_DATA_DIR", "../shared/data")
+  config.split = "official"  # Or 'speaker:<name>' (george, jackson, lucas, nicolas, theo) or
+  #                            'phone_numbers'.
+
+  config.phone_numbers = ml_collections.ConfigDict()
+  config.phone_numbers.num_train = 3000
+  config.phone_numbers.num_test = 500
+  config.phone_numbers.min_digits = 3
+  config.phone_numbers.max_digits = 7
+  config.phone_numbers.min_silence_s = 0.05
+  config.phone_numbers.max_silence_s = 0.3
+  config.phone_numbers.seed = 0
+
+  # Extra copies of every training utterance played at these speeds (1.0: the original).
+  config.train_speeds = (1.0,)
+
+  config.audio = ml_collections.ConfigDict()  # Fields of mlfun_jax.audio.FrontEnd.
+  config.audio.sample_rate = 8000
+  config.audio.frame_ms = 20.0
+  config.audio.hop_ms = 10.0
+  config.audio.n_fft = 0  # 0: next power of two of the frame (256 at 8 kHz).
+  config.audio.window = "hann"
+  config.audio.mel_bins = 40  # 0: log-power spectrum.
+  config.audio.fmin = 20.0
+  config.audio.fmax = 0.0
+  config.audio.log_floor = 1e-6
+  config.audio.normalize = True
+
+  # Batches are padded to the first of these frame counts that holds their longest utterance.
+  config.buckets = (48, 64, 96, 128, 256)
+
+  config.spec_augment = ml_collections.ConfigDict()
+  config.spec_augment.enabled = True
+  config.spec_augment.freq_masks = 2
+  config.spec_augment.freq_width = 6
+  config.spec_augment.time_masks = 2
+  config.spec_augment.time_width = 8
+
+  config.model = ml_collections.ConfigDict()
+  config.model.conv_features = (128,)
+  config.model.conv_strides = (2,)
+  config.model.conv_kernel = 5
+  config.model.cell = "gru"  # Or 'lstm'.
+  config.model.hidden = 128
+  config.model.num_layers = 2
+  config.model.dropout_rate = 0.1
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "adamw"
+  config.optimizer.learning_rate = 3e-3
+  config.optimizer.schedule = "onecycle"
+  config.optimizer.warmup_steps = 0
+  config.optimizer.momentum = 0.9
+  config.optimizer.b1 = 0.9
+  config.optimizer.b2 = 0.999
+  config.optimizer.weight_decay = 1e-4
+  config.optimizer.grad_clip_norm = 5.0
+
+  config.batch_size = 32
+  config.num_epochs = 20.0
+  config.num_steps = config_dict.placeholder(int)  # Overrides num_epochs when set.
+
+  config.log_every = 50
+  config.eval_every = 500
+  config.checkpoint_every = 500
+  config.keep_checkpoints = 2
+  config.max_inflight_steps = 4
+  return config

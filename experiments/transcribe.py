@@ -1,0 +1,73 @@
+"""Transcribes wav files with the latest checkpoint of a trained speech recogniser.
+
+  python -m experiments.transcribe --workdir=workdirs/speech_official one.wav two.wav
+
+Prints one JSON line per file: {"path": ..., "text": ...}. Files of any sample rate are resampled
+to the model's. Greedy decoding by default; --beam_width > 1 runs the prefix beam search, which
+--lm_words (a file of allowed words, one per line or space-separated) or --lm_text (a text file
+for a character n-gram) rescore. --picture_dir writes one PNG per file: the spectrogram with the
+network's per-frame best characters under it.
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+
+from mlfun_jax import cli
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained speech recogniser.")
+_BEAM = flags.DEFINE_integer("beam_width", 1, "Prefix beam width (1: greedy).", lower_bound=1)
+_LM_WORDS = flags.DEFINE_string("lm_words", None, "Word list for the beam search's language model.")
+_LM_TEXT = flags.DEFINE_string("lm_text", None, "Text for a character 3-gram language model.")
+_LM_WEIGHT = flags.DEFINE_float("lm_weight", 0.5, "Weight of the language model's log-probability.")
+_PICTURE_DIR = flags.DEFINE_string("picture_dir", None, "Write <file>.png spectrograms here.")
+flags.mark_flag_as_required("workdir")
+
+
+def _read_text(path: str) -> str:
+  from mlfun_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  if not os.path.isfile(path):
+    raise UserError(f"language model file {path!r} does not exist")
+  with open(path, encoding="utf-8") as f:
+    return f.read()
+
+
+def main(argv):
+  paths = argv[1:]
+  if not paths:
+    raise app.UsageError("give one or more wav files to transcribe")
+  from mlfun_jax import audio  # pylint: disable=g-import-not-at-top
+  from mlfun_jax import ctc_decode  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import speech  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import speech_pictures  # pylint: disable=g-import-not-at-top
+  with cli.user_errors():
+    lm = None
+    if _LM_WORDS.value:
+      lm = ctc_decode.WordListLM(_read_text(_LM_WORDS.value).split())
+    elif _LM_TEXT.value:
+      lm = ctc_decode.CharNgramLM(_read_text(_LM_TEXT.value).splitlines())
+    transcriber = speech.Transcriber(_WORKDIR.value)
+    for path in paths:
+      wave = audio.load_audio(path, transcriber.front_end.sample_rate)
+      features = transcriber.features([wave])[0]
+      logits = transcriber.logits(features)
+      if _BEAM.value == 1 and lm is None:
+        text = ctc_decode.greedy_decode(logits)
+      else:
+        text = ctc_decode.beam_search(logits, _BEAM.value, lm=lm, lm_weight=_LM_WEIGHT.value)
+      if _PICTURE_DIR.value:
+        name = os.path.splitext(os.path.basename(path))[0] + ".png"
+        speech_pictures.save_spectrogram_picture(
+            os.path.join(_PICTURE_DIR.value, name), [(features, logits, f"heard: {text!r}")],
+            transcriber.front_end)
+      print(json.dumps({"path": path, "text": text}), flush=True)
+
+
+def run():
+  cli.run(main, config_flag=None)
+
+
+if __name__ == "__main__":
+  run()

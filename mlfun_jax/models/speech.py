@@ -1,0 +1,60 @@
+"""A CTC speech recogniser: optional strided 1-D convolutions over time, a stack of bidirectional
+GRU or LSTM layers, and per-frame logits over the characters plus the CTC blank (class 0)."""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+CELLS = ("gru", "lstm")
+
+
+def conv_lengths(lengths: jax.Array, strides: Sequence[int]) -> jax.Array:
+  """Frames left after SAME-padded convolutions with these strides: ceil(length / stride) each."""
+  for stride in strides:
+    lengths = -(-lengths // stride)
+  return lengths
+
+
+class SpeechCTC(nn.Module):
+  """features [B, T, F] + frame counts [B] -> (logits [B, T', num_classes], counts [B]).
+
+  Attributes:
+    num_classes: characters + 1 (blank at 0).
+    conv_features, conv_strides, conv_kernel: the convolution front end over time (empty: none).
+    cell: 'gru' or 'lstm'.
+    hidden: units per direction of each recurrent layer.
+    num_layers: bidirectional layers.
+    dropout_rate: dropout on the input of each recurrent layer and of the output layer.
+  """
+  num_classes: int
+  conv_features: Sequence[int] = (128,)
+  conv_strides: Sequence[int] = (2,)
+  conv_kernel: int = 5
+  cell: str = "gru"
+  hidden: int = 128
+  num_layers: int = 2
+  dropout_rate: float = 0.1
+
+  def output_lengths(self, lengths: jax.Array) -> jax.Array:
+    return conv_lengths(lengths, self.conv_strides[:len(self.conv_features)])
+
+  @nn.compact
+  def __call__(self, features: jax.Array, lengths: jax.Array, train: bool = False
+               ) -> tuple[jax.Array, jax.Array]:
+    x = features.astype(jnp.float32)
+    for features_out, stride in zip(self.conv_features, self.conv_strides):
+      x = nn.Conv(features_out, (self.conv_kernel,), strides=(stride,), padding="SAME")(x)
+      x = nn.LayerNorm()(x)
+      x = nn.gelu(x)
+    lengths = self.output_lengths(lengths)
+    mask = (jnp.arange(x.shape[1])[None] < lengths[:, None])[..., None]
+    x = x * mask  # Padding frames carry nothing into the convolution-free layers below.
+    cell_type = {"gru": nn.GRUCell, "lstm": nn.OptimizedLSTMCell}[self.cell]
+    for _ in range(self.num_layers):
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+      x = nn.Bidirectional(nn.RNN(cell_type(self.hidden)), nn.RNN(cell_type(self.hidden)))(
+          x, seq_lengths=lengths)
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes)(x), lengths

@@ -1,0 +1,51 @@
+"""A spectrogram with the network's best class per output frame written under it (PNG)."""
+
+import numpy as np
+
+from mlfun_jax import ctc_decode
+from mlfun_jax import pictures
+
+
+def frame_characters(logits: np.ndarray) -> list[str]:
+  """The most likely class of each frame [T, K] as a character ('_' for the blank, '␣' for space)."""
+  out = []
+  for c in np.argmax(logits, axis=-1):
+    out.append("_" if c == ctc_decode.BLANK else ctc_decode.ALPHABET[c - 1].replace(" ", "\u2423"))
+  return out
+
+
+def save_spectrogram_picture(path, items, front_end) -> str:
+  """Saves one panel per utterance: its features and the per-frame best characters below them.
+
+  Args:
+    path: PNG file to write (atomically).
+    items: list of (features [T, F], logits [T', K], title) with T' output frames covering T.
+    front_end: the `audio.FrontEnd` (for the time axis).
+
+  Returns:
+    `path` as a string.
+  """
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
+  hop_s = front_end.hop_length / front_end.sample_rate
+  widest = max(len(f) for f, _, _ in items)
+  figure = Figure(figsize=(min(4 + widest * 0.06, 24), 2.6 * len(items)), dpi=100,
+                  layout="constrained")
+  FigureCanvasAgg(figure)
+  for row, (features, logits, title) in enumerate(items):
+    axes = figure.add_subplot(len(items), 1, row + 1)
+    frames = len(features)
+    axes.imshow(np.asarray(features).T, origin="lower", aspect="auto", cmap="magma",
+                extent=(0, frames * hop_s, 0, features.shape[1]))
+    chars = frame_characters(logits)
+    step = frames * hop_s / max(len(chars), 1)
+    for i, c in enumerate(chars):
+      axes.text((i + 0.5) * step, -0.04, c, transform=axes.get_xaxis_transform(),
+                ha="center", va="top", fontsize=7, family="monospace",
+                color="0.6" if c == "_" else "black")
+    axes.set_xlim(0, frames * hop_s)
+    axes.set_ylabel("mel bin" if front_end.mel_bins else "frequency bin")
+    axes.set_title(title, fontsize=9, loc="left")
+    axes.set_xlabel("seconds (per-frame best characters under the axis)", labelpad=14)
+  return pictures._write_atomically(path, lambda f: figure.savefig(f, format="png"))  # pylint: disable=protected-access

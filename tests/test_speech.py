@@ -1,0 +1,324 @@
+"""Speech recognition with CTC: front end, loss, decoding, data, pmap and the transcribe CLI."""
+
+import itertools
+import json
+import math
+
+import flax.jax_utils
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.io.wavfile
+import scipy.signal
+
+from mlfun_jax import asr_metrics
+from mlfun_jax import audio
+from mlfun_jax import cli
+from mlfun_jax import ctc_decode
+from mlfun_jax import parallel
+from mlfun_jax import train
+from mlfun_jax.data import speech as speech_data
+from mlfun_jax.errors import UserError
+from mlfun_jax.tasks import speech
+from tests.conftest import REPO_ROOT, apply_overrides, run_module
+
+CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'speech_ctc_digits.py'
+
+
+def tiny_config(**overrides):
+  config = cli.load_config_file(str(CONFIG))
+  config.model.conv_features = (16,)
+  config.model.hidden = 16
+  config.model.num_layers = 1
+  config.model.dropout_rate = 0.0
+  config.batch_size = 16
+  config.num_steps = 6
+  config.log_every = 3
+  config.eval_every = 0
+  config.checkpoint_every = 3
+  return apply_overrides(config, overrides)
+
+
+# ---- audio front end ----
+
+def test_log_power_spectrogram_equals_scipy_stft():
+  rng = np.random.default_rng(0)
+  wave = rng.normal(size=2000).astype(np.float32)
+  front_end = audio.FrontEnd(sample_rate=8000, frame_ms=20, hop_ms=10, mel_bins=0,
+                             normalize=False, log_floor=1e-6)
+  features, counts = audio.spectrogram(front_end, wave[None], np.array([2000]))
+  win = scipy.signal.get_window('hann', 160)
+  _, _, z = scipy.signal.stft(wave.astype(np.float64), window='hann', nperseg=160, noverlap=80,
+                              nfft=256, boundary=None, padded=False, detrend=False)
+  reference = np.log(np.abs(z.T * win.sum())**2 + 1e-6)
+  assert int(counts[0]) == reference.shape[0] == 1 + (2000 - 160) // 80
+  assert features.shape == (1, reference.shape[0], 129)
+  np.testing.assert_allclose(np.asarray(features[0]), reference, atol=2e-3, rtol=1e-3)
+
+
+def test_log_mel_equals_loop_reference_and_normalisation_is_masked():
+  rng = np.random.default_rng(1)
+  long, short = rng.normal(size=3000), rng.normal(size=1200)
+  front_end = audio.FrontEnd(sample_rate=8000, mel_bins=20, fmin=0.0, normalize=False)
+  # Reference mel filters, one triangle at a time.
+  mels = np.linspace(2595 * np.log10(1), 2595 * np.log10(1 + 4000 / 700), 22)
+  hz = 700 * (10**(mels / 2595) - 1)
+  freqs = np.arange(129) * 8000 / 256
+  filters = np.zeros((129, 20))
+  for m in range(20):
+    for k, f in enumerate(freqs):
+      if hz[m] <= f <= hz[m + 1]:
+        filters[k, m] = (f - hz[m]) / (hz[m + 1] - hz[m])
+      elif hz[m + 1] < f <= hz[m + 2]:
+        filters[k, m] = (hz[m + 2] - f) / (hz[m + 2] - hz[m + 1])
+  frames = np.stack([long[i * 80:i * 80 + 160] for i in range(1 + (3000 - 160) // 80)])
+  power = np.abs(np.fft.rfft(frames * scipy.signal.get_window('hann', 160), 256))**2
+  reference = np.log(power @ filters + 1e-6)
+  padded, lengths = audio.pad_batch([long.astype(np.float32), short.astype(np.float32)])
+  features, counts = audio.spectrogram(front_end, padded, lengths)
+  np.testing.assert_allclose(np.asarray(features[0]), reference, atol=2e-3, rtol=1e-3)
+  # Normalised: the short utterance's real frames are standardised alone, padding is 0.
+  normed, counts = audio.spectrogram(audio.FrontEnd(mel_bins=20), padded, lengths)
+  alone, _ = audio.spectrogram(audio.FrontEnd(mel_bins=20), short[None].astype(np.float32),
+                               np.array([1200]))
+  n = int(counts[1])
+  assert n == 1 + (1200 - 160) // 80
+  np.testing.assert_allclose(np.asarray(normed[1, :n]), np.asarray(alone[0]), atol=1e-4)
+  assert np.all(np.asarray(normed[1, n:]) == 0)
+  np.testing.assert_allclose(np.asarray(normed[1, :n]).mean(axis=0), 0, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(normed[1, :n]).std(axis=0), 1, atol=1e-2)
+
+
+def test_read_wav_any_rate_resamples(tmp_path):
+  t = np.arange(16000) / 16000
+  samples = (0.5 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+  path = str(tmp_path / 'tone.wav')
+  scipy.io.wavfile.write(path, 16000, samples)
+  wave = audio.load_audio(path, 8000)
+  assert wave.dtype == np.float32 and wave.shape == (8000,)
+  np.testing.assert_allclose(wave, scipy.signal.resample_poly(samples / 32768.0, 1, 2), atol=1e-5)
+  with pytest.raises(UserError, match='does not exist'):
+    audio.load_audio(str(tmp_path / 'missing.wav'), 8000)
+
+
+# ---- CTC loss and decoding ----
+
+class _FixedLogits:
+  """Stands in for the model: its 'params' are the logits."""
+
+  def apply(self, variables, features, lengths, train=False, rngs=None):  # pylint: disable=unused-argument
+    return variables['params'], lengths
+
+
+def test_ctc_loss_equals_brute_force_sum_over_alignments():
+  rng = np.random.default_rng(2)
+  num_frames, num_classes = 5, 3
+  logits = rng.normal(size=(2, num_frames + 2, num_classes)).astype(np.float32)
+  lengths = np.array([num_frames, 3], np.int32)  # Frames past these are padding.
+  labels = np.array([[1, 2, 0], [2, 2, 0]], np.int32)  # Second: '2 2' needs a blank between.
+  label_lengths = np.array([2, 2], np.int32)
+  batch = {'features': None, 'lengths': lengths, 'labels': labels, 'label_lengths': label_lengths}
+  losses, _, _ = speech.ctc_losses(_FixedLogits(), jnp.asarray(logits), batch)
+  for b in range(2):
+    log_probs = ctc_decode.log_softmax(logits[b, :lengths[b]])
+    total = 0.0
+    for path in itertools.product(range(num_classes), repeat=int(lengths[b])):
+      if ctc_decode.collapse(path) == list(labels[b, :label_lengths[b]]):
+        total += math.exp(sum(log_probs[t, c] for t, c in enumerate(path)))
+    np.testing.assert_allclose(float(losses[b]), -math.log(total), rtol=1e-4)
+
+
+def test_greedy_rules():
+  h, e, l, o = (ctc_decode.encode(c)[0] for c in 'helo')
+  path = [h, h, 0, e, e, l, l, 0, l, o, o, 0]
+  assert ctc_decode.collapse(path) == ctc_decode.encode('hello')
+  assert ctc_decode.collapse([0, 0, 0]) == []
+  logits = np.eye(ctc_decode.NUM_CLASSES)[path] * 5
+  assert ctc_decode.greedy_decode(logits) == 'hello'
+  assert ctc_decode.greedy_decode(logits, length=4) == 'he'
+  ids, counts = asr_metrics.greedy_ids(jnp.asarray(logits[None]), jnp.array([len(path)]))
+  assert ctc_decode.decode(np.asarray(ids[0, :int(counts[0])])) == 'hello'
+
+
+def _levenshtein(a, b):
+  row = list(range(len(b) + 1))
+  for i, x in enumerate(a, 1):
+    previous, row[0] = row[0], i
+    for j, y in enumerate(b, 1):
+      previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+  return row[-1]
+
+
+def test_on_device_error_counts_match_python():
+  rng = np.random.default_rng(3)
+  refs = ['one two three', 'nine', 'five five', 'zero']
+  logits = rng.normal(size=(4, 30, ctc_decode.NUM_CLASSES)).astype(np.float32) * 3
+  lengths = np.array([30, 20, 25, 10], np.int32)
+  labels = np.zeros((4, 16), np.int32)
+  for i, text in enumerate(refs):
+    labels[i, :len(text)] = ctc_decode.encode(text)
+  label_lengths = np.array([len(t) for t in refs], np.int32)
+  errors = jax.jit(asr_metrics.error_counts, static_argnums=4)(
+      logits, lengths, labels, label_lengths, speech.SPACE)
+  for i, ref in enumerate(refs):
+    hyp = ctc_decode.greedy_decode(logits[i], lengths[i])
+    assert int(errors['char_edits'][i]) == _levenshtein(ref, hyp)
+    assert int(errors['word_edits'][i]) == _levenshtein(ref.split(), hyp.split())
+    assert int(errors['words'][i]) == len(ref.split())
+  exact = np.eye(ctc_decode.NUM_CLASSES)[[0] + ctc_decode.encode('one two')] * 9
+  counts = asr_metrics.error_counts(exact[None], np.array([8]), labels[:1, :] * 0 + np.pad(
+      ctc_decode.encode('one two'), (0, 9))[None], np.array([7]), speech.SPACE)
+  assert int(counts['exact'][0]) == 1 and int(counts['word_edits'][0]) == 0
+
+
+def test_beam_width_one_equals_greedy():
+  rng = np.random.default_rng(4)
+  for _ in range(20):
+    path = rng.choice([0, 0, 1, 2, 3, 5], size=25)
+    logits = np.eye(ctc_decode.NUM_CLASSES)[path] * 8 + rng.normal(
+        size=(25, ctc_decode.NUM_CLASSES))
+    assert ctc_decode.beam_search(logits, beam_width=1) == ctc_decode.greedy_decode(logits)
+
+
+def _hullo_logits():
+  """Frames spelling 'hullo', where 'e' is a close second to 'u'."""
+  frames = []
+  for c in 'h_u_l_l_o':
+    p = np.full(ctc_decode.NUM_CLASSES, 1e-3)
+    p[0 if c == '_' else ctc_decode.encode(c)[0]] = 1.0
+    if c == 'u':
+      p[ctc_decode.encode('e')[0]] = 0.8
+    frames.append(np.log(p / p.sum()))
+  return np.array(frames)
+
+
+def test_language_models_make_hello_beat_hullo():
+  logits = _hullo_logits()
+  assert ctc_decode.greedy_decode(logits) == 'hullo'
+  assert ctc_decode.beam_search(logits, beam_width=8) == 'hullo'
+  words = ctc_decode.WordListLM(['hello', 'world'])
+  assert ctc_decode.beam_search(logits, beam_width=8, lm=words) == 'hello'
+  ngram = ctc_decode.CharNgramLM(['hello there', 'hello world', 'say hello'], order=3)
+  assert ngram.log_prob('h', 'e') > ngram.log_prob('h', 'u')
+  assert ctc_decode.beam_search(logits, beam_width=8, lm=ngram, lm_weight=1.0) == 'hello'
+
+
+# ---- data ----
+
+def test_fsdd_splits_and_phone_numbers(shared_data_dir):
+  recordings = speech_data.read_fsdd(str(shared_data_dir), 8000)
+  assert len(recordings) == 2500
+  train_set, test_set = speech_data.split_recordings(recordings, 'official')
+  assert (len(train_set), len(test_set)) == (2250, 250)
+  assert {r.take for r in test_set} == set(range(5))
+  train_set, test_set = speech_data.split_recordings(recordings, 'speaker:theo')
+  assert (len(train_set), len(test_set)) == (2000, 500)
+  assert {r.speaker for r in test_set} == {'theo'} and 'theo' not in {r.speaker for r in train_set}
+  with pytest.raises(UserError, match='no speaker'):
+    speech_data.split_recordings(recordings, 'speaker:nobody')
+  numbers = speech_data.phone_numbers(test_set, 20, sample_rate=8000, seed=5)
+  again = speech_data.phone_numbers(test_set, 20, sample_rate=8000, seed=5)
+  for (wave, text), (wave2, text2) in zip(numbers, again):
+    assert text == text2 and np.array_equal(wave, wave2)
+    words = text.split(' ')
+    assert 3 <= len(words) <= 7 and set(words) <= set(speech_data.DIGIT_WORDS)
+
+
+def _write_fake_fsdd(folder, speakers=('anna', 'bob'), takes=3):
+  """Tones standing in for spoken digits: digit d is a 300 + 150 d Hz tone."""
+  folder.mkdir(parents=True)
+  for digit, speaker, take in itertools.product(range(10), speakers, range(takes)):
+    t = np.arange(int(8000 * (0.3 + 0.02 * take))) / 8000
+    tone = 0.3 * np.sin(2 * np.pi * (300 + 150 * digit) * t) * np.hanning(len(t))
+    scipy.io.wavfile.write(str(folder / f'{digit}_{speaker}_{take}.wav'), 8000,
+                           (tone * 32767).astype(np.int16))
+
+
+def test_batches_are_bucketed_and_deterministic(tmp_path):
+  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
+  config = tiny_config(data_dir=str(tmp_path), split='speaker:bob')
+  dataset = speech_data.load_speech_dataset(config)
+  assert (len(dataset.train), len(dataset.test)) == (30, 30)
+  kwargs = dict(global_batch_size=8, seed=0, local_device_count=2)
+  first = list(itertools.islice(speech_data.train_batches(dataset.train, (16, 32), **kwargs), 6))
+  resumed = next(speech_data.train_batches(dataset.train, (16, 32), start_step=5, **kwargs))
+  for name in first[5]:
+    np.testing.assert_array_equal(first[5][name], resumed[name])
+  assert first[0]['features'].shape[:3] == (2, 4, 32)
+  evals = list(speech_data.eval_batches(dataset.test, (16, 32), global_batch_size=8,
+                                        local_device_count=2))
+  assert sum(b['mask'].sum() for b in evals) == 30
+
+
+def test_missing_data_is_one_line(tmp_path):
+  result = run_module('experiments.train', f'--config={CONFIG}', f'--workdir={tmp_path / "w"}',
+                      f'--config.data_dir={tmp_path}')
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert lines[-1].startswith('error: no spoken digits') and 'fsdd/recordings' in lines[-1]
+
+
+# ---- pmap and the CLI ----
+
+def _synthetic_batch(rng, devices, per_device, frames=24, features=40, label_length=5):
+  n = devices * per_device
+  labels = rng.integers(1, ctc_decode.NUM_CLASSES, size=(n, label_length)).astype(np.int32)
+  label_lengths = rng.integers(1, label_length + 1, size=n).astype(np.int32)
+  labels[np.arange(label_length)[None] >= label_lengths[:, None]] = 0
+  batch = {'features': rng.normal(size=(n, frames, features)).astype(np.float32),
+           'lengths': rng.integers(frames // 2, frames + 1, size=n).astype(np.int32),
+           'labels': labels, 'label_lengths': label_lengths}
+  return {k: v.reshape((devices, per_device) + v.shape[1:]) for k, v in batch.items()}
+
+
+def test_pmap_over_8_devices_equals_one_device():
+  assert jax.local_device_count() == 8
+  config = tiny_config()
+  model = speech.create_model(config)
+  rng = np.random.default_rng(6)
+  batches = [_synthetic_batch(rng, 8, 2) for _ in range(3)]
+  results = []
+  for devices in (8, 1):
+    state = speech.create_state(model, config, 40, 10, jax.random.key(0))
+    step = train.pmap_train_step(speech.make_train_step(model, config), jax.random.key(1),
+                                 devices=jax.local_devices()[:devices])
+    replicated = flax.jax_utils.replicate(state, jax.local_devices()[:devices])
+    losses = []
+    for batch in batches:
+      batch = {k: v.reshape((devices, -1) + v.shape[2:]) for k, v in batch.items()}
+      replicated, metrics = step(replicated, batch)
+      losses.append(float(metrics['loss'][0]))
+    eval_step = train.pmap_eval_step(speech.make_eval_step(model),
+                                     devices=jax.local_devices()[:devices])
+    batch = {k: v.reshape((devices, -1) + v.shape[2:]) for k, v in batches[0].items()}
+    batch['mask'] = np.ones(batch['lengths'].shape, np.float32)
+    sums = jax.tree.map(lambda x: float(x[0]), eval_step(replicated, batch))
+    results.append((losses, parallel.to_host(replicated).params, sums))
+  (losses8, params8, sums8), (losses1, params1, sums1) = results
+  np.testing.assert_allclose(losses8, losses1, rtol=1e-4)
+  assert losses8[-1] < losses8[0]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), params8, params1)
+  assert sums8['count'] == sums1['count'] == 16
+  np.testing.assert_allclose(sums8['loss'], sums1['loss'], rtol=1e-4)
+  assert sums8['char_edits'] == sums1['char_edits']
+
+
+def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
+  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
+  workdir = tmp_path / 'work'
+  config = tiny_config(data_dir=str(tmp_path), split='speaker:bob', num_steps=4)
+  _, summary = train.train_and_evaluate(config, str(workdir))
+  assert 0.0 <= summary['eval_cer'] and summary['eval_count'] == 30
+  assert (workdir / 'spectrograms.png').is_file()
+  wavs = [str(tmp_path / 'fsdd' / 'recordings' / f'{d}_bob_0.wav') for d in (3, 7)]
+  result = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs,
+                      f'--picture_dir={tmp_path / "pics"}', '--beam_width=2')
+  assert result.returncode == 0, result.stderr
+  lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+  assert [line['path'] for line in lines] == wavs
+  assert all(set(line['text']) <= set(ctc_decode.ALPHABET) for line in lines)
+  assert (tmp_path / 'pics' / '3_bob_0.png').is_file()
+  missing = run_module('experiments.transcribe', f'--workdir={tmp_path / "none"}', wavs[0])
+  assert missing.returncode == cli.EXIT_USER_ERROR and 'no checkpoints' in missing.stderr
