@@ -45,6 +45,7 @@ setuptools.setup(
             "mlfun-predict=experiments.predict:run",
             "mlfun-visualize=experiments.visualize:run",
             "mlfun-sample=experiments.sample:run",
+            "mlfun-attack=experiments.attack:run",
         ],
     },
 )
