@@ -31,6 +31,8 @@ setuptools.setup(
         # Pictures (scatter plots of codes) and normal quantiles for latent lattices.
         "matplotlib",
         "scipy",
+        # The series' HOG picture of a face (skimage.feature.hog).
+        "scikit-image",
     ],
     extras_require={
         "test": ["pytest"],
@@ -45,6 +47,7 @@ setuptools.setup(
             "mlfun-predict=experiments.predict:run",
             "mlfun-visualize=experiments.visualize:run",
             "mlfun-sample=experiments.sample:run",
+            "mlfun-recognize=experiments.recognize:run",
             "mlfun-attack=experiments.attack:run",
         ],
     },

@@ -26,7 +26,7 @@ FACE_EXTENSIONS = ('.pgm', '.png', '.jpg', '.jpeg')
 SPLITS = ('train', 'validation', 'test')
 
 
-def _natural_key(name: str):
+def natural_key(name: str):
   """Sorts 's2' before 's10' and '2.pgm' before '10.pgm'."""
   return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', name)]
 
@@ -65,11 +65,11 @@ def list_face_folders(root: str) -> list[tuple[str, list[str]]]:
   if not os.path.isdir(root):
     raise UserError(f'face folder {root!r} does not exist (config field data_dir)')
   people = []
-  for person in sorted(os.listdir(root), key=_natural_key):
+  for person in sorted(os.listdir(root), key=natural_key):
     folder = os.path.join(root, person)
     if person.startswith('.') or not os.path.isdir(folder):
       continue
-    files = sorted((f for f in os.listdir(folder) if is_face_file(f)), key=_natural_key)
+    files = sorted((f for f in os.listdir(folder) if is_face_file(f)), key=natural_key)
     if files:
       people.append((person, [os.path.join(folder, f) for f in files]))
   if not people:

@@ -1,0 +1,279 @@
+"""Face embeddings: triplet loss and mining, unit norm, identity splits, gathered mining under pmap,
+measures, a short real ORL training and the recognize CLI."""
+
+import json
+import shutil
+
+import flax.jax_utils
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mlfun_jax import checkpoint
+from mlfun_jax import cli
+from mlfun_jax import face_measures
+from mlfun_jax import parallel
+from mlfun_jax import train
+from mlfun_jax import triplet
+from mlfun_jax.data import faces as face_data
+from mlfun_jax.errors import UserError
+from mlfun_jax.models import face_embedding
+from mlfun_jax.tasks import faces
+from tests.conftest import apply_overrides
+from tests.conftest import REPO_ROOT
+from tests.conftest import run_module
+
+CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'faces_orl.py'
+
+
+def faces_config(data_dir, **overrides):
+  config = cli.load_config_file(str(CONFIG))
+  config.data_dir = str(data_dir)
+  return apply_overrides(config, overrides)
+
+
+def reference_loss(embeddings, labels, margin, squared=True):
+  """Brute-force semi-hard triplet loss (loops), as tf-addons' triplet_semihard_loss defines it."""
+  e = np.asarray(embeddings, np.float64)
+  d = np.sum(np.square(e[:, None] - e[None]), axis=2)
+  if not squared:
+    d = np.sqrt(d)
+  losses = []
+  for a in range(len(e)):
+    for p in range(len(e)):
+      if p == a or labels[p] != labels[a]:
+        continue
+      negatives = [d[a, n] for n in range(len(e)) if labels[n] != labels[a]]
+      farther = [x for x in negatives if x > d[a, p]]
+      d_an = min(farther) if farther else max(negatives)
+      losses.append(max(d[a, p] - d_an + margin, 0.0))
+  return float(np.mean(losses))
+
+
+def test_triplet_loss_on_hand_built_embeddings():
+  # Person 0 at x=0 and x=0.1, person 1 at x=1 and x=1.05 (1-D, padded to 2-D): all separated.
+  e = jnp.array([[0.0, 0.0], [0.1, 0.0], [1.0, 0.0], [1.05, 0.0]])
+  labels = jnp.array([0, 0, 1, 1])
+  loss, metrics = triplet.triplet_loss(e, labels, margin=0.2, squared=False)
+  assert float(loss) == pytest.approx(0.0, abs=1e-6)
+  # With margin 1: pair (0,1): d_ap 0.1, semi-hard d_an = d(0, 2) = 1.0 -> 0.1; pair (1,0): d_an =
+  # d(1,2) = 0.9 -> 0.2; pair (2,3): 0.05 - 0.9 + 1 = 0.15; pair (3,2): 0.05 - 0.95 + 1 = 0.1.
+  loss, metrics = triplet.triplet_loss(e, labels, margin=1.0, squared=False)
+  assert float(loss) == pytest.approx((0.1 + 0.2 + 0.15 + 0.1) / 4, abs=1e-5)
+  assert float(metrics['active_fraction']) == 1.0
+  assert float(metrics['semi_hard_fraction']) == 1.0
+  # Random embeddings: equal to the brute-force definition, squared and plain.
+  rng = np.random.default_rng(0)
+  e = face_embedding.l2_normalise(jnp.asarray(rng.normal(size=(24, 8)), jnp.float32))
+  labels = np.repeat(np.arange(6), 4)
+  for squared in (True, False):
+    loss, _ = triplet.triplet_loss(e, jnp.asarray(labels), margin=0.2, squared=squared)
+    assert float(loss) == pytest.approx(reference_loss(e, labels, 0.2, squared), rel=1e-4)
+
+
+def test_semi_hard_mining_picks_the_right_negatives():
+  # Anchor 0 (person 0) with positive 1 at distance 1.0; negatives 2, 3, 4 at 0.5, 1.5, 3.0.
+  distances = jnp.array([[0.0, 1.0, 0.5, 1.5, 3.0]])
+  labels = jnp.array([0, 0, 1, 1, 2])
+  mined = triplet.mine_semi_hard(distances, labels[:1], labels, jnp.array([0]))
+  assert mined['positive'].tolist() == [[False, True, False, False, False]]
+  assert int(mined['negative_index'][0, 1]) == 3  # The closest negative farther than 1.0.
+  assert bool(mined['semi_hard'][0, 1])
+  # Positive at 4.0: no negative is farther, so the farthest negative (4, at 3.0) is taken.
+  mined = triplet.mine_semi_hard(distances.at[0, 1].set(4.0), labels[:1], labels, jnp.array([0]))
+  assert int(mined['negative_index'][0, 1]) == 4
+  assert not bool(mined['semi_hard'][0, 1])
+  assert float(mined['negative_distance'][0, 1]) == 3.0
+
+
+def test_embeddings_have_unit_norm():
+  model = face_embedding.FaceEmbedding(conv_features=(4, 8), dense_features=(16,),
+                                       embedding_size=128, dropout_rate=0.1)
+  images = jax.random.normal(jax.random.key(0), (5, 28, 24, 1)) * 10.0
+  params = model.init(jax.random.key(1), images, train=False)['params']
+  for train_mode in (False, True):
+    e = model.apply({'params': params}, images, train=train_mode, rngs={'dropout': jax.random.key(2)})
+    assert e.shape == (5, 128) and e.dtype == jnp.float32
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(e), axis=1), 1.0, rtol=1e-5)
+
+
+def test_identity_splits_are_disjoint(shared_data_dir):
+  root = shared_data_dir / 'faces_orl'
+  dataset = face_data.load_faces(str(root), sizes=(18, 4, 8), seed=3, image_shape=(56, 46, 1))
+  people = {s: set(dataset.people_of(s)) for s in face_data.SPLITS}
+  assert [len(people[s]) for s in face_data.SPLITS] == [18, 4, 8]
+  assert not people['train'] & people['validation']
+  assert not people['train'] & people['test']
+  assert not people['validation'] & people['test']
+  assert len(dataset.people) == 30 and dataset.image_shape == (56, 46, 1)
+  assert len(dataset.splits['test']) == 80 and dataset.splits['test'].images.dtype == np.uint8
+  # Binary PGM read at its own size (92 wide, 112 high).
+  assert face_data.load_face(str(root / 's1' / '1.pgm'), (112, 92, 1)).shape == (112, 92, 1)
+  # Same seed, same split; another seed, another one.
+  assert face_data.split_people(30, (18, 4, 8), 3)[2].tolist() == sorted(
+      dataset.splits['test'].labels[::10].tolist())
+  assert face_data.split_people(30, (18, 4, 8), 4)[2].tolist() != face_data.split_people(
+      30, (18, 4, 8), 3)[2].tolist()
+  with pytest.raises(UserError, match='need 31 people'):
+    face_data.split_people(30, (19, 4, 8), 0)
+
+
+def test_triplet_batches_are_p_people_by_k_images():
+  labels = np.repeat(np.arange(6), 5).astype(np.int32)
+  split = face_data.ArraySplit(np.arange(30, dtype=np.uint8).reshape(30, 1, 1, 1), labels)
+  batches = face_data.triplet_batches(split, people_per_batch=4, images_per_person=3, seed=0,
+                                      local_device_count=2)
+  batch = next(batches)
+  assert batch['image'].shape == (2, 6, 1, 1, 1)
+  flat = batch['label'].reshape(-1)
+  assert len(set(flat.tolist())) == 4 and all((flat == p).sum() == 3 for p in set(flat.tolist()))
+  assert len(set(batch['image'].reshape(-1).tolist())) == 12  # No image twice.
+  resumed = next(face_data.triplet_batches(split, people_per_batch=4, images_per_person=3,
+                                           seed=0, start_step=1, local_device_count=2))
+  np.testing.assert_array_equal(next(batches)['image'], resumed['image'])
+
+
+def _linear_embed(params, x):
+  return face_embedding.l2_normalise(x @ params)
+
+
+def test_gathered_mining_under_pmap_equals_one_device():
+  devices = jax.local_devices()
+  assert len(devices) == 8
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(32, 10)), jnp.float32)
+  labels = jnp.asarray(np.repeat(rng.permutation(8), 4), jnp.int32)
+  params = jnp.asarray(rng.normal(size=(10, 6)), jnp.float32)
+
+  def one_device(p):
+    return triplet.triplet_loss(_linear_embed(p, x), labels, 0.3)
+
+  (loss, metrics), grads = jax.value_and_grad(one_device, has_aux=True)(params)
+
+  def per_device(p, xs, ls):
+    def loss_fn(p):
+      return triplet.gathered_triplet_loss(_linear_embed(p, xs), ls, parallel.AXIS, 0.3)
+    (device_loss, m), g = jax.value_and_grad(loss_fn, has_aux=True)(p)
+    return (jax.lax.pmean(device_loss, parallel.AXIS), m, jax.lax.pmean(g, parallel.AXIS))
+
+  p_loss, p_metrics, p_grads = jax.pmap(per_device, axis_name=parallel.AXIS)(
+      jnp.broadcast_to(params, (8, 10, 6)), x.reshape(8, 4, 10), labels.reshape(8, 4))
+  assert float(metrics['active_fraction']) > 0  # The loss has work to do.
+  np.testing.assert_allclose(np.asarray(p_loss), float(loss), rtol=1e-5)
+  for name, value in metrics.items():
+    np.testing.assert_allclose(np.asarray(p_metrics[name]), float(value), rtol=1e-5, atol=1e-7)
+  for d in range(8):
+    np.testing.assert_allclose(np.asarray(p_grads[d]), np.asarray(grads), rtol=1e-4, atol=1e-6)
+
+
+def test_train_step_on_8_devices_equals_1_device(shared_data_dir):
+  config = faces_config(shared_data_dir / 'faces_orl', model__conv_features=(4, 8),
+                        image_size=(28, 24))
+  dataset = faces.load_dataset(config)
+  model = faces.create_model(config)
+  state = faces.create_state(model, config, dataset.image_shape, 10, jax.random.key(0))
+  step = faces.make_train_step(model, config, 100.0, 50.0)
+  batch = next(face_data.triplet_batches(dataset.splits['train'], people_per_batch=8,
+                                         images_per_person=4, seed=0, local_device_count=8))
+  results = []
+  for n in (1, 8):
+    devices = jax.local_devices()[:n]
+    p_step = train.pmap_train_step(step, jax.random.key(5), devices=devices)
+    replicated = flax.jax_utils.replicate(state, devices)
+    shaped = {k: v.reshape((n, -1) + v.shape[2:]) for k, v in batch.items()}
+    for _ in range(2):
+      replicated, metrics = p_step(replicated, shaped)
+    results.append((parallel.to_host(replicated).params, jax.device_get(metrics)))
+  (params_1, metrics_1), (params_8, metrics_8) = results
+  np.testing.assert_allclose(metrics_8['loss'][0], metrics_1['loss'][0], rtol=1e-4)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), params_8,
+               params_1)
+
+
+def test_measures_on_known_pairs():
+  distances = np.array([0.1, 0.2, 0.3, 0.25, 0.5, 0.9])
+  same = np.array([True, True, True, False, False, False])
+  assert face_measures.roc_auc(distances, same) == pytest.approx(8 / 9)
+  threshold = face_measures.best_threshold(distances, same)
+  assert 0.3 < threshold < 0.5  # Accepting the 4 closest: 5 of 6 correct.
+  assert face_measures.accuracy_at(distances, same, threshold)['accuracy'] == pytest.approx(5 / 6)
+  assert face_measures.tar_at_far(distances, same, 0.01) == pytest.approx(2 / 3)
+  # Perfect clusters: every measure is perfect.
+  e = np.repeat(np.eye(4), 3, axis=0) + 0.01 * np.random.default_rng(0).normal(size=(12, 4))
+  labels = np.repeat(np.arange(4), 3)
+  measures = face_measures.evaluate_people(e, labels)
+  for name in ('auc', 'accuracy', 'tar_at_far_1pct', 'nearest_neighbour_top1', 'linear_top1'):
+    assert measures[name] == 1.0, name
+
+
+@pytest.fixture(scope='module')
+def trained_workdir(tmp_path_factory, shared_data_dir):
+  """A short real ORL training (8 CPU devices), the default network and data."""
+  workdir = tmp_path_factory.mktemp('faces') / 'run'
+  config = faces_config(shared_data_dir / 'faces_orl', num_steps=150, eval_every=75,
+                        checkpoint_every=150, log_every=50)
+  _, summary = train.run(faces.build(config, str(workdir)), config, str(workdir))
+  return workdir, summary
+
+
+def test_short_training_on_orl_learns_unseen_people(trained_workdir):
+  workdir, summary = trained_workdir
+  report = json.loads((workdir / 'report.json').read_text())
+  test = report['test']
+  assert test['people'] == 8 and test['same_pairs'] == 360 and test['different_pairs'] == 2800
+  assert not set(report['people']['test']) & set(report['people']['train'])
+  assert test['auc'] > 0.9, test
+  assert test['nearest_neighbour_top1'] > 0.7, test
+  assert summary['eval_auc'] > 0.9
+  assert (workdir / 'test_embeddings.png').stat().st_size > 0
+  assert (workdir / 'hog.png').stat().st_size > 0
+  # The validation threshold travels with the final checkpoint.
+  meta, step = checkpoint.latest_meta(str(workdir / 'checkpoints'))
+  assert step == 150
+  assert meta['validation']['threshold'] == pytest.approx(report['validation']['threshold'],
+                                                          abs=1e-3)
+
+
+def test_recognize_prints_names_and_unknown_person(trained_workdir, shared_data_dir, tmp_path):
+  workdir, _ = trained_workdir
+  report = json.loads((workdir / 'report.json').read_text())
+  root = shared_data_dir / 'faces_orl'
+  test_people = report['people']['test']
+  known = tmp_path / 'known'
+  known.mkdir()
+  for person in test_people[:3]:  # <person>/<image> for two people, <person>.<ext> for one.
+    if person == test_people[2]:
+      shutil.copy(root / person / '1.pgm', known / f'{person}.pgm')
+    else:
+      (known / person).mkdir()
+      shutil.copy(root / person / '1.pgm', known / person / '1.pgm')
+  queries = tmp_path / 'queries'
+  queries.mkdir()
+  expected = {}
+  for person in test_people[:4]:  # The fourth person is not known.
+    for i in (2, 3):
+      shutil.copy(root / person / f'{i}.pgm', queries / f'{person}_{i}.pgm')
+      expected[str(queries / f'{person}_{i}.pgm')] = person
+  result = run_module('experiments.recognize', f'--workdir={workdir}', str(known), str(queries),
+                      '--show_distance')
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.strip().splitlines()
+  assert len(lines) == 8
+  names = {}
+  for line in lines:
+    path, name, distance = line.split(',')
+    assert path in expected and float(distance) >= 0.0
+    names[path] = name
+  assert set(names.values()) <= set(test_people[:3]) | {'unknown_person'}
+  correct = sum(names[p] == (expected[p] if expected[p] in test_people[:3] else 'unknown_person')
+                for p in names)
+  assert correct >= 6, lines
+  # Tolerance 0: nobody is close enough; one image: one line without a distance.
+  one = str(queries / f'{test_people[0]}_2.pgm')
+  result = run_module('experiments.recognize', f'--workdir={workdir}', '--tolerance=0', str(known),
+                      one)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == f'{one},unknown_person'
+  result = run_module('experiments.recognize', f'--workdir={workdir}', str(tmp_path / 'nope'), one)
+  assert result.returncode == 2 and 'does not exist' in result.stderr
