@@ -47,6 +47,7 @@ setuptools.setup(
             "mlfun-predict=experiments.predict:run",
             "mlfun-visualize=experiments.visualize:run",
             "mlfun-sample=experiments.sample:run",
+            "mlfun-generate=experiments.generate:run",
             "mlfun-recognize=experiments.recognize:run",
             "mlfun-attack=experiments.attack:run",
         ],

@@ -1,0 +1,41 @@
+"""Character-level LSTM on Super Mario Bros levels read column by column, bottom to top (the series'
+level generator), with one level held out. The levels are read from $MLFUN_DATA_DIR/vglc_mario/smb (default
+../shared/data/vglc_mario/smb); --config.text_path=FOLDER reads another folder of level files.
+
+  python -m experiments.train --config=experiments/configs/char_rnn_mario.py \
+      --workdir=workdirs/char_rnn_mario
+  python -m experiments.generate --workdir=workdirs/char_rnn_mario --length=200 --temperature=1.0
+
+At the end WORKDIR/samples/ holds generated levels (.txt in the corpus' row layout and .png) and
+WORKDIR/report.json their measures (valid columns, well-formed pipes, novelty) beside the held-out
+bits per character of the model and of the n-gram baselines.
+"""
+
+import os
+
+import ml_collections
+
+from experiments.configs import char_rnn_text
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = char_rnn_text.get_config()
+  config.text_path = os.path.join(os.environ.get("MLFUN_DATA_DIR", "../shared/data"),
+                                  "vglc_mario", "smb")
+  config.corpus_format = "levels"
+  config.heldout_names = ("mario-1-1",)
+
+  config.model.hidden = 256
+  config.model.dropout_rate = 0.3
+  config.sequence_length = 150  # Ten 14-tile columns with their end-of-column markers.
+  config.eval_sequence_length = 8192  # A whole level per chunk.
+  config.batch_size = 32
+  config.optimizer.learning_rate = 2e-3
+  config.optimizer.warmup_steps = 50
+  config.num_epochs = 150.0
+
+  config.sample_temperature = 1.0
+  config.log_every = 50
+  config.eval_every = 250
+  config.checkpoint_every = 500
+  return config

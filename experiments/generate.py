@@ -1,0 +1,92 @@
+"""Samples text or levels from the latest checkpoint of a character model.
+
+  python -m experiments.generate --workdir=workdirs/char_rnn_text --length=500 --temperature=0.8 \
+      --prime="The for statement"
+  python -m experiments.generate --workdir=workdirs/char_rnn_mario --length=200 --seed=3
+
+Text models print `--length` characters continuing --prime (default: the start of a document).
+Level models generate a level of `--length` columns, print it in the corpus' row layout, write it
+to OUT.txt and OUT.png (one coloured square per tile; OUT defaults to WORKDIR/generated/level_seedS),
+and print its measures as one JSON line (valid columns, well-formed pipes, novelty against the
+training levels). --temperature=0 always takes the most probable character; --top_k=K samples among
+the K most probable. The same --seed gives the same sample.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from mlfun_jax import cli
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained character model.")
+_LENGTH = flags.DEFINE_integer("length", 500, "Characters to generate (level models: columns).",
+                               lower_bound=1)
+_TEMPERATURE = flags.DEFINE_float("temperature", 1.0, "Sampling temperature; 0 takes the argmax.",
+                                  lower_bound=0.0)
+_TOP_K = flags.DEFINE_integer("top_k", 0, "Sample among the K most probable characters (0: all).",
+                              lower_bound=0)
+_PRIME = flags.DEFINE_string("prime", "", "Text the sample continues (level models: a column "
+                             "stream, columns bottom-up, each ended by a newline).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the sampling.")
+_OUT = flags.DEFINE_string("out", None, "Text models: also write the sample to this file. Level "
+                           "models: prefix of the .txt and .png files.")
+flags.mark_flag_as_required("workdir")
+
+
+def _write(path: str, content: str) -> None:
+  directory = os.path.dirname(path)
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  try:
+    with open(path, "w", encoding="utf-8") as f:
+      f.write(content)
+  except OSError as e:
+    cli.fail(f"cannot write --out={path!r}: {e.strerror or e}")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from mlfun_jax import level_quality  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.data import levels  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.data import text  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import char_rnn  # pylint: disable=g-import-not-at-top
+  options = dict(prime=_PRIME.value.replace("\\n", "\n"), seed=_SEED.value,
+                 temperature=_TEMPERATURE.value, top_k=_TOP_K.value)
+  with cli.user_errors():
+    trained = char_rnn.TrainedCharRNN(_WORKDIR.value)
+    if trained.corpus_format != "levels":
+      sample = trained.text(_LENGTH.value, **options)
+      print(sample, flush=True)
+      if _OUT.value:
+        _write(_OUT.value, sample)
+      return
+    columns = trained.levels(1, _LENGTH.value, **options)[0]
+    prefix = _OUT.value or os.path.join(_WORKDIR.value, "generated", f"level_seed{_SEED.value}")
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    try:
+      written = char_rnn.write_level(columns, trained.level_height, prefix)
+    except OSError as e:
+      cli.fail(f"cannot write --out={prefix!r}: {e.strerror or e}")
+    print("\n".join(levels.rows_of(columns, trained.level_height)), flush=True)
+    try:
+      corpus = text.read_corpus(trained.config.text_path, "levels")
+    except Exception as e:  # pylint: disable=broad-except
+      print(f"no measures: the training levels are not readable ({e})", file=sys.stderr)
+      measures = {}
+    else:
+      training = [rows for name, rows in zip(corpus.names, corpus.levels)
+                  if name in trained.training_documents]
+      measures = level_quality.level_report([columns], training)
+    print(json.dumps({"files": list(written), **measures}), flush=True)
+
+
+def run():
+  cli.run(main, config_flag=None)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,64 @@
+"""Sampling text from a character model one character at a time (jit-compiled, batched).
+
+    carry, last = prime(model, params, vocab.encode("\\n"), num=4)
+    tokens, carry, last = sample(model, params, carry, last, key, 500, temperature=1.0, top_k=0)
+
+Temperature 0 takes the most probable character (argmax); top_k > 0 samples among the k most
+probable characters only. Id 0 (the unknown character) is never drawn.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def choose(logits: jax.Array, key: jax.Array, temperature: jax.Array, top_k: jax.Array
+           ) -> jax.Array:
+  """int32 [B]: the next character for float32 logits [B, V] (id 0 excluded)."""
+  logits = logits.at[:, 0].set(-jnp.inf)
+  vocab = logits.shape[-1]
+  kth_largest = jnp.sort(logits, axis=-1)[:, vocab - jnp.clip(top_k, 1, vocab)]
+  limited = jnp.where((top_k > 0) & (logits < kth_largest[:, None]), -jnp.inf, logits)
+  scaled = limited / jnp.where(temperature > 0, temperature, 1.0)
+  drawn = jax.random.categorical(key, scaled, axis=-1)
+  return jnp.where(temperature > 0, drawn, jnp.argmax(logits, axis=-1)).astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num"))
+def prime(model, params, prime_ids: jax.Array, num: int):
+  """(carry after prime_ids[:-1], int32 [num] copies of prime_ids[-1]) for `num` samples.
+
+  prime_ids: int32 [P], P >= 1 (the text the samples continue).
+  """
+  carry = model.zero_carry(num)
+  history = jnp.broadcast_to(prime_ids[:-1], (num, prime_ids.shape[0] - 1))
+  if history.shape[1]:
+    carry, _ = model.apply({"params": params}, carry, history)
+  return carry, jnp.full((num,), prime_ids[-1], jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "length"))
+def sample(model, params, carry, last: jax.Array, key: jax.Array, length: int,
+           temperature: float = 1.0, top_k: int = 0):
+  """(int32 tokens [B, length], carry, int32 last tokens [B]) continuing from (carry, last [B])."""
+  temperature, top_k = jnp.asarray(temperature, jnp.float32), jnp.asarray(top_k, jnp.int32)
+
+  def step(state, step_key):
+    carry, last = state
+    carry, logits = model.apply({"params": params}, carry, last[:, None])
+    token = choose(logits[:, 0], step_key, temperature, top_k)
+    return (carry, token), token
+
+  (carry, last), tokens = jax.lax.scan(step, (carry, last), jax.random.split(key, length))
+  return tokens.T, carry, last
+
+
+def generate(model, params, prime_ids: np.ndarray, length: int, *, seed: int = 0,
+             temperature: float = 1.0, top_k: int = 0, num: int = 1) -> np.ndarray:
+  """int32 [num, length]: `num` continuations of `prime_ids`, the same for the same seed."""
+  carry, last = prime(model, params, jnp.asarray(prime_ids, jnp.int32), num)
+  tokens, _, _ = sample(model, params, carry, last, jax.random.key(seed), length, temperature,
+                        top_k)
+  return np.asarray(tokens)

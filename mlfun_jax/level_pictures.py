@@ -1,0 +1,32 @@
+"""Tile levels as pictures: one coloured square per tile (Super Mario Bros tiles of the VGLC)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+TILE_COLOURS = {
+    "-": (107, 140, 255),  # sky
+    "X": (153, 78, 0),  # ground
+    "S": (200, 76, 12),  # breakable brick
+    "?": (255, 200, 40),  # question block
+    "Q": (160, 120, 60),  # empty question block
+    "E": (220, 30, 30),  # enemy
+    "<": (0, 168, 0), ">": (0, 168, 0),  # pipe top
+    "[": (0, 120, 0), "]": (0, 120, 0),  # pipe body
+    "o": (255, 240, 0),  # coin
+    "B": (40, 40, 40),  # cannon top
+    "b": (90, 90, 90),  # cannon body
+}
+UNKNOWN_COLOUR = (255, 0, 255)
+
+
+def render(rows: Sequence[str], scale: int = 8) -> np.ndarray:
+  """uint8 [rows * scale, width * scale, 3]: each tile a `scale`-pixel square of its colour
+  (magenta for tiles without a colour); a one-pixel darker edge shows the grid."""
+  tiles = np.array([[TILE_COLOURS.get(t, UNKNOWN_COLOUR) for t in row] for row in rows], np.uint8)
+  picture = np.repeat(np.repeat(tiles, scale, axis=0), scale, axis=1)
+  if scale >= 4:
+    edge = (picture[scale - 1::scale] * 0.8).astype(np.uint8)
+    picture[scale - 1::scale] = edge
+    picture[:, scale - 1::scale] = (picture[:, scale - 1::scale] * 0.8).astype(np.uint8)
+  return picture
