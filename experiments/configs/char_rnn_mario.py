@@ -26,13 +26,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.heldout_names = ("mario-1-1",)
 
   config.model.hidden = 256
-  config.model.dropout_rate = 0.3
+  config.model.dropout_rate = 0.1
   config.sequence_length = 150  # Ten 14-tile columns with their end-of-column markers.
   config.eval_sequence_length = 8192  # A whole level per chunk.
   config.batch_size = 32
   config.optimizer.learning_rate = 2e-3
   config.optimizer.warmup_steps = 50
-  config.num_epochs = 150.0
+  config.num_epochs = 300.0
+  # A column is 15 characters: the 16-gram sees the tile beside the next one.
+  config.ngram_orders = (3, 7, 16)
 
   config.sample_temperature = 1.0
   config.log_every = 50

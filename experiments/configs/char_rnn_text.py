@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.cell = "lstm"  # Or 'gru'.
   config.model.embed_dim = 64
-  config.model.hidden = 512
+  config.model.hidden = 256
   config.model.num_layers = 2
   config.model.dropout_rate = 0.2
 
@@ -44,11 +44,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer.b2 = 0.999
   config.optimizer.grad_clip_norm = 1.0
 
-  config.num_epochs = 20.0
+  config.num_epochs = 25.0
   config.num_steps = config_dict.placeholder(int)  # Overrides num_epochs when set.
 
   # Baselines and samples in WORKDIR/report.json and WORKDIR/samples/ at the end.
-  config.ngram_orders = (3, 5, 7)
+  config.ngram_orders = (3, 5, 7, 9)  # Kneser-Ney baselines (report.json gives each).
   config.sample_length = 2000
   config.sample_temperature = 0.8
   config.num_sample_levels = 8

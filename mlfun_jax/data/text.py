@@ -40,11 +40,26 @@ class Corpus:
 
 
 def embedded_corpus() -> Corpus:
-  """Python's reference documentation (`pydoc_data.topics`, ~465,000 characters of English prose
-  and code examples, one document per topic), which ships with every CPython."""
+  """Python's reference documentation (`pydoc_data.topics`: English prose and code examples, one
+  document per topic), which ships with every CPython.
+
+  Topics repeat each other (the 'class' topic is a section of 'compound', ...), so every paragraph
+  is kept only where it first appears (topics in name order): a held-out topic then shares no
+  paragraph with the training topics.
+  """
   from pydoc_data import topics  # pylint: disable=g-import-not-at-top
-  names = tuple(sorted(topics.topics))
-  return Corpus(EMBEDDED_NAME, "text", names, tuple(topics.topics[n] for n in names))
+  names, documents, seen = [], [], set()
+  for name in sorted(topics.topics):
+    kept = []
+    for paragraph in topics.topics[name].split("\n\n"):
+      key = paragraph.strip()
+      if key and key not in seen:
+        seen.add(key)
+        kept.append(paragraph)
+    if kept:
+      names.append(name)
+      documents.append("\n\n".join(kept))
+  return Corpus(EMBEDDED_NAME, "text", tuple(names), tuple(documents))
 
 
 def _files(path: pathlib.Path, corpus_format: str) -> list[pathlib.Path]:
