@@ -223,3 +223,31 @@ class Transcriber:
       else:
         out.append(ctc_decode.beam_search(logits, beam_width, lm=lm, lm_weight=lm_weight))
     return out
+
+
+def _levenshtein(a: Sequence, b: Sequence) -> int:
+  row = list(range(len(b) + 1))
+  for i, x in enumerate(a, 1):
+    previous, row[0] = row[0], i
+    for j, y in enumerate(b, 1):
+      previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+  return row[-1]
+
+
+def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
+  """{'cer', 'wer', 'exact', 'count'} of transcripts against references (host-side)."""
+  chars = sum(len(r) for r in references)
+  words = sum(len(r.split()) for r in references)
+  return {"cer": sum(_levenshtein(r, h) for r, h in zip(references, hypotheses)) / max(chars, 1),
+          "wer": sum(_levenshtein(r.split(), h.split())
+                     for r, h in zip(references, hypotheses)) / max(words, 1),
+          "exact": float(np.mean([r == h for r, h in zip(references, hypotheses)])),
+          "count": len(references)}
+
+
+def evaluate_decoders(transcriber: Transcriber, split: speech_data.SpeechSplit,
+                      decoders: dict[str, Callable[[np.ndarray], str]]) -> dict[str, dict]:
+  """Error rates of each named decoder (per-utterance logits [T', K] -> text) on a split."""
+  logits = [transcriber.logits(f) for f in split.features]
+  return {name: error_rates(split.texts, [decode(x) for x in logits])
+          for name, decode in decoders.items()}

@@ -1,0 +1,52 @@
+"""Greedy vs prefix beam search (with and without a digit-word LM) on a trained recogniser's test set.
+
+  python -m experiments.evaluate_speech --workdir=workdirs/speech_phone --beam_width=8
+
+Rebuilds the test split from the checkpoint's config (same data_dir, split and seeds) and prints one
+JSON line per decoder: {"decoder": ..., "cer": ..., "wer": ..., "exact": ..., "count": ...}.
+"""
+
+import functools
+import json
+
+from absl import app
+from absl import flags
+
+from mlfun_jax import cli
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained speech recogniser.")
+_BEAM = flags.DEFINE_integer("beam_width", 8, "Prefix beam width.", lower_bound=1)
+_LM_WEIGHT = flags.DEFINE_float("lm_weight", 1.0, "Weight of the word-list LM.")
+_LIMIT = flags.DEFINE_integer("limit", 0, "Only the first N test utterances (0: all).")
+flags.mark_flag_as_required("workdir")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from mlfun_jax import ctc_decode  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.data import speech as speech_data  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import speech  # pylint: disable=g-import-not-at-top
+  with cli.user_errors():
+    transcriber = speech.Transcriber(_WORKDIR.value)
+    test = speech_data.load_speech_dataset(transcriber.config).test
+    if _LIMIT.value:
+      test = speech_data.SpeechSplit(test.features[:_LIMIT.value], test.texts[:_LIMIT.value],
+                                     test.labels[:_LIMIT.value], test.label_lengths[:_LIMIT.value])
+    lm = ctc_decode.WordListLM(speech_data.DIGIT_WORDS)
+    beam = functools.partial(ctc_decode.beam_search, beam_width=_BEAM.value)
+    results = speech.evaluate_decoders(transcriber, test, {
+        "greedy": ctc_decode.greedy_decode,
+        f"beam{_BEAM.value}": beam,
+        f"beam{_BEAM.value}+digit_words": functools.partial(beam, lm=lm,
+                                                             lm_weight=_LM_WEIGHT.value)})
+    for name, rates in results.items():
+      print(json.dumps({"decoder": name, **rates}), flush=True)
+
+
+def run():
+  cli.run(main, config_flag=None)
+
+
+if __name__ == "__main__":
+  run()
