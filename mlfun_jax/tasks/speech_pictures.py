@@ -30,22 +30,27 @@ def save_spectrogram_picture(path, items, front_end) -> str:
 
   hop_s = front_end.hop_length / front_end.sample_rate
   widest = max(len(f) for f, _, _ in items)
-  figure = Figure(figsize=(min(4 + widest * 0.06, 24), 2.6 * len(items)), dpi=100,
+  figure = Figure(figsize=(min(4 + widest * 0.08, 24), 2.8 * len(items)), dpi=100,
                   layout="constrained")
   FigureCanvasAgg(figure)
+  grid = figure.add_gridspec(2 * len(items), 1, height_ratios=[5, 1] * len(items))
   for row, (features, logits, title) in enumerate(items):
-    axes = figure.add_subplot(len(items), 1, row + 1)
-    frames = len(features)
+    seconds = len(features) * hop_s
+    axes = figure.add_subplot(grid[2 * row])
     axes.imshow(np.asarray(features).T, origin="lower", aspect="auto", cmap="magma",
-                extent=(0, frames * hop_s, 0, features.shape[1]))
-    chars = frame_characters(logits)
-    step = frames * hop_s / max(len(chars), 1)
-    for i, c in enumerate(chars):
-      axes.text((i + 0.5) * step, -0.04, c, transform=axes.get_xaxis_transform(),
-                ha="center", va="top", fontsize=7, family="monospace",
-                color="0.6" if c == "_" else "black")
-    axes.set_xlim(0, frames * hop_s)
+                extent=(0, seconds, 0, features.shape[1]))
     axes.set_ylabel("mel bin" if front_end.mel_bins else "frequency bin")
     axes.set_title(title, fontsize=9, loc="left")
-    axes.set_xlabel("seconds (per-frame best characters under the axis)", labelpad=14)
+    axes.tick_params(labelbottom=False)
+    strip = figure.add_subplot(grid[2 * row + 1], sharex=axes)
+    chars = frame_characters(logits)
+    step = seconds / max(len(chars), 1)
+    for i, c in enumerate(chars):
+      strip.text((i + 0.5) * step, 0.5, c, ha="center", va="center", family="monospace",
+                 fontsize=8 if c == "_" else 10, color="0.65" if c == "_" else "black",
+                 fontweight="normal" if c == "_" else "bold")
+    strip.set_xlim(0, seconds)
+    strip.set_yticks([])
+    strip.set_xlabel("seconds; under the spectrogram: the network's best character per output "
+                     "frame (_ = blank)", fontsize=8)
   return pictures._write_atomically(path, lambda f: figure.savefig(f, format="png"))  # pylint: disable=protected-access
