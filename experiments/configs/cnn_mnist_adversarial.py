@@ -1,17 +1,21 @@
 """The series' digit CNN trained adversarially on full MNIST (L-infinity, epsilon 0.3).
 
-Each train step replaces its batch by attacks on the current model (mlfun_jax/adversarial_training.py):
-by default "fast adversarial training" (Wong et al. 2020), FGSM from a uniformly random start in the
-0.3-ball with a step of 1.25 epsilon, epsilon warmed up from 0 over the first epochs. Each evaluation
-reports the clean accuracy and the accuracy under PGD-20 at 0.3 (eval_adversarial_accuracy).
+Each train step replaces its batch by PGD-5 attacks on the current model (random start, steps of
+0.5 epsilon; mlfun_jax/adversarial_training.py), epsilon warmed up from 0 over the first 2 epochs,
+12 epochs. Each evaluation reports the clean accuracy and the accuracy under PGD-20 at 0.3 (no random
+start: eval_adversarial_accuracy).
 
   python -m experiments.train --config=experiments/configs/cnn_mnist_adversarial.py \
       --workdir=workdirs/mnist_adversarial
   python -m experiments.attack --workdir=workdirs/mnist_adversarial --attack=pgd --steps=20 \
-      --epsilon=0.1,0.2,0.3 --out=workdirs/mnist_adversarial/attack
+      --epsilon=0.1,0.2,0.3 --out=workdirs/attacks/mnist_adversarial_pgd20
 
-Madry-style PGD training: --config.adversarial.num_steps=7 --config.adversarial.relative_step_size=0.36
-(about 4x the cost). Measured numbers: see the README section on adversarial examples.
+Measured on the 2-core CPU machine (pmap over 2 CPU devices): 99.04% clean test accuracy, 93.74%
+under PGD-20 at epsilon 0.3 (the run's last eval), 41 min wall with two other trainings sharing the
+cores (~500 images/s alone, ~25 min). The standard CNN (cnn_mnist.py) keeps 0% at 0.3.
+"Fast adversarial training" (Wong et al. 2020: --config.adversarial.num_steps=1
+--config.adversarial.relative_step_size=1.25, FGSM from a random start, 2x the cost of plain training
+instead of 6x) overfitted catastrophically here: 98.6% clean but 2.0% under PGD-20 after 3 epochs.
 """
 
 import os
@@ -31,12 +35,13 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.adversarial = ml_collections.ConfigDict()
   config.adversarial.epsilon = 0.3  # L-infinity, pixels in [0, 1].
-  config.adversarial.num_steps = 1
-  config.adversarial.relative_step_size = 1.25  # Step size / epsilon.
+  config.adversarial.num_steps = 5
+  config.adversarial.relative_step_size = 0.5  # Step size / epsilon.
   config.adversarial.random_start = True
   config.adversarial.warmup_steps = 938  # 2 epochs of 60,000 at batch 128.
   config.adversarial.eval_steps = 20
 
+  config.optimizer.learning_rate = 2e-3
   config.num_epochs = 12.0
   config.eval_every = 1407  # Every 3 epochs.
   config.checkpoint_every = 1407
