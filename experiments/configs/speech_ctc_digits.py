@@ -36,6 +36,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.phone_numbers.min_silence_s = 0.05
   config.phone_numbers.max_silence_s = 0.3
   config.phone_numbers.seed = 0
+  # Training numbers may be shorter (cheaper); 0: min_digits / max_digits.
+  config.phone_numbers.train_min_digits = 0
+  config.phone_numbers.train_max_digits = 0
 
   # Extra copies of every training utterance played at these speeds (1.0: the original).
   config.train_speeds = (1.0,)

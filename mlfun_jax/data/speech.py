@@ -204,7 +204,9 @@ def load_speech_dataset(config) -> SpeechDataset:
     p = config.phone_numbers
     kwargs = dict(sample_rate=rate, min_digits=p.min_digits, max_digits=p.max_digits,
                   min_silence_s=p.min_silence_s, max_silence_s=p.max_silence_s)
-    train_pairs = phone_numbers(train, p.num_train, seed=p.seed, **kwargs)
+    train_kwargs = {**kwargs, "min_digits": p.get("train_min_digits") or p.min_digits,
+                    "max_digits": p.get("train_max_digits") or p.max_digits}
+    train_pairs = phone_numbers(train, p.num_train, seed=p.seed, **train_kwargs)
     test_pairs = phone_numbers(test, p.num_test, seed=p.seed + 1, **kwargs)
   else:
     train_pairs = [(r.wave, DIGIT_WORDS[r.digit]) for r in train]
