@@ -64,9 +64,9 @@ def test_stepping_one_character_at_a_time_equals_the_scanned_sequence(cell):
   tokens = jax.random.randint(jax.random.key(1), (3, 25), 0, 13)
   carry, logits = model.apply(params, model.zero_carry(3), tokens)
   assert logits.shape == (3, 25, 13) and logits.dtype == jnp.float32
-  step_carry, step_logits = model.zero_carry(3), []
+  step_carry, step_logits, apply = model.zero_carry(3), [], jax.jit(model.apply)
   for t in range(25):
-    step_carry, out = model.apply(params, step_carry, tokens[:, t:t + 1])
+    step_carry, out = apply(params, step_carry, tokens[:, t:t + 1])
     step_logits.append(out)
   np.testing.assert_allclose(np.concatenate(step_logits, 1), logits, rtol=1e-5, atol=1e-5)
   for a, b in zip(jax.tree.leaves(carry), jax.tree.leaves(step_carry)):
@@ -184,9 +184,9 @@ def test_sampling_is_deterministic_for_a_seed_and_temperature_zero_is_the_argmax
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c) and a.shape == (2, 30) and (a > 0).all()
   greedy = char_sampling.generate(model, params, prime, 30, seed=7, temperature=0.0)
-  carry, tokens = model.zero_carry(1), list(prime)
+  carry, tokens, apply = model.zero_carry(1), list(prime), jax.jit(model.apply)
   for t in range(len(prime) + 30 - 1):
-    carry, logits = model.apply({'params': params}, carry, jnp.array([[tokens[t]]]))
+    carry, logits = apply({'params': params}, carry, jnp.array([[tokens[t]]]))
     if t >= len(prime) - 1:
       tokens.append(int(jnp.argmax(logits[0, 0, 1:])) + 1)  # Id 0 (unknown) is never drawn.
   np.testing.assert_array_equal(greedy[0], tokens[len(prime):])
@@ -241,7 +241,7 @@ def test_single_file_holds_out_its_tail(tmp_path):
 
 def test_embedded_corpus_ships_with_python():
   corpus = text.read_corpus(None)
-  assert len(corpus) > 400_000 and len(corpus.names) > 50
+  assert len(corpus) > 300_000 and len(corpus.names) > 50
 
 
 def test_level_reader_and_writer_round_trip_a_corpus_file(mario_dir):
