@@ -4,11 +4,12 @@
       --prime="The for statement"
   python -m experiments.generate --workdir=workdirs/char_rnn_mario --length=200 --seed=3
 
-Text models print `--length` characters continuing --prime (default: the start of a document).
-Level models generate a level of `--length` columns, print it in the corpus' row layout, write it
-to OUT.txt and OUT.png (one coloured square per tile; OUT defaults to WORKDIR/generated/level_seedS),
-and print its measures as one JSON line (valid columns, well-formed pipes, novelty against the
-training levels). --temperature=0 always takes the most probable character; --top_k=K samples among
+Text models print `--num` samples of `--length` characters continuing --prime (default: the
+start of a document), separated by blank lines. Level models generate `--num` levels of `--length`
+columns each, print them in the corpus' row layout (a blank line after each), write them to
+OUT.txt and OUT.png (OUT_0.txt, ... for several; one coloured square per tile; OUT defaults to
+WORKDIR/generated/level_seedS), and print their measures as one JSON line (valid columns,
+well-formed pipes, novelty against the training levels). --temperature=0 always takes the most probable character; --top_k=K samples among
 the K most probable. The same --seed gives the same sample.
 """
 
@@ -31,6 +32,8 @@ _TOP_K = flags.DEFINE_integer("top_k", 0, "Sample among the K most probable char
 _PRIME = flags.DEFINE_string("prime", "", "Text the sample continues (level models: a column "
                              "stream, columns bottom-up, each ended by a newline).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the sampling.")
+_NUM = flags.DEFINE_integer("num", 1, "How many samples (level models: levels, measured together; "
+                            "files OUT_0, OUT_1, ... when more than one).", lower_bound=1)
 _OUT = flags.DEFINE_string("out", None, "Text models: also write the sample to this file. Level "
                            "models: prefix of the .txt and .png files.")
 flags.mark_flag_as_required("workdir")
@@ -59,19 +62,22 @@ def main(argv):
   with cli.user_errors():
     trained = char_rnn.TrainedCharRNN(_WORKDIR.value)
     if trained.corpus_format != "levels":
-      sample = trained.text(_LENGTH.value, **options)
-      print(sample, flush=True)
+      samples = trained.text(_LENGTH.value, num=_NUM.value, **options)
+      print("\n\n".join(samples), flush=True)
       if _OUT.value:
-        _write(_OUT.value, sample)
+        _write(_OUT.value, "\n\n".join(samples))
       return
-    columns = trained.levels(1, _LENGTH.value, **options)[0]
+    generated = trained.levels(_NUM.value, _LENGTH.value, **options)
     prefix = _OUT.value or os.path.join(_WORKDIR.value, "generated", f"level_seed{_SEED.value}")
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
-    try:
-      written = char_rnn.write_level(columns, trained.level_height, prefix)
-    except OSError as e:
-      cli.fail(f"cannot write --out={prefix!r}: {e.strerror or e}")
-    print("\n".join(levels.rows_of(columns, trained.level_height)), flush=True)
+    written = []
+    for i, columns in enumerate(generated):
+      try:
+        written += char_rnn.write_level(columns, trained.level_height,
+                                        prefix if len(generated) == 1 else f"{prefix}_{i}")
+      except OSError as e:
+        cli.fail(f"cannot write --out={prefix!r}: {e.strerror or e}")
+      print("\n".join(levels.rows_of(columns, trained.level_height)) + "\n", flush=True)
     try:
       corpus = text.read_corpus(trained.config.text_path, "levels")
     except Exception as e:  # pylint: disable=broad-except
@@ -80,7 +86,7 @@ def main(argv):
     else:
       training = [rows for name, rows in zip(corpus.names, corpus.levels)
                   if name in trained.training_documents]
-      measures = level_quality.level_report([columns], training)
+      measures = level_quality.level_report(generated, training)
     print(json.dumps({"files": list(written), **measures}), flush=True)
 
 

@@ -324,7 +324,7 @@ def test_short_mario_training_beats_the_unigram_and_generate_writes_a_level(mari
                       f'--out={tmp_path / "gen"}')
   assert result.returncode == 0, result.stderr
   printed = result.stdout.strip().splitlines()
-  assert len(printed) == 15 and all(len(row) == 40 for row in printed[:14])
+  assert len(printed) == 16 and all(len(row) == 40 for row in printed[:14]) and not printed[14]
   measures = json.loads(printed[-1])
   assert measures['columns'] == 40 and 'novel_window_share' in measures
   assert (tmp_path / 'gen.txt').read_text().splitlines() == printed[:14]

@@ -297,11 +297,13 @@ class TrainedCharRNN:
     return self.vocab.encode(prime or START)
 
   def text(self, length: int, *, prime: str = "", seed: int = 0, temperature: float = 1.0,
-           top_k: int = 0) -> str:
-    """`length` characters continuing `prime` (default: the start of a document)."""
+           top_k: int = 0, num: int | None = None) -> str | list[str]:
+    """`length` characters continuing `prime` (default: the start of a document); a list of `num`
+    such samples when `num` is given."""
     tokens = char_sampling.generate(self.model, self.params, self._prime_ids(prime), length,
-                                    seed=seed, temperature=temperature, top_k=top_k)
-    return self.vocab.decode(tokens[0])
+                                    seed=seed, temperature=temperature, top_k=top_k, num=num or 1)
+    samples = [self.vocab.decode(t) for t in tokens]
+    return samples if num is not None else samples[0]
 
   def levels(self, num: int, num_columns: int, *, prime: str = "", seed: int = 0,
              temperature: float = 1.0, top_k: int = 0) -> list[list[str]]:
