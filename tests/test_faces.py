@@ -212,10 +212,10 @@ def test_measures_on_known_pairs():
 
 @pytest.fixture(scope='module')
 def trained_workdir(tmp_path_factory, shared_data_dir):
-  """A short real ORL training (8 CPU devices), the default network and data."""
+  """A short real ORL training (8 CPU devices): the default network and data, margin 0.2."""
   workdir = tmp_path_factory.mktemp('faces') / 'run'
   config = faces_config(shared_data_dir / 'faces_orl', num_steps=150, eval_every=75,
-                        checkpoint_every=150, log_every=50)
+                        checkpoint_every=150, log_every=50, triplet__margin=0.2)
   _, summary = train.run(faces.build(config, str(workdir)), config, str(workdir))
   return workdir, summary
 
