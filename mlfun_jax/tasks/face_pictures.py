@@ -14,8 +14,10 @@ def pca_2d(embeddings: np.ndarray) -> np.ndarray:
 
 def embedding_scatter(embeddings: np.ndarray, labels: np.ndarray, people, path: str) -> str:
   """PNG scatter of the PCA projection of embeddings [N, E], coloured by person (labels index
-  `people`)."""
-  return pictures.scatter_codes(pca_2d(embeddings), labels, list(people), path,
+  `people`; renumbered 0.. so up to 10 people get distinct colours)."""
+  present, dense = np.unique(np.asarray(labels), return_inverse=True)
+  names = [str(people[k]) for k in present]
+  return pictures.scatter_codes(pca_2d(embeddings), dense, names, path,
                                 title="test people (never seen in training): embeddings, PCA")
 
 
