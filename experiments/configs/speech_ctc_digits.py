@@ -9,7 +9,14 @@
 
 data_dir defaults to $MLFUN_DATA_DIR, else ../shared/data; the wav files are read from
 data_dir/fsdd/recordings (or data_dir/recordings, or data_dir itself).
-Measured results and wall times: see RESULTS below (filled in from the runs in the README).
+Measured on the shared 2-core CPU (pmap over 2 CPU devices, next to other trainings):
+- official split, --config.num_epochs=30: WER 2.0%, CER 1.4% on the 250 test takes, 348 s wall.
+- phone_numbers with --config.phone_numbers.num_train=3000 --config.phone_numbers.num_test=300
+  --config.phone_numbers.train_min_digits=1 --config.phone_numbers.train_max_digits=4
+  --config.num_epochs=8 '--config.buckets=(96,128,192,256,320,384,512,768)': CER 2.35%, WER 4.6%,
+  whole-number accuracy 82.3% (beam 8 + digit-word LM: CER 1.8%, 89.7%), 578 s wall.
+- speaker:theo / speaker:jackson with '--config.train_speeds=(0.9,1.0,1.1)' --config.num_epochs=10:
+  WER 25.2% / 32.6% (a new speaker remains hard), ~450 s wall each.
 """
 
 import os
