@@ -8,7 +8,11 @@ training nor in picking the threshold). Faces are halved to 46x56.
   python -m experiments.recognize --workdir=workdirs/faces_orl KNOWN_DIR IMAGE_OR_DIR
 
 Writes report.json (validation and test measures), test_embeddings.png and hog.png in the workdir.
-Measured: see the README section "Face recognition"; RESULTS below.
+Measured on the shared 2-core CPU (2 devices, 4 other agents' jobs running; ~4m50s of training,
+~5m30s wall each), test people of split seeds 0, 1, 2 (mean +- std): verification accuracy
+94.8 +- 1.4% at the validation threshold (balanced 90.2 +- 4.9%), AUC 0.986 +- 0.004, TAR@1%FAR
+80.7 +- 5.7%; identification top-1 with one enrolled image: nearest neighbour 92.7 +- 1.0%, linear
+93.9 +- 0.9% (5 enrolled: 98.4 +- 0.5%). Short of the 95% goal for identification.
 """
 
 import os
