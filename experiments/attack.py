@@ -52,7 +52,8 @@ _TARGET = flags.DEFINE_string("target", None,
 _THRESHOLD = flags.DEFINE_float("threshold", 0.98,
                                 "Targeted attack: stop once the target probability reaches this.")
 _NUM_EXAMPLES = flags.DEFINE_integer("num_examples", 0,
-                                     "Attack the first N test images (0: all).", lower_bound=0)
+                                     "Attack N test images drawn at random with --seed (0: all).",
+                                     lower_bound=0)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Images per batch.", lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of random starts and random targets.")
 _SHOW = flags.DEFINE_integer("show", 8, "Examples in each examples_*.png.", lower_bound=1)
@@ -132,8 +133,11 @@ def main(argv):
       source = {"image": _IMAGE.value}
     else:
       test = _test_split(classifier)
-      count = _NUM_EXAMPLES.value or len(test.images)
-      images, labels = test.images[:count], test.labels[:count]
+      images, labels = test.images, test.labels
+      if 0 < _NUM_EXAMPLES.value < len(labels):  # Splits may be sorted by class: sample them.
+        rng = np.random.default_rng(_SEED.value)
+        chosen = np.sort(rng.choice(len(labels), _NUM_EXAMPLES.value, replace=False))
+        images, labels = images[chosen], labels[chosen]
       source = {"dataset": classifier.meta["dataset"], "split": "test"}
     targets = None if target is None else np.full(len(labels), target, np.int32)
     logging.info("Attacking %d images with %s at epsilon %s", len(images), spec, epsilons)
