@@ -124,7 +124,8 @@ def run_attack(classifier, images: np.ndarray, labels: np.ndarray, spec: AttackS
     epsilons: L-infinity bounds in pixel units of [0, 1] (e.g. 8/255).
     targets: int [N] target classes (targeted attacks); None: `random_targets` from the seed.
     seed: seed of the random starts (keyed per example) and of the random targets.
-    batch_size: examples per device batch times devices (rounded up to a multiple of them).
+    batch_size: examples per batch over all devices (at most N, rounded up to a multiple of the
+      device count).
     keep: how many of the first examples to return images and predictions of.
     log: called with a line of progress per epsilon.
 
@@ -144,7 +145,7 @@ def run_attack(classifier, images: np.ndarray, labels: np.ndarray, spec: AttackS
   targets = (np.zeros_like(labels) if targets is None
              else np.broadcast_to(np.asarray(targets, np.int32), labels.shape))
   devices = jax.local_devices()
-  per_device = -(-batch_size // len(devices))
+  per_device = -(-min(batch_size, len(images)) // len(devices))
   chunk = per_device * len(devices)
   attack = jax.pmap(make_attack(spec, unit_logits(classifier)), axis_name=parallel.AXIS,
                     in_axes=(None, 0, 0, 0, 0, None))
@@ -160,8 +161,9 @@ def run_attack(classifier, images: np.ndarray, labels: np.ndarray, spec: AttackS
       batch = slice(start, start + chunk)
       count = len(images[batch])
       pad = chunk - count
-      x = np.pad(images[batch], [(0, pad)] + [(0, 0)] * 3).astype(np.float32) / 255.0
-      y, t = (np.pad(a[batch], (0, pad)) for a in (labels, targets))
+      # Padding repeats the last example, so it never keeps a targeted attack's loop running.
+      x = np.pad(images[batch], [(0, pad)] + [(0, 0)] * 3, mode="edge").astype(np.float32) / 255.0
+      y, t = (np.pad(a[batch], (0, pad), mode="edge") for a in (labels, targets))
       keys = jax.vmap(lambda i: jax.random.fold_in(base_key, i))(jnp.arange(start, start + chunk))
       shard = lambda a: a.reshape(len(devices), per_device, *a.shape[1:])
       out = attack(classifier.state, shard(x), shard(y), shard(t), keys.reshape(len(devices), -1),
