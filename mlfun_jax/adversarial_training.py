@@ -16,7 +16,6 @@ current parameters, which receive no gradient through it.
 """
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -90,7 +89,3 @@ def unit_range_logits(apply_logits: Callable[[jax.Array], jax.Array]) -> LogitsF
   """Wraps a function of images with values 0..255 into one of images in [0, 1]."""
   return lambda images: apply_logits(images * 255.0)
 
-
-def describe(adversarial: Any) -> dict[str, Any]:
-  """The block as a plain dict for reports (None stays None)."""
-  return None if adversarial is None else adversarial.to_dict()
