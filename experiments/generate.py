@@ -39,23 +39,14 @@ _OUT = flags.DEFINE_string("out", None, "Text models: also write the sample to t
 flags.mark_flag_as_required("workdir")
 
 
-def _write(path: str, content: str) -> None:
-  directory = os.path.dirname(path)
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  try:
-    with open(path, "w", encoding="utf-8") as f:
-      f.write(content)
-  except OSError as e:
-    cli.fail(f"cannot write --out={path!r}: {e.strerror or e}")
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from mlfun_jax import files  # pylint: disable=g-import-not-at-top
   from mlfun_jax import level_quality  # pylint: disable=g-import-not-at-top
   from mlfun_jax.data import levels  # pylint: disable=g-import-not-at-top
   from mlfun_jax.data import text  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   from mlfun_jax.tasks import char_rnn  # pylint: disable=g-import-not-at-top
   options = dict(prime=_PRIME.value.replace("\\n", "\n"), seed=_SEED.value,
                  temperature=_TEMPERATURE.value, top_k=_TOP_K.value)
@@ -65,11 +56,13 @@ def main(argv):
       samples = trained.text(_LENGTH.value, num=_NUM.value, **options)
       print("\n\n".join(samples), flush=True)
       if _OUT.value:
-        _write(_OUT.value, "\n\n".join(samples))
+        try:
+          files.write_text(_OUT.value, "\n\n".join(samples))
+        except OSError as e:
+          cli.fail(f"cannot write --out={_OUT.value!r}: {e.strerror or e}")
       return
     generated = trained.levels(_NUM.value, _LENGTH.value, **options)
     prefix = _OUT.value or os.path.join(_WORKDIR.value, "generated", f"level_seed{_SEED.value}")
-    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     written = []
     for i, columns in enumerate(generated):
       try:
@@ -80,7 +73,7 @@ def main(argv):
       print("\n".join(levels.rows_of(columns, trained.level_height)) + "\n", flush=True)
     try:
       corpus = text.read_corpus(trained.config.text_path, "levels")
-    except Exception as e:  # pylint: disable=broad-except
+    except UserError as e:
       print(f"no measures: the training levels are not readable ({e})", file=sys.stderr)
       measures = {}
     else:

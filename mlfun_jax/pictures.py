@@ -7,10 +7,11 @@ backend.
 """
 
 import math
-import os
 
 import numpy as np
 from PIL import Image
+
+from mlfun_jax import files
 
 _FIGURE_SIZE_INCHES = (7, 6)
 _DPI = 100
@@ -109,7 +110,22 @@ def save_png(image: np.ndarray, path) -> str:
     image = image[..., 0]
   if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)):
     raise ValueError(f"save_png needs [H, W], [H, W, 1] or [H, W, 3], got {image.shape}")
-  return _write_atomically(path, lambda f: Image.fromarray(image).save(f, format="PNG"))
+  return files.write_atomically(path, lambda f: Image.fromarray(image).save(f, format="PNG"))
+
+
+def new_figure(size_inches: tuple[float, float], dpi: int = _DPI):
+  """A matplotlib Figure (constrained layout) on its own Agg canvas, so pyplot's backend is left
+  alone; matplotlib is imported here because it is slow to import."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  figure = Figure(figsize=size_inches, dpi=dpi, layout="constrained")
+  FigureCanvasAgg(figure)
+  return figure
+
+
+def save_figure(figure, path) -> str:
+  """Writes `figure` to `path` as PNG at its own dpi, atomically; returns `path`."""
+  return files.write_atomically(path, lambda f: figure.savefig(f, format="png", dpi=figure.dpi))
 
 
 def scatter_codes(codes, labels, class_names, path, title: str = "", max_points: int = 10000,
@@ -132,10 +148,7 @@ def scatter_codes(codes, labels, class_names, path, title: str = "", max_points:
   Raises:
     ValueError: unless codes is [N, 2] and labels is [N].
   """
-  # Lazy: matplotlib is slow to import. Figure + FigureCanvasAgg leave pyplot's backend alone.
   import matplotlib  # pylint: disable=g-import-not-at-top
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   from matplotlib.lines import Line2D  # pylint: disable=g-import-not-at-top
 
   codes, labels = np.asarray(codes, np.float32), np.asarray(labels)
@@ -150,8 +163,7 @@ def scatter_codes(codes, labels, class_names, path, title: str = "", max_points:
   palette = np.asarray(matplotlib.colormaps["tab10"].colors)
   names = [str(class_names[k]) if 0 <= k < len(class_names) else str(k) for k in classes]
 
-  figure = Figure(figsize=_FIGURE_SIZE_INCHES, dpi=_DPI, layout="constrained")
-  FigureCanvasAgg(figure)
+  figure = new_figure(_FIGURE_SIZE_INCHES)
   axes = figure.add_subplot()
   axes.scatter(codes[order, 0], codes[order, 1], c=palette[labels[order] % len(palette)], s=4,
                linewidths=0)
@@ -163,7 +175,7 @@ def scatter_codes(codes, labels, class_names, path, title: str = "", max_points:
   axes.set_ylabel("code 2")
   if title:
     axes.set_title(title)
-  return _write_atomically(path, lambda f: figure.savefig(f, format="png", dpi=_DPI))
+  return save_figure(figure, path)
 
 
 def lattice_codes(low: float, high: float, n: int) -> np.ndarray:
@@ -196,19 +208,3 @@ def _lattice(values: np.ndarray) -> np.ndarray:
   """[n] increasing values -> float32 [n * n, 2] lattice, code 1 along rows, code 2 falling."""
   code1, code2 = np.meshgrid(values, values[::-1])  # [n, n] each, indexed [row, column].
   return np.stack([code1, code2], axis=-1).reshape(-1, 2).astype(np.float32)
-
-
-def _write_atomically(path, write) -> str:
-  """Calls `write(file)` on `path + '.tmp'` (same folder), then renames it to `path`."""
-  path = os.fspath(path)
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = path + ".tmp"
-  try:
-    with open(tmp, "wb") as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-  return path

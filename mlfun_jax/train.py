@@ -71,6 +71,8 @@ class Task:
     on_eval: optional (host state, step, workdir) -> None, run by process 0 after each periodic
       evaluation before the last step (pictures of progress).
     on_end: optional (host state, workdir) -> None, run by process 0 after training (pictures...).
+    meta_from_eval: optional eval metrics -> JSON-able entries merged into the meta of every
+      checkpoint saved after that evaluation (e.g. a threshold picked on validation data).
   """
 
   init: Callable[[jax.Array], Any]
@@ -84,6 +86,7 @@ class Task:
   meta: dict[str, Any] = dataclasses.field(default_factory=dict)
   on_eval: Callable[[Any, int, str], None] | None = None
   on_end: Callable[[Any, str], None] | None = None
+  meta_from_eval: Callable[[dict[str, float]], dict[str, Any]] | None = None
 
 
 class _StopRequest:
@@ -335,9 +338,11 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
     del state
 
     def evaluate_and_log(step):
-      eval_metrics = {"eval_" + k: v for k, v in evaluate(
-          p_eval_step, replicated_state, task.eval_batches(), task.summarize_eval,
-          max_inflight).items()}
+      metrics = evaluate(p_eval_step, replicated_state, task.eval_batches(), task.summarize_eval,
+                         max_inflight)
+      if task.meta_from_eval is not None:
+        meta.update(task.meta_from_eval(metrics))
+      eval_metrics = {"eval_" + k: v for k, v in metrics.items()}
       writer.write(step, eval_metrics)
       logging.info("step %d | %s", step, " ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
       return eval_metrics

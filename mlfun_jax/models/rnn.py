@@ -12,7 +12,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-CELLS = ("lstm", "gru")
+CELL_CLASSES = {"lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell}  # Names for configs.
+CELLS = tuple(CELL_CLASSES)
 Carry = tuple[Any, ...]  # One entry per layer: (c, h) for an LSTM, h for a GRU; each [B, hidden].
 
 
@@ -62,8 +63,7 @@ class CharLM(nn.Module):
     new_carry = []
     for layer in range(self.num_layers):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-      cell = (nn.OptimizedLSTMCell(self.hidden, name=f"lstm_{layer}") if self.cell == "lstm"
-              else nn.GRUCell(self.hidden, name=f"gru_{layer}"))
+      cell = CELL_CLASSES[self.cell](self.hidden, name=f"{self.cell}_{layer}")
       layer_carry, x = nn.RNN(cell, return_carry=True)(x, initial_carry=carry[layer])
       new_carry.append(layer_carry)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from mlfun_jax import augment
+from mlfun_jax import files
 from mlfun_jax import pictures
 from mlfun_jax.models import autoencoder as models
 
@@ -163,7 +164,6 @@ def final_pictures_and_report(model, config, params, dataset, workdir: str) -> d
     report["anomaly_class"] = dataset.class_names[config.exclude_class]
     report["anomaly_auc"] = float(roc_auc_score(unseen, errors))
   report["pictures"] = sorted(os.path.basename(p) for p in written)
-  with open(os.path.join(workdir, REPORT_FILE), "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=1, sort_keys=True)
+  files.write_json(os.path.join(workdir, REPORT_FILE), report, indent=1, sort_keys=True)
   logging.info("Report: %s", json.dumps({k: v for k, v in report.items() if k != "pictures"}))
   return report

@@ -17,6 +17,7 @@ samples written at the end: sample_length, sample_temperature, num_sample_levels
 sample_level_columns.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import optax
 
 from mlfun_jax import char_sampling
 from mlfun_jax import checkpoint
+from mlfun_jax import files
 from mlfun_jax import level_pictures
 from mlfun_jax import level_quality
 from mlfun_jax import metrics_writer
@@ -116,16 +118,16 @@ def make_eval_step(model: rnn.CharLM):
   Every chunk is read from a zero carry.
   """
 
-  def eval_step(state, batch):
-    tokens, mask = batch["tokens"], batch["mask"]
-    _, logits = model.apply({"params": state.params}, model.zero_carry(tokens.shape[0]),
-                            tokens[:, :-1])
-    targets = tokens[:, 1:]
-    return {"nll": (_nll(logits, targets) * mask).sum(),
-            "correct": ((jnp.argmax(logits, -1) == targets) * mask).sum(),
-            "count": mask.sum()}
+  return lambda state, batch: _eval_sums(model, state.params, batch)
 
-  return eval_step
+
+def _eval_sums(model: rnn.CharLM, params, batch) -> dict[str, jax.Array]:
+  tokens, mask = batch["tokens"], batch["mask"]
+  _, logits = model.apply({"params": params}, model.zero_carry(tokens.shape[0]), tokens[:, :-1])
+  targets = tokens[:, 1:]
+  return {"nll": (_nll(logits, targets) * mask).sum(),
+          "correct": ((jnp.argmax(logits, -1) == targets) * mask).sum(),
+          "count": mask.sum()}
 
 
 def summarize_eval(totals: dict[str, Any]) -> dict[str, float]:
@@ -173,7 +175,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
   if corpus.format == "levels":
     meta["level_height"] = levels_lib.typical_height(training.levels)
   if parallel.is_chief():
-    _write_vocabulary(workdir, vocab)
+    files.write_json(os.path.join(workdir, VOCABULARY_FILE),
+                     {"characters": vocab.characters, "unknown_id": 0}, ensure_ascii=False)
   logging.info("Corpus %s: %d training characters in %d documents, %d held out (%s); "
                "vocabulary of %d; %d steps per epoch.", corpus.name, len(training),
                len(training.names), len(heldout), ", ".join(heldout.names[:5]), len(vocab),
@@ -196,23 +199,14 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
       on_end=on_end)
 
 
-def _write_vocabulary(workdir: str, vocab: text.Vocabulary) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, VOCABULARY_FILE)
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    json.dump({"characters": vocab.characters, "unknown_id": 0}, f, ensure_ascii=False)
-  os.replace(path + ".tmp", path)
-
-
 def heldout_bits(model: rnn.CharLM, params, tokens: np.ndarray, mask: np.ndarray,
                  chunk_rows: int = 16) -> float:
   """Bits per character of the model on eval chunks (tokens [C, L + 1], mask [C, L]), one device."""
-  step = jax.jit(make_eval_step(model))
-  state = CharRNNState(step=0, apply_fn=None, params=params, tx=None, opt_state=None)
+  sums_of = jax.jit(lambda params, batch: _eval_sums(model, params, batch))
   totals = {"nll": 0.0, "correct": 0.0, "count": 0.0}
   for begin in range(0, len(tokens), chunk_rows):
-    sums = step(state, {"tokens": tokens[begin:begin + chunk_rows],
-                        "mask": mask[begin:begin + chunk_rows]})
+    sums = sums_of(params, {"tokens": tokens[begin:begin + chunk_rows],
+                            "mask": mask[begin:begin + chunk_rows]})
     totals = {k: totals[k] + float(sums[k]) for k in totals}
   return summarize_eval(totals)["bits_per_character"]
 
@@ -234,8 +228,9 @@ def final_report(model, config, params, training: text.Corpus, vocab: text.Vocab
   """Writes WORKDIR/report.json and samples (text, or levels as .txt and .png); returns the report."""
   report = {"step": step, "heldout_bits_per_character": heldout_bits(model, params, *chunks)}
   report.update(baselines(training, vocab, *chunks, tuple(config.ngram_orders)))
-  os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
-  trained = TrainedCharRNN.from_parts(model, config, params, vocab, training)
+  trained = CharSampler(model, params, vocab, training.format,
+                        levels_lib.typical_height(training.levels) if training.levels else None,
+                        training.names)
   if training.format == "levels":
     generated = trained.levels(config.num_sample_levels, config.sample_level_columns,
                                seed=config.seed, temperature=config.sample_temperature)
@@ -245,50 +240,36 @@ def final_report(model, config, params, training: text.Corpus, vocab: text.Vocab
   else:
     sample = trained.text(config.sample_length, seed=config.seed,
                           temperature=config.sample_temperature)
-    _write_text(os.path.join(workdir, SAMPLES_DIR, "sample.txt"), sample)
+    files.write_text(os.path.join(workdir, SAMPLES_DIR, "sample.txt"), sample)
   report["sample_temperature"] = config.sample_temperature
-  _write_text(os.path.join(workdir, REPORT_FILE), json.dumps(report, indent=1, sort_keys=True))
+  files.write_json(os.path.join(workdir, REPORT_FILE), report, indent=1, sort_keys=True)
   metrics_writer.MetricWriter(workdir).write(step, {f"final/{k}": v for k, v in report.items()})
   logging.info("Final report: %s", json.dumps(report, sort_keys=True))
   return report
 
 
-def _write_text(path: str, content: str) -> None:
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    f.write(content)
-  os.replace(path + ".tmp", path)
-
-
 def write_level(columns, height: int, prefix: str) -> tuple[str, str]:
   """Writes PREFIX.txt (rows, the corpus layout) and PREFIX.png (coloured tiles); returns both."""
   rows = levels_lib.rows_of(columns, height)
-  _write_text(prefix + ".txt", "\n".join(rows) + "\n")
+  files.write_text(prefix + ".txt", "\n".join(rows) + "\n")
   return prefix + ".txt", pictures.save_png(level_pictures.render(rows), prefix + ".png")
 
 
-class TrainedCharRNN:
-  """A character model restored from a workdir's latest checkpoint, for sampling."""
+@dataclasses.dataclass
+class CharSampler:
+  """A character model's parameters and vocabulary, for sampling text or levels.
 
-  def __init__(self, workdir: str):
-    meta, self.step, config = checkpoint.latest_run(workdir, "char_rnn", "a character model")
-    vocab = text.Vocabulary(meta["vocabulary"])
-    model = create_model(config, len(vocab))
-    state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
-        model, config, 1, jax.random.key(0)))
-    self._set(model, config, state.params, vocab, meta["corpus_format"], meta.get("level_height"),
-              meta["training_documents"])
-
-  @classmethod
-  def from_parts(cls, model, config, params, vocab, training: text.Corpus) -> "TrainedCharRNN":
-    trained = cls.__new__(cls)
-    height = levels_lib.typical_height(training.levels) if training.levels else None
-    trained._set(model, config, params, vocab, training.format, height, training.names)  # pylint: disable=protected-access
-    return trained
-
-  def _set(self, model, config, params, vocab, corpus_format, level_height, training_documents):
-    self.model, self.config, self.params, self.vocab = model, config, params, vocab
-    self.corpus_format, self.level_height = corpus_format, level_height
-    self.training_documents = tuple(training_documents)
+  Attributes:
+    corpus_format: 'text' or 'levels'.
+    level_height: the training levels' usual height (level models), else None.
+    training_documents: names of the documents the model was trained on.
+  """
+  model: rnn.CharLM
+  params: Any
+  vocab: text.Vocabulary
+  corpus_format: str
+  level_height: int | None
+  training_documents: tuple[str, ...]
 
   def _prime_ids(self, prime: str) -> np.ndarray:
     unknown = sorted({c for c in prime if c not in self.vocab})
@@ -322,3 +303,16 @@ class TrainedCharRNN:
                                                  chunk, temperature, top_k)
       streams_ = [s + self.vocab.decode(t) for s, t in zip(streams_, np.asarray(tokens))]
     return [levels_lib.from_stream(s)[:num_columns] for s in streams_]
+
+
+class TrainedCharRNN(CharSampler):
+  """A character model restored from a workdir's latest checkpoint (`config`, `step` as saved)."""
+
+  def __init__(self, workdir: str):
+    meta, self.step, self.config = checkpoint.latest_run(workdir, "char_rnn", "a character model")
+    vocab = text.Vocabulary(meta["vocabulary"])
+    model = create_model(self.config, len(vocab))
+    state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
+        model, self.config, 1, jax.random.key(0)))
+    super().__init__(model, state.params, vocab, meta["corpus_format"], meta.get("level_height"),
+                     tuple(meta["training_documents"]))

@@ -17,6 +17,7 @@ from absl import logging
 import jax
 import numpy as np
 
+from mlfun_jax import files
 from mlfun_jax import palette
 from mlfun_jax import pictures
 from mlfun_jax import sample_quality
@@ -103,8 +104,7 @@ def final_pictures_and_report(generator, config, state, quality, workdir: str,
     report.update(quality_report(generator, config.model.latent, state, initial_state, quality,
                                  real_images))
     report["classifier_workdir"] = quality.workdir
-    with open(os.path.join(workdir, REPORT_FILE), "w", encoding="utf-8") as f:
-      json.dump(report, f, indent=1, sort_keys=True)
+    files.write_json(os.path.join(workdir, REPORT_FILE), report, indent=1, sort_keys=True)
     logging.info("Report: %s", json.dumps({k: v for k, v in report.items()
                                            if k not in ("pictures", "class_counts_in_1000")}))
   return report
