@@ -23,6 +23,7 @@ from absl import flags
 import numpy as np
 
 from mlfun_jax import cli
+from mlfun_jax import face_measures
 from mlfun_jax.data import faces as face_data
 from mlfun_jax.errors import UserError
 
@@ -47,10 +48,9 @@ def known_faces(known_dir: str) -> tuple[list[str], list[str]]:
     if entry.startswith("."):
       continue
     if os.path.isdir(full):
-      for f in sorted(os.listdir(full), key=face_data.natural_key):
-        if face_data.is_face_file(f):
-          names.append(entry)
-          paths.append(os.path.join(full, f))
+      for f in face_data.face_files(full):
+        names.append(entry)
+        paths.append(os.path.join(full, f))
     elif face_data.is_face_file(entry):
       names.append(os.path.splitext(entry)[0])
       paths.append(full)
@@ -63,8 +63,8 @@ def known_faces(known_dir: str) -> tuple[list[str], list[str]]:
 def unknown_images(path: str) -> list[str]:
   """The image file `path`, or the image files directly inside the folder `path`."""
   if os.path.isdir(path):
-    return [os.path.join(path, f) for f in sorted(os.listdir(path), key=face_data.natural_key)
-            if face_data.is_face_file(f) and os.path.isfile(os.path.join(path, f))]
+    return [os.path.join(path, f) for f in face_data.face_files(path)
+            if os.path.isfile(os.path.join(path, f))]
   if not os.path.exists(path):
     raise UserError(f"image or folder {path!r} does not exist")
   return [path]
@@ -74,8 +74,7 @@ def name_faces(known: np.ndarray, names: list[str], queries: np.ndarray,
                tolerance: float) -> list[tuple[str, float]]:
   """(name, distance) per query embedding [Q, E]: the name of the nearest known embedding
   [K, E], or UNKNOWN when its Euclidean distance exceeds `tolerance`."""
-  d = np.sqrt(np.maximum(np.sum(np.square(
-      queries[:, None].astype(np.float64) - known[None].astype(np.float64)), axis=2), 0.0))
+  d = face_measures.distance_matrix(queries, known)
   nearest = np.argmin(d, axis=1)
   return [(names[k] if d[i, k] <= tolerance else UNKNOWN, float(d[i, k]))
           for i, k in enumerate(nearest)]

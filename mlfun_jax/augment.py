@@ -212,3 +212,27 @@ def corrupt(keys: jax.Array, images: jax.Array, noise: str, level: float) -> jax
                      image)
 
   return jax.vmap(one)(keys, images)
+
+
+def random_brightness_contrast(rng: jax.Array, images: jax.Array, brightness: float,
+                               contrast: float) -> jax.Array:
+  """Per image: contrast scaled by a factor in [1 - contrast, 1 + contrast] about the image's
+  mean, then brightness shifted by up to +-brightness * 255; clipped to 0..255.
+
+  Args:
+    rng: PRNG key.
+    images: float [B, H, W, C] with values 0..255.
+    brightness: largest shift, as a fraction of 255 (0 disables it).
+    contrast: largest relative change of contrast (0 disables it).
+
+  Returns:
+    float32 [B, H, W, C] (the images unchanged when both are 0).
+  """
+  if brightness <= 0 and contrast <= 0:
+    return images
+  b = images.shape[0]
+  c_rng, b_rng = jax.random.split(rng)
+  factor = 1.0 + contrast * jax.random.uniform(c_rng, (b, 1, 1, 1), minval=-1.0, maxval=1.0)
+  shift = 255.0 * brightness * jax.random.uniform(b_rng, (b, 1, 1, 1), minval=-1.0, maxval=1.0)
+  mean = images.mean(axis=(1, 2, 3), keepdims=True)
+  return jnp.clip((images - mean) * factor + mean + shift, 0.0, 255.0)

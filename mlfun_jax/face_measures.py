@@ -17,13 +17,17 @@ r, r+1, ..., r+enrolled-1 are enrolled.
 import numpy as np
 
 
+def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """Euclidean distances float64 [N, M] between the rows of a [N, E] and of b [M, E]."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return np.sqrt(np.maximum(np.sum(np.square(a[:, None] - b[None]), axis=2), 0.0))
+
+
 def pair_distances(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """(Euclidean distances float64 [M], same person bool [M]) over all pairs i < j of [N, E]."""
-  embeddings = np.asarray(embeddings, np.float64)
   labels = np.asarray(labels)
   i, j = np.triu_indices(len(labels), k=1)
-  d2 = np.sum(np.square(embeddings[i] - embeddings[j]), axis=1)
-  return np.sqrt(np.maximum(d2, 0.0)), labels[i] == labels[j]
+  return distance_matrix(embeddings, embeddings)[i, j], labels[i] == labels[j]
 
 
 def roc_auc(distances: np.ndarray, same: np.ndarray) -> float:
@@ -107,7 +111,7 @@ def nearest_neighbour_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled:
   embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
   correct = total = 0
   for gallery, queries in _rounds(labels, enrolled):
-    d = np.sum(np.square(embeddings[queries][:, None] - embeddings[gallery][None]), axis=2)
+    d = distance_matrix(embeddings[queries], embeddings[gallery])
     predicted = labels[gallery][np.argmin(d, axis=1)]
     correct += int((predicted == labels[queries]).sum())
     total += int(queries.sum())

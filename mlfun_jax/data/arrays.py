@@ -91,7 +91,8 @@ def check_batch_size(global_batch_size: int, *, process_count: int, local_device
   return global_batch_size // devices
 
 
-def _check_process(process_index: int, process_count: int) -> None:
+def check_process(process_index: int, process_count: int) -> None:
+  """ValueError unless 0 <= process_index < process_count."""
   if process_count < 1 or not 0 <= process_index < process_count:
     raise ValueError(f'process_index {process_index} is not in 0..{process_count - 1}')
 
@@ -120,7 +121,7 @@ def _stream_indices(num_examples: int, seed: int, start: int, stop: int,
   return out
 
 
-def _gather(split: ArraySplit, indices: np.ndarray, local_device_count: int) -> Batch:
+def gather(split: ArraySplit, indices: np.ndarray, local_device_count: int) -> Batch:
   """Images and labels at `indices` [L], laid out [D, L / D, ...]."""
   shape = (local_device_count, len(indices) // local_device_count)
   return {'image': split.images[indices].reshape(shape + split.images.shape[1:]),
@@ -146,7 +147,7 @@ def train_batches(split: ArraySplit, *, global_batch_size: int, seed: int, start
   """
   check_batch_size(global_batch_size, process_count=process_count,
                    local_device_count=local_device_count)
-  _check_process(process_index, process_count)
+  check_process(process_index, process_count)
   if len(split) == 0:
     raise UserError('the training split is empty: no batches to draw')
   if seed < 0:
@@ -161,7 +162,7 @@ def train_batches(split: ArraySplit, *, global_batch_size: int, seed: int, start
     while True:
       start = step * global_batch_size + process_index * local_batch
       indices = _stream_indices(len(split), seed, start, start + local_batch, cache)
-      yield _gather(split, indices, local_device_count)
+      yield gather(split, indices, local_device_count)
       step += 1
 
   return generate()
@@ -192,7 +193,7 @@ def eval_batches(split: ArraySplit, *, global_batch_size: int, process_index: in
   """
   check_batch_size(global_batch_size, process_count=process_count,
                    local_device_count=local_device_count)
-  _check_process(process_index, process_count)
+  check_process(process_index, process_count)
   local_batch = global_batch_size // process_count
   local_indices = np.arange(process_index, len(split), process_count)
   num_batches = num_eval_batches(len(split), global_batch_size=global_batch_size,
@@ -205,7 +206,7 @@ def eval_batches(split: ArraySplit, *, global_batch_size: int, process_index: in
       indices[:len(real)] = real
       mask = np.zeros(local_batch, np.float32)
       mask[:len(real)] = 1.0
-      batch = _gather(split, indices, local_device_count)
+      batch = gather(split, indices, local_device_count)
       batch['mask'] = mask.reshape(batch['label'].shape)
       yield batch
 

@@ -18,8 +18,11 @@ import numpy as np
 from PIL import Image
 from PIL import UnidentifiedImageError
 
+from mlfun_jax import images
 from mlfun_jax.data.arrays import ArraySplit
 from mlfun_jax.data.arrays import check_batch_size
+from mlfun_jax.data.arrays import check_process
+from mlfun_jax.data.arrays import gather
 from mlfun_jax.errors import UserError
 
 FACE_EXTENSIONS = ('.pgm', '.png', '.jpg', '.jpeg')
@@ -42,18 +45,12 @@ def load_face(path: str, shape: tuple[int, int, int]) -> np.ndarray:
   Raises:
     UserError: naming the file when it is missing or not an image.
   """
-  from mlfun_jax import images  # pylint: disable=g-import-not-at-top
-  height, width, _ = shape
-  try:
-    with Image.open(path) as image:
-      image = image.convert('L')
-      if image.size != (width, height):
-        image = images.resize_and_center_crop(image, (width, height))
-      return np.asarray(image, np.uint8).reshape(height, width, 1)
-  except FileNotFoundError as e:
-    raise UserError(f'image file {path!r} does not exist') from e
-  except (UnidentifiedImageError, OSError, ValueError) as e:
-    raise UserError(f'{path!r} is not a readable image: {e}') from e
+  return images.load_image(path, shape, invert='no', fit='crop')
+
+
+def face_files(folder: str) -> list[str]:
+  """Names of the face image files (see `is_face_file`) directly in `folder`, in natural order."""
+  return sorted((f for f in os.listdir(folder) if is_face_file(f)), key=natural_key)
 
 
 def list_face_folders(root: str) -> list[tuple[str, list[str]]]:
@@ -69,7 +66,7 @@ def list_face_folders(root: str) -> list[tuple[str, list[str]]]:
     folder = os.path.join(root, person)
     if person.startswith('.') or not os.path.isdir(folder):
       continue
-    files = sorted((f for f in os.listdir(folder) if is_face_file(f)), key=natural_key)
+    files = face_files(folder)
     if files:
       people.append((person, [os.path.join(folder, f) for f in files]))
   if not people:
@@ -85,11 +82,9 @@ class FaceDataset:
   Attributes:
     people: every person's name; labels index this tuple.
     splits: {'train', 'validation', 'test'} -> ArraySplit (uint8 [N, H, W, 1], person labels).
-    source: the folder read.
   """
   people: tuple[str, ...]
   splits: dict[str, ArraySplit]
-  source: str
 
   @property
   def image_shape(self) -> tuple[int, int, int]:
@@ -137,14 +132,14 @@ def load_faces(root: str, *, sizes: tuple[int, int, int], seed: int,
   parts = split_people(len(people), tuple(sizes), seed)
   splits = {}
   for name, indices in zip(SPLITS, parts):
-    images, labels = [], []
+    faces, labels = [], []
     for i in indices:
       for path in people[i][1]:
-        images.append(load_face(path, image_shape))
+        faces.append(load_face(path, image_shape))
         labels.append(i)
-    images = (np.stack(images) if images else np.zeros((0, *image_shape), np.uint8))
-    splits[name] = ArraySplit(images, np.asarray(labels, np.int32))
-  return FaceDataset(tuple(p for p, _ in people), splits, root)
+    faces = np.stack(faces) if faces else np.zeros((0, *image_shape), np.uint8)
+    splits[name] = ArraySplit(faces, np.asarray(labels, np.int32))
+  return FaceDataset(tuple(p for p, _ in people), splits)
 
 
 def triplet_batches(split: ArraySplit, *, people_per_batch: int, images_per_person: int,
@@ -165,6 +160,7 @@ def triplet_batches(split: ArraySplit, *, people_per_batch: int, images_per_pers
   global_batch = people_per_batch * images_per_person
   check_batch_size(global_batch, process_count=process_count,
                    local_device_count=local_device_count)
+  check_process(process_index, process_count)
   if images_per_person < 2:
     raise UserError(f'images_per_person={images_per_person} must be >= 2 (a triplet needs a '
                     'positive)')
@@ -173,7 +169,6 @@ def triplet_batches(split: ArraySplit, *, people_per_batch: int, images_per_pers
     raise UserError(f'people_per_batch={people_per_batch} exceeds the {len(by_person)} people '
                     'of the training split')
   local = global_batch // process_count
-  shape = (local_device_count, local // local_device_count)
 
   def generate():
     step = start_step
@@ -183,9 +178,8 @@ def triplet_batches(split: ArraySplit, *, people_per_batch: int, images_per_pers
       indices = np.concatenate([
           rng.choice(by_person[p], images_per_person,
                      replace=len(by_person[p]) < images_per_person) for p in chosen])
-      mine = indices[process_index * local:(process_index + 1) * local]
-      yield {'image': split.images[mine].reshape(shape + split.images.shape[1:]),
-             'label': split.labels[mine].reshape(shape)}
+      yield gather(split, indices[process_index * local:(process_index + 1) * local],
+                   local_device_count)
       step += 1
 
   return generate()

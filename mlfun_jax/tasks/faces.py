@@ -15,10 +15,10 @@ used for the threshold, are measured (report.json), with a scatter plot of their
 a HOG picture of a face.
 """
 
-import json
 import os
 from typing import Any
 
+from absl import logging
 from flax.training import train_state
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,7 @@ from mlfun_jax import augment
 from mlfun_jax import checkpoint
 from mlfun_jax import data
 from mlfun_jax import face_measures
+from mlfun_jax import files
 from mlfun_jax import optim
 from mlfun_jax import parallel
 from mlfun_jax import train
@@ -37,6 +38,7 @@ from mlfun_jax.data import faces as face_data
 from mlfun_jax.errors import UserError
 from mlfun_jax.models import face_embedding
 from mlfun_jax.tasks import classification
+from mlfun_jax.tasks import face_pictures
 
 TrainState = train_state.TrainState
 
@@ -56,28 +58,6 @@ def create_state(model, config: ml_collections.ConfigDict, image_shape, num_step
                            tx=optim.create_optimizer(config.optimizer, num_steps))
 
 
-def random_brightness_contrast(rng: jax.Array, images: jax.Array, brightness: float,
-                               contrast: float) -> jax.Array:
-  """Per image: contrast scaled by a factor in [1 - contrast, 1 + contrast] about the image's
-  mean, then brightness shifted by up to +-brightness * 255; clipped to 0..255.
-
-  Args:
-    rng: PRNG key.
-    images: float [B, H, W, C] with values 0..255.
-
-  Returns:
-    float32 [B, H, W, C].
-  """
-  if brightness <= 0 and contrast <= 0:
-    return images
-  b = images.shape[0]
-  c_rng, b_rng = jax.random.split(rng)
-  factor = 1.0 + contrast * jax.random.uniform(c_rng, (b, 1, 1, 1), minval=-1.0, maxval=1.0)
-  shift = 255.0 * brightness * jax.random.uniform(b_rng, (b, 1, 1, 1), minval=-1.0, maxval=1.0)
-  mean = images.mean(axis=(1, 2, 3), keepdims=True)
-  return jnp.clip((images - mean) * factor + mean + shift, 0.0, 255.0)
-
-
 def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.ConfigDict
                   ) -> jax.Array:
   """Each image [B, H, W, C] augmented with its own key [B]: shift, flip, rotation
@@ -89,7 +69,7 @@ def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.Con
     geometry_rng, light_rng = jax.random.split(key)
     out = augment.augment(geometry_rng, image[None], shift=a.shift, flip=a.flip,
                           rotate_degrees=a.rotate_degrees)
-    return random_brightness_contrast(light_rng, out, a.brightness, a.contrast)[0]
+    return augment.random_brightness_contrast(light_rng, out, a.brightness, a.contrast)[0]
 
   return jax.vmap(one)(keys, images)
 
@@ -129,8 +109,8 @@ def make_eval_step(model, num_images: int, mean: float, std: float):
   def eval_step(state, batch):
     embeddings = embed(model, state.params, batch["image"], mean, std)
     mask = batch["mask"]
-    rows = jax.nn.one_hot(batch["index"], num_images, dtype=jnp.float32) * mask[:, None]
-    return {"embeddings": jnp.einsum("bn,be->ne", rows, embeddings, precision="highest"),
+    rows = jnp.zeros((num_images, embeddings.shape[1]), jnp.float32)
+    return {"embeddings": rows.at[batch["index"]].add(embeddings * mask[:, None]),
             "count": mask.sum()}
 
   return eval_step
@@ -144,14 +124,11 @@ def indexed_eval_batches(split: data.ArraySplit, **layout):
     yield batch
 
 
-def make_summarize_eval(labels: np.ndarray, record: dict[str, Any]):
-  """Totals -> validation measures; also writes the threshold into `record` (a dict inside the
-  task's meta, so the checkpoint saved after this evaluation carries it)."""
+def make_summarize_eval(labels: np.ndarray):
+  """Totals -> validation measures (verification and nearest-neighbour identification)."""
 
   def summarize_eval(totals):
     measures = face_measures.evaluate_people(totals["embeddings"], labels, linear=False)
-    record.update(threshold=measures["threshold"], auc=measures["auc"],
-                  accuracy=measures["accuracy"])
     keys = ("auc", "accuracy", "balanced_accuracy", "threshold", "tar_at_far_1pct",
             "nearest_neighbour_top1")
     return {k: measures[k] for k in keys} | {"count": totals["count"]}
@@ -167,7 +144,7 @@ class Embedder:
     self._embed = jax.jit(lambda params, images: embed(model, params, images, mean, std))
 
   def __call__(self, params, images: np.ndarray) -> np.ndarray:
-    if not len(images):
+    if not len(images):  # np.concatenate needs at least one array.
       return np.zeros((0, self._size), np.float32)
     return np.concatenate([np.asarray(self._embed(params, images[i:i + 256]))
                            for i in range(0, len(images), 256)])
@@ -184,24 +161,22 @@ def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset
   return {"validation": validation, "test": test, "embeddings": embedded}
 
 
-def _on_end(model, dataset, config, mean, std, state, workdir: str) -> None:
-  from mlfun_jax.tasks import face_pictures  # pylint: disable=g-import-not-at-top
+def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
   results = measure_unseen(Embedder(model, mean, std), state.params, dataset)
   test = dataset.splits["test"]
-  report = {"validation": results["validation"], "test": results["test"],
-            "people": {s: dataset.people_of(s) for s in face_data.SPLITS},
+  report = {"validation": results["validation"], "test": results["test"], "people": people,
             "split_seed": config.split_seed, "step": int(state.step)}
-  with open(os.path.join(workdir, "report.json"), "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=1)
+  files.write_json(os.path.join(workdir, "report.json"), report, indent=1)
   face_pictures.embedding_scatter(results["embeddings"]["test"], test.labels, dataset.people,
                                   os.path.join(workdir, "test_embeddings.png"))
   face_pictures.hog_picture(test.images[0, :, :, 0], os.path.join(workdir, "hog.png"))
   t = results["test"]
-  print(f"unseen test people ({t['people']}): verification accuracy {t['accuracy']:.4f} "
-        f"(balanced {t['balanced_accuracy']:.4f}) at validation threshold {t['threshold']:.3f}, "
-        f"AUC {t['auc']:.4f}, TAR@1%FAR {t['tar_at_far_1pct']:.4f}; identification top-1: "
-        f"nearest neighbour {t['nearest_neighbour_top1']:.4f}, linear {t['linear_top1']:.4f} "
-        f"(5 enrolled: {t['linear_top1_5_enrolled']:.4f})", flush=True)
+  logging.info("unseen test people (%d): verification accuracy %.4f (balanced %.4f) at "
+               "validation threshold %.3f, AUC %.4f, TAR@1%%FAR %.4f; identification top-1: "
+               "nearest neighbour %.4f, linear %.4f (5 enrolled: %.4f)", t["people"],
+               t["accuracy"], t["balanced_accuracy"], t["threshold"], t["auc"],
+               t["tar_at_far_1pct"], t["nearest_neighbour_top1"], t["linear_top1"],
+               t["linear_top1_5_enrolled"])
 
 
 def load_dataset(config: ml_collections.ConfigDict) -> face_data.FaceDataset:
@@ -227,12 +202,12 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
                     "images (it picks the verification threshold)")
   num_steps = train.num_train_steps(config, len(train_split))
   (mean,), (std,) = classification.channel_stats(train_split.images)
-  record: dict[str, Any] = {}
+  people = {s: dataset.people_of(s) for s in face_data.SPLITS}
   return train.Task(
       init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
       train_step=make_train_step(model, config, mean, std),
       eval_step=make_eval_step(model, len(validation), mean, std),
-      summarize_eval=make_summarize_eval(validation.labels, record),
+      summarize_eval=make_summarize_eval(validation.labels),
       train_batches=lambda start: face_data.triplet_batches(
           train_split, people_per_batch=config.people_per_batch,
           images_per_person=config.images_per_person, seed=config.seed, start_step=start,
@@ -242,9 +217,10 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
       num_steps=num_steps,
       examples_per_step=batch_size,
       meta={"task": "faces", "image_shape": list(dataset.image_shape), "input_mean": mean,
-            "input_std": std, "people": {s: dataset.people_of(s) for s in face_data.SPLITS},
-            "validation": record},
-      on_end=lambda state, workdir: _on_end(model, dataset, config, mean, std, state, workdir))
+            "input_std": std, "people": people, "validation": {}},
+      meta_from_eval=lambda m: {"validation": {k: m[k] for k in ("threshold", "auc", "accuracy")}},
+      on_end=lambda state, workdir: _on_end(model, dataset, people, config, mean, std, state,
+                                            workdir))
 
 
 class TrainedFaceEmbedder:
@@ -271,5 +247,4 @@ class TrainedFaceEmbedder:
 
   def embed_files(self, paths: list[str]) -> np.ndarray:
     """Embeddings [N, E] of image files (grey, resized/cropped to the network's input)."""
-    return self.embed(np.stack([face_data.load_face(p, self.image_shape) for p in paths])
-                      if paths else np.zeros((0, *self.image_shape), np.uint8))
+    return self.embed(np.stack([face_data.load_face(p, self.image_shape) for p in paths]))
