@@ -29,10 +29,7 @@ def main(argv):
   from mlfun_jax.tasks import speech  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     transcriber = speech.Transcriber(_WORKDIR.value)
-    test = speech_data.load_speech_dataset(transcriber.config).test
-    if _LIMIT.value:
-      test = speech_data.SpeechSplit(test.features[:_LIMIT.value], test.texts[:_LIMIT.value],
-                                     test.labels[:_LIMIT.value], test.label_lengths[:_LIMIT.value])
+    test = speech_data.load_test_split(transcriber.config, limit=_LIMIT.value)
     lm = ctc_decode.WordListLM(speech_data.DIGIT_WORDS)
     beam = functools.partial(ctc_decode.beam_search, beam_width=_BEAM.value)
     results = speech.evaluate_decoders(transcriber, test, {

@@ -53,10 +53,7 @@ def main(argv):
       wave = audio.load_audio(path, transcriber.front_end.sample_rate)
       features = transcriber.features([wave])[0]
       logits = transcriber.logits(features)
-      if _BEAM.value == 1 and lm is None:
-        text = ctc_decode.greedy_decode(logits)
-      else:
-        text = ctc_decode.beam_search(logits, _BEAM.value, lm=lm, lm_weight=_LM_WEIGHT.value)
+      text = transcriber.decode(logits, _BEAM.value, lm=lm, lm_weight=_LM_WEIGHT.value)
       if _PICTURE_DIR.value:
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         speech_pictures.save_spectrogram_picture(

@@ -84,10 +84,10 @@ class FrontEnd:
     return self.mel_bins or self.fft_length // 2 + 1
 
   def num_frames(self, num_samples):
-    """Frames that lie wholly inside `num_samples` samples (at least 1; int or int array)."""
-    frames = 1 + (np.asarray(num_samples) - self.frame_length) // self.hop_length
-    frames = np.maximum(frames, 1)
-    return int(frames) if np.ndim(frames) == 0 else frames.astype(np.int32)
+    """Frames that lie wholly inside `num_samples` samples, at least 1 (of an int: an int; of a JAX
+    int array: elementwise)."""
+    frames = 1 + (num_samples - self.frame_length) // self.hop_length
+    return max(frames, 1) if isinstance(frames, int) else jnp.maximum(frames, 1)
 
 
 def window(name: str, length: int) -> np.ndarray:
@@ -153,8 +153,8 @@ def spectrogram(front_end: FrontEnd, waves: jax.Array, lengths: jax.Array
                              front_end.fmin, front_end.fmax)
     power = jnp.dot(power, filters, precision=jax.lax.Precision.HIGHEST)
   features = jnp.log(power + front_end.log_floor)
-  frame_counts = jnp.maximum(1 + (jnp.asarray(lengths) - win) // hop, 1).astype(jnp.int32)
-  frame_counts = jnp.minimum(frame_counts, num_frames)
+  frame_counts = jnp.minimum(front_end.num_frames(jnp.asarray(lengths)), num_frames
+                             ).astype(jnp.int32)
   if front_end.normalize:
     features = normalize(features, frame_counts)
   return features, frame_counts
@@ -226,7 +226,6 @@ def features_of(front_end: FrontEnd, waves: list[np.ndarray], chunk: int = 64,
 
   Waveforms are padded to a multiple of `multiple` samples, so few shapes are compiled.
   """
-  out = []
   order = np.argsort([len(w) for w in waves], kind="stable")
   results = [None] * len(waves)
   for start in range(0, len(waves), chunk):
@@ -236,5 +235,4 @@ def features_of(front_end: FrontEnd, waves: list[np.ndarray], chunk: int = 64,
     features, counts = jax.device_get(spectrogram(front_end, padded, lengths))
     for j, i in enumerate(idx):
       results[i] = np.asarray(features[j, :counts[j]])
-  out.extend(results)
-  return out
+  return results

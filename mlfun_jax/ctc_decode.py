@@ -16,6 +16,7 @@ from mlfun_jax.errors import UserError
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
 BLANK = 0
+SPACE = ALPHABET.index(" ") + 1  # The class separating words.
 NUM_CLASSES = len(ALPHABET) + 1  # Characters plus the blank.
 _INDEX = {c: i + 1 for i, c in enumerate(ALPHABET)}
 
@@ -74,13 +75,13 @@ class CharNgramLM:
       padded = "^" * (order - 1) + text.lower() + self.END
       for i in range(order - 1, len(padded)):
         self._counts[padded[i - order + 1:i]][padded[i]] += 1
+    self._totals = {history: sum(counts.values()) for history, counts in self._counts.items()}
     self._vocab = len(ALPHABET) + 1
 
   def log_prob(self, context: str, c: str) -> float:
     history = ("^" * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
-    counts = self._counts.get(history)
-    total = sum(counts.values()) if counts else 0
-    return math.log(((counts[c] if counts else 0) + self.k) / (total + self.k * self._vocab))
+    count = self._counts[history][c] if history in self._counts else 0
+    return math.log((count + self.k) / (self._totals.get(history, 0) + self.k * self._vocab))
 
 
 class WordListLM:
@@ -110,20 +111,19 @@ def _logsumexp(a: float, b: float) -> float:
 
 
 def beam_search(logits: np.ndarray, beam_width: int = 8, lm=None, lm_weight: float = 0.5,
-                length_bonus: float = 0.0, length: int | None = None,
                 prune_log_prob: float = -12.0) -> str:
   """CTC prefix beam search (Hannun et al. 2014) over frames [T, K] (logits or log-probs).
 
   Each prefix keeps the log-probabilities of all its alignments ending in a blank and in a
   non-blank; at every frame the `beam_width` prefixes with the highest score survive, where
-  score = log P_ctc(prefix) + lm_weight * log P_lm(prefix) + length_bonus * len(prefix). The end
-  symbol's LM probability is added before the final choice. Classes below `prune_log_prob` at a
-  frame are not tried as extensions.
+  score = log P_ctc(prefix) + lm_weight * log P_lm(prefix). The end symbol's LM probability is
+  added before the final choice. Classes below `prune_log_prob` at a frame are not tried as
+  extensions.
 
   Returns:
     the best transcript.
   """
-  log_probs = log_softmax(np.asarray(logits)[:length])
+  log_probs = log_softmax(logits)
   if beam_width < 1:
     raise UserError(f"beam width {beam_width} must be >= 1")
   neg = -math.inf
@@ -137,7 +137,7 @@ def beam_search(logits: np.ndarray, beam_width: int = 8, lm=None, lm_weight: flo
     return lm_scores[prefix]
 
   def score(prefix, probs) -> float:
-    return (_logsumexp(*probs) + lm_weight * lm_score(prefix) + length_bonus * len(prefix))
+    return _logsumexp(*probs) + lm_weight * lm_score(prefix)
 
   for frame in log_probs:
     candidates = [c for c in range(1, len(frame)) if frame[c] >= prune_log_prob]

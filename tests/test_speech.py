@@ -142,15 +142,6 @@ def test_greedy_rules():
   assert ctc_decode.decode(np.asarray(ids[0, :int(counts[0])])) == 'hello'
 
 
-def _levenshtein(a, b):
-  row = list(range(len(b) + 1))
-  for i, x in enumerate(a, 1):
-    previous, row[0] = row[0], i
-    for j, y in enumerate(b, 1):
-      previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
-  return row[-1]
-
-
 def test_on_device_error_counts_match_python():
   rng = np.random.default_rng(3)
   refs = ['one two three', 'nine', 'five five', 'zero']
@@ -161,15 +152,15 @@ def test_on_device_error_counts_match_python():
     labels[i, :len(text)] = ctc_decode.encode(text)
   label_lengths = np.array([len(t) for t in refs], np.int32)
   errors = jax.jit(asr_metrics.error_counts, static_argnums=4)(
-      logits, lengths, labels, label_lengths, speech.SPACE)
+      logits, lengths, labels, label_lengths, ctc_decode.SPACE)
   for i, ref in enumerate(refs):
     hyp = ctc_decode.greedy_decode(logits[i], lengths[i])
-    assert int(errors['char_edits'][i]) == _levenshtein(ref, hyp)
-    assert int(errors['word_edits'][i]) == _levenshtein(ref.split(), hyp.split())
+    assert int(errors['char_edits'][i]) == speech.levenshtein(ref, hyp)
+    assert int(errors['word_edits'][i]) == speech.levenshtein(ref.split(), hyp.split())
     assert int(errors['words'][i]) == len(ref.split())
   exact = np.eye(ctc_decode.NUM_CLASSES)[[0] + ctc_decode.encode('one two')] * 9
   counts = asr_metrics.error_counts(exact[None], np.array([8]), labels[:1, :] * 0 + np.pad(
-      ctc_decode.encode('one two'), (0, 9))[None], np.array([7]), speech.SPACE)
+      ctc_decode.encode('one two'), (0, 9))[None], np.array([7]), ctc_decode.SPACE)
   assert int(counts['exact'][0]) == 1 and int(counts['word_edits'][0]) == 0
 
 

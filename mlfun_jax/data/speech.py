@@ -14,6 +14,7 @@ numpy in length buckets, so few shapes are compiled.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import os
 import re
@@ -64,19 +65,22 @@ class SpeechSplit:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SpeechDataset:
+  """Both splits and the front end that made their features."""
   name: str
   train: SpeechSplit
   test: SpeechSplit
+  front_end: audio.FrontEnd
   info: dict = dataclasses.field(default_factory=dict)
 
 
-def fsdd_dir(data_dir: str) -> str:
-  """The folder holding FSDD's wav files: data_dir itself, data_dir/recordings or
-  data_dir/fsdd/recordings; UserError saying where to put them when none has any."""
-  for path in (data_dir, os.path.join(data_dir, "recordings"),
-               os.path.join(data_dir, "fsdd", "recordings")):
-    if glob.glob(os.path.join(path, "[0-9]_*_*.wav")):
-      return path
+def fsdd_paths(data_dir: str) -> list[str]:
+  """The sorted wav files of the first of data_dir, data_dir/recordings and
+  data_dir/fsdd/recordings that holds FSDD's; UserError saying where to put them when none does."""
+  for folder in (data_dir, os.path.join(data_dir, "recordings"),
+                 os.path.join(data_dir, "fsdd", "recordings")):
+    paths = sorted(glob.glob(os.path.join(folder, "*.wav")))
+    if any(fnmatch.fnmatch(os.path.basename(path), "[0-9]_*_*.wav") for path in paths):
+      return paths
   raise UserError(f"no spoken digits in data_dir {data_dir!r}: put the Free Spoken Digit Dataset's "
                   "recordings/{digit}_{speaker}_{index}.wav files in "
                   f"{os.path.join(data_dir, 'fsdd', 'recordings')} (config field data_dir or "
@@ -85,9 +89,8 @@ def fsdd_dir(data_dir: str) -> str:
 
 def read_fsdd(data_dir: str, sample_rate: int) -> list[Recording]:
   """Every FSDD recording in data_dir, resampled to sample_rate, in file-name order."""
-  folder = fsdd_dir(data_dir)
   recordings = []
-  for path in sorted(glob.glob(os.path.join(folder, "*.wav"))):
+  for path in fsdd_paths(data_dir):
     match = _FILE_NAME.match(os.path.basename(path))
     if match:
       recordings.append(Recording(audio.load_audio(path, sample_rate), int(match[1]), match[2],
@@ -149,6 +152,10 @@ def phone_numbers(recordings: Sequence[Recording], count: int, *, sample_rate: i
   for r in recordings:
     by_speaker.setdefault(r.speaker, []).append(r)
   speakers = sorted(by_speaker)
+
+  def silence() -> np.ndarray:
+    return np.zeros(int(rng.uniform(min_silence_s, max_silence_s) * sample_rate), np.float32)
+
   out = []
   for _ in range(count):
     pool = by_speaker[speakers[rng.integers(len(speakers))]]
@@ -156,11 +163,8 @@ def phone_numbers(recordings: Sequence[Recording], count: int, *, sample_rate: i
                                                                           max_digits + 1))]
     pieces = []
     for r in chosen:
-      pieces.append(np.zeros(int(rng.uniform(min_silence_s, max_silence_s) * sample_rate),
-                             np.float32))
-      pieces.append(r.wave)
-    pieces.append(np.zeros(int(rng.uniform(min_silence_s, max_silence_s) * sample_rate),
-                           np.float32))
+      pieces += [silence(), r.wave]
+    pieces.append(silence())
     out.append((np.concatenate(pieces), " ".join(DIGIT_WORDS[r.digit] for r in chosen)))
   return out
 
@@ -186,33 +190,53 @@ def make_split(front_end: audio.FrontEnd, waves: Sequence[np.ndarray], texts: Se
   return SpeechSplit(audio.features_of(front_end, list(waves)), list(texts), labels, label_lengths)
 
 
+def _split_recordings(config, sample_rate: int) -> tuple[list[Recording], list[Recording]]:
+  """(train, test) recordings of the config's dataset and split."""
+  if config.dataset == "fsdd":
+    recordings = read_fsdd(config.data_dir, sample_rate)
+  elif config.dataset == "tfds_spoken_digit":
+    recordings = read_tfds_spoken_digit(config.data_dir, sample_rate)
+  else:
+    raise UserError(f"unknown config field dataset={config.dataset!r}; choose one of "
+                    f"{', '.join(DATASETS)}")
+  return split_recordings(recordings, config.split)
+
+
+def _pairs(config, recordings: Sequence[Recording], sample_rate: int, *, train: bool
+           ) -> list[tuple[np.ndarray, str]]:
+  """(waveform, transcript) pairs of one side of the split (train: before speed perturbation).
+
+  Phone numbers are seeded per side (train phone_numbers.seed, test seed + 1), so either side can
+  be built alone.
+  """
+  if config.split != "phone_numbers":
+    return [(r.wave, DIGIT_WORDS[r.digit]) for r in recordings]
+  p = config.phone_numbers
+  min_digits, max_digits = p.min_digits, p.max_digits
+  if train:
+    min_digits = p.get("train_min_digits") or min_digits
+    max_digits = p.get("train_max_digits") or max_digits
+  return phone_numbers(recordings, p.num_train if train else p.num_test, sample_rate=sample_rate,
+                       seed=p.seed if train else p.seed + 1, min_digits=min_digits,
+                       max_digits=max_digits, min_silence_s=p.min_silence_s,
+                       max_silence_s=p.max_silence_s)
+
+
+def _empty_split_error(config) -> UserError:
+  return UserError(f"split {config.split!r} of {config.data_dir!r} leaves an empty train or test "
+                   "set")
+
+
 def load_speech_dataset(config) -> SpeechDataset:
   """The dataset, split and front end named by the config (see experiments/configs/
   speech_ctc_digits.py): fields dataset, data_dir, split, audio.*, phone_numbers.*, train_speeds."""
   front_end = audio.FrontEnd.from_config(config.audio)
   rate = front_end.sample_rate
-  data_dir = config.data_dir or os.environ.get("MLFUN_DATA_DIR") or "../shared/data"
-  if config.dataset == "fsdd":
-    recordings = read_fsdd(data_dir, rate)
-  elif config.dataset == "tfds_spoken_digit":
-    recordings = read_tfds_spoken_digit(data_dir, rate)
-  else:
-    raise UserError(f"unknown config field dataset={config.dataset!r}; choose one of "
-                    f"{', '.join(DATASETS)}")
-  train, test = split_recordings(recordings, config.split)
-  if config.split == "phone_numbers":
-    p = config.phone_numbers
-    kwargs = dict(sample_rate=rate, min_digits=p.min_digits, max_digits=p.max_digits,
-                  min_silence_s=p.min_silence_s, max_silence_s=p.max_silence_s)
-    train_kwargs = {**kwargs, "min_digits": p.get("train_min_digits") or p.min_digits,
-                    "max_digits": p.get("train_max_digits") or p.max_digits}
-    train_pairs = phone_numbers(train, p.num_train, seed=p.seed, **train_kwargs)
-    test_pairs = phone_numbers(test, p.num_test, seed=p.seed + 1, **kwargs)
-  else:
-    train_pairs = [(r.wave, DIGIT_WORDS[r.digit]) for r in train]
-    test_pairs = [(r.wave, DIGIT_WORDS[r.digit]) for r in test]
+  train, test = _split_recordings(config, rate)
+  train_pairs = _pairs(config, train, rate, train=True)
+  test_pairs = _pairs(config, test, rate, train=False)
   if not train_pairs or not test_pairs:
-    raise UserError(f"split {config.split!r} of {data_dir!r} leaves an empty train or test set")
+    raise _empty_split_error(config)
   speeds = tuple(config.get("train_speeds", (1.0,)))
   train_pairs = [(speed_perturbed(w, s, rate), t) for s in speeds for w, t in train_pairs]
   label_length = max(len(t) for _, t in train_pairs + test_pairs)
@@ -220,7 +244,22 @@ def load_speech_dataset(config) -> SpeechDataset:
       name=config.dataset,
       train=make_split(front_end, *zip(*train_pairs), label_length),
       test=make_split(front_end, *zip(*test_pairs), label_length),
-      info={"split": config.split, "label_length": label_length, "data_dir": data_dir})
+      front_end=front_end,
+      info={"split": config.split, "label_length": label_length, "data_dir": config.data_dir})
+
+
+def load_test_split(config, limit: int = 0) -> SpeechSplit:
+  """The test split of `load_speech_dataset(config)` (same utterances, transcripts and features)
+  without building the training set; only its first `limit` utterances (0: all). Its labels are
+  padded to its own longest transcript."""
+  front_end = audio.FrontEnd.from_config(config.audio)
+  _, test = _split_recordings(config, front_end.sample_rate)
+  pairs = _pairs(config, test, front_end.sample_rate, train=False)
+  if not pairs:
+    raise _empty_split_error(config)
+  if limit:
+    pairs = pairs[:limit]
+  return make_split(front_end, *zip(*pairs), max(len(t) for _, t in pairs))
 
 
 def bucket_sizes(lengths: np.ndarray, buckets: Sequence[int], multiple: int = 32) -> np.ndarray:
@@ -270,12 +309,13 @@ def train_batches(split: SpeechSplit, buckets: Sequence[int], *, global_batch_si
     'label_lengths': int32 [D, b]}, T the batch's bucket, b = B / (P * D).
   """
   sizes = bucket_sizes(split.lengths, buckets)
-  per_epoch = len(_epoch_batches(sizes, global_batch_size, seed, 0))
+  first_epoch = _epoch_batches(sizes, global_batch_size, seed, 0)
+  per_epoch = len(first_epoch)
   local = global_batch_size // process_count
   shape = (local_device_count, local // local_device_count)
 
   def generate():
-    step, cached = start_step, (None, None)
+    step, cached = start_step, (0, first_epoch)
     while True:
       epoch, offset = divmod(step, per_epoch)
       if cached[0] != epoch:

@@ -7,14 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-CELLS = ("gru", "lstm")
-
-
-def conv_lengths(lengths: jax.Array, strides: Sequence[int]) -> jax.Array:
-  """Frames left after SAME-padded convolutions with these strides: ceil(length / stride) each."""
-  for stride in strides:
-    lengths = -(-lengths // stride)
-  return lengths
+from mlfun_jax.models import rnn
 
 
 class SpeechCTC(nn.Module):
@@ -23,7 +16,7 @@ class SpeechCTC(nn.Module):
   Attributes:
     num_classes: characters + 1 (blank at 0).
     conv_features, conv_strides, conv_kernel: the convolution front end over time (empty: none).
-    cell: 'gru' or 'lstm'.
+    cell: a name of `rnn.CELL_CLASSES` ('gru' or 'lstm').
     hidden: units per direction of each recurrent layer.
     num_layers: bidirectional layers.
     dropout_rate: dropout on the input of each recurrent layer and of the output layer.
@@ -37,9 +30,6 @@ class SpeechCTC(nn.Module):
   num_layers: int = 2
   dropout_rate: float = 0.1
 
-  def output_lengths(self, lengths: jax.Array) -> jax.Array:
-    return conv_lengths(lengths, self.conv_strides[:len(self.conv_features)])
-
   @nn.compact
   def __call__(self, features: jax.Array, lengths: jax.Array, train: bool = False
                ) -> tuple[jax.Array, jax.Array]:
@@ -48,10 +38,10 @@ class SpeechCTC(nn.Module):
       x = nn.Conv(features_out, (self.conv_kernel,), strides=(stride,), padding="SAME")(x)
       x = nn.LayerNorm()(x)
       x = nn.gelu(x)
-    lengths = self.output_lengths(lengths)
+      lengths = -(-lengths // stride)  # SAME padding keeps ceil(length / stride) frames.
     mask = (jnp.arange(x.shape[1])[None] < lengths[:, None])[..., None]
     x = x * mask  # Padding frames carry nothing into the convolution-free layers below.
-    cell_type = {"gru": nn.GRUCell, "lstm": nn.OptimizedLSTMCell}[self.cell]
+    cell_type = rnn.CELL_CLASSES[self.cell]
     for _ in range(self.num_layers):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
       x = nn.Bidirectional(nn.RNN(cell_type(self.hidden)), nn.RNN(cell_type(self.hidden)))(

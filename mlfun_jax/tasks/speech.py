@@ -26,18 +26,18 @@ from mlfun_jax import parallel
 from mlfun_jax import train
 from mlfun_jax.data import speech as speech_data
 from mlfun_jax.errors import UserError
+from mlfun_jax.models import rnn
 from mlfun_jax.models import speech as speech_model
 from mlfun_jax.tasks import speech_pictures
 
 TrainState = train_state.TrainState
-SPACE = ctc_decode.ALPHABET.index(" ") + 1
 
 
 def create_model(config: ml_collections.ConfigDict) -> speech_model.SpeechCTC:
   m = config.model
-  if m.cell not in speech_model.CELLS:
+  if m.cell not in rnn.CELLS:
     raise UserError(f"unknown config field model.cell={m.cell!r}; choose one of "
-                    f"{', '.join(speech_model.CELLS)}")
+                    f"{', '.join(rnn.CELLS)}")
   if len(m.conv_strides) < len(m.conv_features):
     raise UserError("config field model.conv_strides needs one stride per model.conv_features")
   return speech_model.SpeechCTC(
@@ -108,7 +108,7 @@ def make_train_step(model, config: ml_collections.ConfigDict) -> Callable:
     grads = jax.lax.pmean(grads, parallel.AXIS)
     state = state.apply_gradients(grads=grads)
     errors = asr_metrics.error_counts(logits, lengths, batch["labels"], batch["label_lengths"],
-                                      SPACE)
+                                      ctc_decode.SPACE)
     metrics = {"loss": loss, "cer": errors["char_edits"].sum() / errors["chars"].sum()}
     return state, jax.lax.pmean(metrics, parallel.AXIS)
 
@@ -122,7 +122,7 @@ def make_eval_step(model) -> Callable:
     losses, logits, lengths = ctc_losses(model, state.params, batch)
     mask = batch["mask"]
     errors = asr_metrics.error_counts(logits, lengths, batch["labels"], batch["label_lengths"],
-                                      SPACE)
+                                      ctc_decode.SPACE)
     sums = {name: (value * mask).sum() for name, value in errors.items()}
     sums["loss"] = (losses * mask).sum()
     sums["count"] = mask.sum()
@@ -162,7 +162,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   dataset = speech_data.load_speech_dataset(config)
   layout = train.batch_layout(config.batch_size)
   model = create_model(config)
-  front_end = audio.FrontEnd.from_config(config.audio)
+  front_end = dataset.front_end
   num_steps = train.num_train_steps(config, len(dataset.train))
   buckets = tuple(config.buckets)
   logits_fn = _logits_fn(model)
@@ -212,20 +212,23 @@ class Transcriber:
                                    np.array([len(features)], np.int32))
     return np.asarray(logits[0, :int(lengths[0])])
 
+  @staticmethod
+  def decode(logits: np.ndarray, beam_width: int = 1, lm=None, lm_weight: float = 0.5) -> str:
+    """Transcript of one utterance's logits [T', K]: greedy (beam_width 1 without an LM) or prefix
+    beam search."""
+    if beam_width == 1 and lm is None:
+      return ctc_decode.greedy_decode(logits)
+    return ctc_decode.beam_search(logits, beam_width, lm=lm, lm_weight=lm_weight)
+
   def transcribe(self, waves: Sequence[np.ndarray], beam_width: int = 1, lm=None,
                  lm_weight: float = 0.5) -> list[str]:
-    """Transcripts of waveforms: greedy (beam_width 1 without an LM) or prefix beam search."""
-    out = []
-    for features in self.features(waves):
-      logits = self.logits(features)
-      if beam_width == 1 and lm is None:
-        out.append(ctc_decode.greedy_decode(logits))
-      else:
-        out.append(ctc_decode.beam_search(logits, beam_width, lm=lm, lm_weight=lm_weight))
-    return out
+    """Transcripts of waveforms (see `decode`)."""
+    return [self.decode(self.logits(features), beam_width, lm, lm_weight)
+            for features in self.features(waves)]
 
 
-def _levenshtein(a: Sequence, b: Sequence) -> int:
+def levenshtein(a: Sequence, b: Sequence) -> int:
+  """Edits (insertions, deletions, substitutions) turning sequence a into b."""
   row = list(range(len(b) + 1))
   for i, x in enumerate(a, 1):
     previous, row[0] = row[0], i
@@ -238,8 +241,8 @@ def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict[st
   """{'cer', 'wer', 'exact', 'count'} of transcripts against references (host-side)."""
   chars = sum(len(r) for r in references)
   words = sum(len(r.split()) for r in references)
-  return {"cer": sum(_levenshtein(r, h) for r, h in zip(references, hypotheses)) / max(chars, 1),
-          "wer": sum(_levenshtein(r.split(), h.split())
+  return {"cer": sum(levenshtein(r, h) for r, h in zip(references, hypotheses)) / max(chars, 1),
+          "wer": sum(levenshtein(r.split(), h.split())
                      for r, h in zip(references, hypotheses)) / max(words, 1),
           "exact": float(np.mean([r == h for r, h in zip(references, hypotheses)])),
           "count": len(references)}

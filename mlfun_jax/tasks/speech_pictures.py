@@ -25,14 +25,9 @@ def save_spectrogram_picture(path, items, front_end) -> str:
   Returns:
     `path` as a string.
   """
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-
   hop_s = front_end.hop_length / front_end.sample_rate
   widest = max(len(f) for f, _, _ in items)
-  figure = Figure(figsize=(min(4 + widest * 0.08, 24), 2.8 * len(items)), dpi=100,
-                  layout="constrained")
-  FigureCanvasAgg(figure)
+  figure = pictures.new_figure((min(4 + widest * 0.08, 24), 2.8 * len(items)))
   grid = figure.add_gridspec(2 * len(items), 1, height_ratios=[5, 1] * len(items))
   for row, (features, logits, title) in enumerate(items):
     seconds = len(features) * hop_s
@@ -53,4 +48,4 @@ def save_spectrogram_picture(path, items, front_end) -> str:
     strip.set_yticks([])
     strip.set_xlabel("seconds; under the spectrogram: the network's best character per output "
                      "frame (_ = blank)", fontsize=8)
-  return pictures._write_atomically(path, lambda f: figure.savefig(f, format="png"))  # pylint: disable=protected-access
+  return pictures.save_figure(figure, path)
