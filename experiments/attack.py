@@ -31,14 +31,19 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import numpy as np
 
+from mlfun_jax import attack_pictures
 from mlfun_jax import cli
+from mlfun_jax import files
 from mlfun_jax import images as image_files
 from mlfun_jax import parallel
+from mlfun_jax import pictures
+from mlfun_jax import robustness
 from mlfun_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained classifier.")
-_ATTACK = flags.DEFINE_enum("attack", "pgd", ("fgsm", "pgd", "targeted"), "Which attack.")
+_ATTACK = flags.DEFINE_enum("attack", "pgd", robustness.ATTACKS, "Which attack.")
 _EPSILON = flags.DEFINE_list("epsilon", None,
                              "L-infinity bounds (pixels in [0, 1]), e.g. 0.1,0.2,0.3 or 8/255.")
 _STEPS = flags.DEFINE_integer("steps", 20, "PGD steps, or the targeted attack's step budget.",
@@ -92,13 +97,10 @@ def class_index(name: str, class_names: list[str]) -> int:
   raise UserError(f"--target={name!r} is not a class of this model: {', '.join(class_names)}")
 
 
-def _test_split(classifier):
-  """The test split of the dataset in the checkpoint's saved config (fields added since filled in)."""
+def _test_split(config):
+  """The test split of the dataset in the checkpoint's saved config (--data_dir overrides its
+  data_dir)."""
   from mlfun_jax import data  # pylint: disable=g-import-not-at-top
-  config = classifier.config
-  config.unlock()
-  if "channels" not in config:
-    config.channels = classifier.image_shape[-1]
   if _DATA_DIR.value:
     config.data_dir = _DATA_DIR.value
   return data.load_configured_dataset(config).test
@@ -108,9 +110,6 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   parallel.configure_cpu_devices(_CPU_DEVICES.value)
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from mlfun_jax import attack_pictures  # pylint: disable=g-import-not-at-top
-  from mlfun_jax import robustness  # pylint: disable=g-import-not-at-top
   from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     start_time = time.perf_counter()
@@ -126,13 +125,11 @@ def main(argv):
         targeted=target is not None, threshold=_THRESHOLD.value)
     out = _OUT.value or os.path.join(_WORKDIR.value, "attack")
     if _IMAGE.value:
-      fit = classifier.fit if _FIT.value == "auto" else _FIT.value
-      pixels = image_files.load_image(_IMAGE.value, classifier.image_shape, _INVERT.value, fit)
-      images = pixels[None]
+      images = classifier.load_image(_IMAGE.value, _INVERT.value, _FIT.value)[None]
       labels = classifier.logits(images).argmax(-1)  # The model's own answer plays the label.
       source = {"image": _IMAGE.value}
     else:
-      test = _test_split(classifier)
+      test = _test_split(classifier.config)
       images, labels = test.images, test.labels
       if 0 < _NUM_EXAMPLES.value < len(labels):  # Splits may be sorted by class: sample them.
         rng = np.random.default_rng(_SEED.value)
@@ -143,7 +140,7 @@ def main(argv):
     logging.info("Attacking %d images with %s at epsilon %s", len(images), spec, epsilons)
     outcome = robustness.run_attack(classifier, images, labels, spec, epsilons, targets=targets,
                                     seed=_SEED.value, batch_size=_BATCH_SIZE.value,
-                                    keep=_SHOW.value, log=lambda line: logging.info("%s", line))
+                                    keep=_SHOW.value)
     results = outcome["results"]
     report = {"workdir": _WORKDIR.value, "step": classifier.step, **source,
               "num_examples": len(images), "attack": vars(spec) | {"target": _TARGET.value},
@@ -151,16 +148,14 @@ def main(argv):
               "command": " ".join(["python -m experiments.attack"] + sys.argv[1:])}
     try:
       os.makedirs(out, exist_ok=True)
-      shown_targets = outcome["targets"][:_SHOW.value] if spec.is_targeted else None
       for epsilon, examples in zip(epsilons, outcome["examples"]):
         tag = f"{epsilon:.4g}"
         attack_pictures.example_grid(
-            examples["original"], examples["adversarial"], examples["clean_probabilities"],
+            outcome["original"], examples["adversarial"], outcome["clean_probabilities"],
             examples["probabilities"], names, os.path.join(out, f"examples_eps{tag}.png"),
-            labels=None if _IMAGE.value else outcome["labels"], targets=shown_targets,
+            labels=None if _IMAGE.value else outcome["labels"], targets=outcome["targets"],
             title=f"{spec.name} epsilon {tag}")
         if _IMAGE.value:
-          from mlfun_jax import pictures  # pylint: disable=g-import-not-at-top
           pictures.save_png(pictures.to_uint8(examples["adversarial"][0]),
                             os.path.join(out, f"adversarial_eps{tag}.png"))
       if not _IMAGE.value:
@@ -172,8 +167,7 @@ def main(argv):
             clean=None if spec.is_targeted else results[0]["clean_accuracy"],
             title=f"{source.get('dataset', '')} {spec.name}-{spec.steps}, {len(images)} images")
       report["wall_seconds"] = round(time.perf_counter() - start_time, 1)
-      with open(os.path.join(out, "report.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
+      files.write_json(os.path.join(out, "report.json"), report, indent=2)
     except OSError as e:
       raise UserError(f"cannot write to --out={out!r}: {e.strerror or e}") from e
   print(json.dumps({"out": out, "results": results}), flush=True)

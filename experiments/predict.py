@@ -39,11 +39,9 @@ def main(argv):
   from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     classifier = classification.Classifier(_WORKDIR.value)
-    fit = classifier.fit if _FIT.value == "auto" else _FIT.value
     for start in range(0, len(paths), _BATCH):
       chunk = paths[start:start + _BATCH]
-      batch = np.stack([images.load_image(p, classifier.image_shape, _INVERT.value, fit)
-                        for p in chunk])
+      batch = np.stack([classifier.load_image(p, _INVERT.value, _FIT.value) for p in chunk])
       for path, top in zip(chunk, classifier.predict(batch, _TOP_K.value)):
         print(json.dumps({"path": path, "top": [[label, round(p, 6)] for label, p in top]}),
               flush=True)

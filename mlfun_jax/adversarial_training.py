@@ -15,17 +15,12 @@ The attack runs on the model in eval mode (no dropout, BatchNorm running average
 current parameters, which receive no gradient through it.
 """
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from mlfun_jax import attacks
 from mlfun_jax.errors import UserError
-
-# images in [0, 1] [B, H, W, C] -> logits [B, K]
-LogitsFn = Callable[[jax.Array], jax.Array]
 
 
 def settings(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict | None:
@@ -53,7 +48,7 @@ def epsilon_at(adversarial: ml_collections.ConfigDict, step: jax.Array) -> jax.A
   return adversarial.epsilon * fraction
 
 
-def training_images(adversarial: ml_collections.ConfigDict, logits_fn: LogitsFn,
+def training_images(adversarial: ml_collections.ConfigDict, logits_fn: attacks.LogitsFn,
                     images: jax.Array, labels: jax.Array, keys: jax.Array,
                     step: jax.Array) -> jax.Array:
   """The PGD examples a train step learns from.
@@ -67,25 +62,19 @@ def training_images(adversarial: ml_collections.ConfigDict, logits_fn: LogitsFn,
     step: the train step (for the epsilon warm-up).
 
   Returns:
-    float32 [B, H, W, C] in [0, 1], with no gradient path to the parameters.
+    float32 [B, H, W, C] in [0, 1].
   """
   epsilon = epsilon_at(adversarial, step)
-  adversarial_images = attacks.pgd(
+  return attacks.pgd(
       logits_fn, images, labels, epsilon=epsilon,
       step_size=adversarial.relative_step_size * epsilon, num_steps=adversarial.num_steps,
       rng=keys if adversarial.random_start else None)
-  return jax.lax.stop_gradient(adversarial_images)
 
 
-def evaluation_images(adversarial: ml_collections.ConfigDict, logits_fn: LogitsFn,
+def evaluation_images(adversarial: ml_collections.ConfigDict, logits_fn: attacks.LogitsFn,
                       images: jax.Array, labels: jax.Array) -> jax.Array:
   """PGD-`eval_steps` examples at the full epsilon, from the images (deterministic)."""
   return attacks.pgd(logits_fn, images, labels, epsilon=adversarial.epsilon,
                      step_size=2.5 * adversarial.epsilon / adversarial.eval_steps,
                      num_steps=adversarial.eval_steps)
-
-
-def unit_range_logits(apply_logits: Callable[[jax.Array], jax.Array]) -> LogitsFn:
-  """Wraps a function of images with values 0..255 into one of images in [0, 1]."""
-  return lambda images: apply_logits(images * 255.0)
 

@@ -1,7 +1,7 @@
 """Pictures of attacks: accuracy (or success) against epsilon, and example triples.
 
-Drawn with matplotlib on a private Agg canvas (pyplot's backend is left alone) and written
-atomically as PNG.
+Drawn with matplotlib on a private Agg canvas (`pictures.new_figure`: pyplot's backend is left
+alone) and written atomically as PNG.
 """
 
 from collections.abc import Sequence
@@ -13,15 +13,6 @@ from mlfun_jax import pictures
 AMPLIFICATION = 10.0  # The perturbation column shows 0.5 + AMPLIFICATION * (adversarial - original).
 
 
-def _figure(size):
-  # Lazy: matplotlib is slow to import.
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  figure = Figure(figsize=size, dpi=100, layout="constrained")
-  FigureCanvasAgg(figure)
-  return figure
-
-
 def curve(epsilons: Sequence[float], values: Sequence[float], path: str, *, ylabel: str,
           title: str = "", clean: float | None = None) -> str:
   """Saves a PNG line plot of `values` (fractions) against `epsilons`; `clean` adds the point at
@@ -29,7 +20,7 @@ def curve(epsilons: Sequence[float], values: Sequence[float], path: str, *, ylab
   xs, ys = list(epsilons), [100.0 * v for v in values]
   if clean is not None:
     xs, ys = [0.0] + xs, [100.0 * clean] + ys
-  figure = _figure((6, 4.5))
+  figure = pictures.new_figure((6, 4.5))
   axes = figure.add_subplot()
   axes.plot(xs, ys, marker="o")
   for x, y in zip(xs, ys):
@@ -40,8 +31,7 @@ def curve(epsilons: Sequence[float], values: Sequence[float], path: str, *, ylab
   axes.grid(alpha=0.3)
   if title:
     axes.set_title(title, fontsize=10)
-  return pictures._write_atomically(  # pylint: disable=protected-access
-      path, lambda f: figure.savefig(f, format="png", dpi=100))
+  return pictures.save_figure(figure, path)
 
 
 def example_grid(original: np.ndarray, adversarial: np.ndarray, clean_probabilities: np.ndarray,
@@ -64,7 +54,7 @@ def example_grid(original: np.ndarray, adversarial: np.ndarray, clean_probabilit
     `path`.
   """
   n = len(original)
-  figure = _figure((6.0, 2.0 * n + (0.4 if title else 0.0)))
+  figure = pictures.new_figure((6.0, 2.0 * n + (0.4 if title else 0.0)))
   perturbation = np.clip(0.5 + AMPLIFICATION * (adversarial - original), 0.0, 1.0)
   grey = original.shape[-1] == 1
 
@@ -89,5 +79,4 @@ def example_grid(original: np.ndarray, adversarial: np.ndarray, clean_probabilit
     show(grid[i, 2], adversarial[i], f"{goal}adversarial: {answer(probabilities[i])}")
   if title:
     figure.suptitle(title, fontsize=10)
-  return pictures._write_atomically(  # pylint: disable=protected-access
-      path, lambda f: figure.savefig(f, format="png", dpi=100))
+  return pictures.save_figure(figure, path)

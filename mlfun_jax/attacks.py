@@ -58,9 +58,8 @@ def fgsm(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, epsilon, *,
   Returns:
     float32 [B, H, W, C]: images + epsilon * sign(gradient), clipped to the valid range.
   """
-  images = images.astype(jnp.float32)
-  step = epsilon * jnp.sign(_loss_gradient(logits_fn, images, labels, targeted))
-  return project(images + step, images, epsilon, clip_min, clip_max)
+  return pgd(logits_fn, images, labels, epsilon=epsilon, step_size=epsilon, num_steps=1,
+             targeted=targeted, clip_min=clip_min, clip_max=clip_max)
 
 
 def _is_batch_of_keys(rng: jax.Array) -> bool:
@@ -93,7 +92,7 @@ def pgd(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, *, epsilon, s
   Starts at the images (rng None) or at a uniformly random point of the epsilon-ball (`random_start`),
   then takes `num_steps` signed-gradient steps of `step_size`, each followed by a projection back
   onto the ball and the valid range. With num_steps=1, step_size=epsilon and no random start it is
-  exactly `fgsm`.
+  `fgsm`.
 
   Args:
     logits_fn: see the module docstring.

@@ -23,6 +23,7 @@ from mlfun_jax import adversarial_training
 from mlfun_jax import augment
 from mlfun_jax import checkpoint
 from mlfun_jax import data
+from mlfun_jax import images as image_files
 from mlfun_jax import optim
 from mlfun_jax import parallel
 from mlfun_jax import roc
@@ -132,8 +133,7 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: An
     pixels = augment.augment(augment_rng, batch["image"], **augment_kwargs)  # float 0..255
     targets = _targets(batch["label"], head, positive_class)
     if adversarial is not None:
-      logits_fn = adversarial_training.unit_range_logits(
-          lambda x: inference_logits(model, state, x, mean, std))
+      logits_fn = lambda x: unit_range_logits(model, state, x, mean, std)
       keys = parallel.example_keys(jax.random.fold_in(rng, 1), pixels.shape[0])
       pixels = 255.0 * adversarial_training.training_images(
           adversarial, logits_fn, pixels / 255.0, targets, keys, state.step)
@@ -164,6 +164,13 @@ def inference_logits(model, state: TrainState, images: jax.Array, mean: Any, std
   """
   logits = model.apply(_variables(state), normalise(images, mean, std), train=False)
   return _averaged_with_mirror(model, state, images, mean, std, logits) if test_time_flip else logits
+
+
+def unit_range_logits(model, state: TrainState, images01: jax.Array, mean: Any, std: Any,
+                      test_time_flip: bool = False) -> jax.Array:
+  """`inference_logits` of float images [B, H, W, C] in [0, 1] (the attacks' range), differentiable
+  in the images."""
+  return inference_logits(model, state, 255.0 * images01, mean, std, test_time_flip)
 
 
 def features_and_logits(model, state: TrainState, images: jax.Array, mean: Any, std: Any
@@ -204,8 +211,7 @@ def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any
             "correct": ((predictions == targets) * mask).sum(),
             "count": mask.sum()}
     if adversarial is not None and adversarial.eval_steps:
-      logits_fn = adversarial_training.unit_range_logits(
-          lambda x: inference_logits(model, state, x, mean, std, test_time_flip))
+      logits_fn = lambda x: unit_range_logits(model, state, x, mean, std, test_time_flip)
       attacked = adversarial_training.evaluation_images(
           adversarial, logits_fn, batch["image"].astype(jnp.float32) / 255.0, targets)
       sums["adversarial_correct"] = (
@@ -298,21 +304,35 @@ class Classifier:
   Attributes:
     meta: the checkpoint's meta record (config, class names, image shape, input stats).
     step: the checkpoint's step.
+    mean, std: the training set's per-channel input stats.
+    test_time_flip: whether the logits average each image with its mirror image (as in training).
   """
 
   def __init__(self, workdir: str):
     self.meta, self.step, self.config = checkpoint.latest_run(workdir, "classification",
                                                               "a classifier")
+    self.image_shape = tuple(self.meta["image_shape"])
+    if "channels" not in self.config:  # Checkpoints from before the field (data loading needs it).
+      self.config.channels = self.image_shape[-1]
     self.class_names = list(self.meta["class_names"])
     self.fit = self.meta.get("fit", "pad")  # How images.to_model_input fits a photo to the input.
-    self.image_shape = tuple(self.meta["image_shape"])
     self.model = create_model(self.config, len(self.class_names))
     self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
         self.model, self.config, self.image_shape, 1, jax.random.key(0)))
-    mean, std = self.meta["input_mean"], self.meta["input_std"]
-    test_time_flip = bool(self.config.get("test_time_flip", False))
+    self.mean, self.std = self.meta["input_mean"], self.meta["input_std"]
+    self.test_time_flip = bool(self.config.get("test_time_flip", False))
     self._logits = jax.jit(lambda state, images: inference_logits(
-        self.model, state, images, mean, std, test_time_flip))
+        self.model, state, images, self.mean, self.std, self.test_time_flip))
+
+  def attack_logits(self, state: TrainState, images01: jax.Array) -> jax.Array:
+    """`unit_range_logits` with this model's input stats and test-time flip: differentiable logits
+    [B, outputs] of float images [B, H, W, C] in [0, 1], for attacks (state: e.g. `self.state`)."""
+    return unit_range_logits(self.model, state, images01, self.mean, self.std, self.test_time_flip)
+
+  def load_image(self, path: str, invert: str = "auto", fit: str = "auto") -> np.ndarray:
+    """An image file as uint8 [H, W, C] model input (see `images.load_image`); fit 'auto' is the
+    fit recorded with the checkpoint."""
+    return image_files.load_image(path, self.image_shape, invert, self.fit if fit == "auto" else fit)
 
   def logits(self, images: np.ndarray) -> np.ndarray:
     """uint8 [B, H, W, C] images (the model's input shape) -> float32 logits [B, outputs]."""
