@@ -33,6 +33,9 @@ setuptools.setup(
         "scipy",
         # The series' HOG picture of a face (skimage.feature.hog).
         "scikit-image",
+        # Translation: subword tokenisers and BLEU / chrF scores.
+        "sentencepiece",
+        "sacrebleu",
     ],
     extras_require={
         "test": ["pytest"],
@@ -49,6 +52,7 @@ setuptools.setup(
             "mlfun-sample=experiments.sample:run",
             "mlfun-generate=experiments.generate:run",
             "mlfun-recognize=experiments.recognize:run",
+            "mlfun-translate=experiments.translate:run",
             "mlfun-attack=experiments.attack:run",
         ],
     },

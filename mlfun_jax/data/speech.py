@@ -8,7 +8,7 @@ FSDD (`data_dir/fsdd/recordings/{digit}_{speaker}_{index}.wav`, 8 kHz 16-bit mon
   transcribed as words ("four one one"); train numbers are built from the official train takes,
   test numbers from the test takes.
 Utterances become features once (jitted JAX spectrograms, `mlfun_jax.audio`) and are batched with
-numpy in length buckets, so few shapes are compiled.
+numpy in length buckets (`data.buckets`), so few shapes are compiled.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 from mlfun_jax import audio
 from mlfun_jax import ctc_decode
+from mlfun_jax.data import buckets as buckets_lib
 from mlfun_jax.errors import UserError
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -262,15 +263,6 @@ def load_test_split(config, limit: int = 0) -> SpeechSplit:
   return make_split(front_end, *zip(*pairs), max(len(t) for _, t in pairs))
 
 
-def bucket_sizes(lengths: np.ndarray, buckets: Sequence[int], multiple: int = 32) -> np.ndarray:
-  """int [N]: each length rounded up to the first bucket that holds it (beyond the last bucket: to
-  a multiple of `multiple`)."""
-  buckets = np.sort(np.asarray(buckets, np.int64))
-  over = -(-lengths // multiple) * multiple
-  index = np.searchsorted(buckets, lengths)
-  return np.where(index < len(buckets), buckets[np.minimum(index, len(buckets) - 1)], over)
-
-
 def _gather(split: SpeechSplit, indices: np.ndarray, frames: int, shape: tuple[int, int]) -> Batch:
   num_features = split.features[0].shape[1]
   features = np.zeros((len(indices), frames, num_features), np.float32)
@@ -285,20 +277,6 @@ def _gather(split: SpeechSplit, indices: np.ndarray, frames: int, shape: tuple[i
           "label_lengths": split.label_lengths[indices].reshape(shape)}
 
 
-def _epoch_batches(sizes: np.ndarray, batch_size: int, seed: int, epoch: int
-                   ) -> list[tuple[int, np.ndarray]]:
-  """Epoch `epoch`'s (bucket size, global indices [batch_size]) batches: each bucket shuffled and
-  cut into full batches (the last one topped up from the bucket's start), batches shuffled."""
-  rng = np.random.default_rng((seed, epoch))
-  batches = []
-  for size in np.unique(sizes):
-    members = rng.permutation(np.flatnonzero(sizes == size))
-    count = -(-len(members) // batch_size)
-    padded = np.resize(members, count * batch_size)
-    batches += [(int(size), padded[b * batch_size:(b + 1) * batch_size]) for b in range(count)]
-  return [batches[i] for i in rng.permutation(len(batches))]
-
-
 def train_batches(split: SpeechSplit, buckets: Sequence[int], *, global_batch_size: int,
                   seed: int, start_step: int = 0, process_index: int = 0, process_count: int = 1,
                   local_device_count: int = 1) -> Iterator[Batch]:
@@ -308,40 +286,21 @@ def train_batches(split: SpeechSplit, buckets: Sequence[int], *, global_batch_si
     {'features': float32 [D, b, T, F], 'lengths': int32 [D, b], 'labels': int32 [D, b, L],
     'label_lengths': int32 [D, b]}, T the batch's bucket, b = B / (P * D).
   """
-  sizes = bucket_sizes(split.lengths, buckets)
-  first_epoch = _epoch_batches(sizes, global_batch_size, seed, 0)
-  per_epoch = len(first_epoch)
-  local = global_batch_size // process_count
-  shape = (local_device_count, local // local_device_count)
-
-  def generate():
-    step, cached = start_step, (0, first_epoch)
-    while True:
-      epoch, offset = divmod(step, per_epoch)
-      if cached[0] != epoch:
-        cached = (epoch, _epoch_batches(sizes, global_batch_size, seed, epoch))
-      size, indices = cached[1][offset]
-      yield _gather(split, indices[process_index * local:(process_index + 1) * local], size, shape)
-      step += 1
-
-  return generate()
+  sizes = buckets_lib.bucket_sizes(split.lengths, buckets)
+  part, shape = buckets_lib.local_layout(global_batch_size, process_index, process_count,
+                                         local_device_count)
+  return (_gather(split, indices[part], size, shape) for size, indices in
+          buckets_lib.train_index_batches(sizes, global_batch_size, seed, start_step))
 
 
 def eval_batches(split: SpeechSplit, buckets: Sequence[int], *, global_batch_size: int,
                  process_index: int = 0, process_count: int = 1,
                  local_device_count: int = 1) -> Iterator[Batch]:
   """One pass over the split, bucket by bucket; padding examples have 'mask' 0.0 (float32 [D, b])."""
-  sizes = bucket_sizes(split.lengths, buckets)
-  local = global_batch_size // process_count
-  shape = (local_device_count, local // local_device_count)
-  for size in np.unique(sizes):
-    members = np.flatnonzero(sizes == size)
-    for start in range(0, len(members), global_batch_size):
-      real = members[start:start + global_batch_size]
-      indices = np.full(global_batch_size, real[0])
-      indices[:len(real)] = real
-      mask = (np.arange(global_batch_size) < len(real)).astype(np.float32)
-      part = slice(process_index * local, (process_index + 1) * local)
-      batch = _gather(split, indices[part], int(size), shape)
-      batch["mask"] = mask[part].reshape(shape)
-      yield batch
+  sizes = buckets_lib.bucket_sizes(split.lengths, buckets)
+  part, shape = buckets_lib.local_layout(global_batch_size, process_index, process_count,
+                                         local_device_count)
+  for size, indices, mask in buckets_lib.eval_index_batches(sizes, global_batch_size):
+    batch = _gather(split, indices[part], size, shape)
+    batch["mask"] = mask[part].reshape(shape)
+    yield batch
