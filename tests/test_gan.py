@@ -94,6 +94,9 @@ def test_one_step_changes_each_network_through_its_own_optimizer_only(digits, fr
   assert all(discriminator_changed) == (frozen != 'discriminator_optimizer')
   assert not any(discriminator_changed) == (frozen == 'discriminator_optimizer')
   assert all(_changed(before.batch_stats, after.batch_stats))  # BatchNorm averages move anyway.
+  assert all(_changed(before.ema_batch_stats, after.ema_batch_stats))
+  # The averaged generator follows the generator (and stays put when the generator does).
+  assert _changed(before.ema_generator, after.ema_generator) == generator_changed
   assert 0 < float(metrics['d_fake'][0]) < 1 and float(metrics['generator_loss'][0]) > 0
 
 
@@ -107,10 +110,34 @@ def test_step_on_8_devices_equals_1_device(digits):
       replicated, metrics = p_step(replicated, batch)
     results[n] = (parallel.to_host(replicated), jax.device_get(metrics))
   (state1, metrics1), (state8, metrics8) = results[1], results[8]
-  for tree in ('generator', 'discriminator', 'batch_stats'):
+  for tree in ('generator', 'discriminator', 'batch_stats', 'ema_generator', 'ema_batch_stats'):
     for a, b in zip(jax.tree.leaves(getattr(state1, tree)), jax.tree.leaves(getattr(state8, tree))):
       np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5, err_msg=tree)
   np.testing.assert_allclose(metrics1['generator_loss'][0], metrics8['generator_loss'][0], rtol=1e-4)
+
+
+def test_generator_average_weights_and_config_check(digits):
+  for step, expected in ((0, 0.1), (10, 11 / 20), (10_000, 0.999)):
+    assert float(gan.ema_decay_at(step, 0.999)) == pytest.approx(expected, rel=1e-6)
+  # Two steps by hand: weights of the old average min(0.5, 1/10) at step 0, min(0.5, 2/11) at 1.
+  config = gan_config(model__ema_decay=0.5)
+  before, p_step, replicated, batch = _state_and_step(config, 8, digits.train.images[:64])
+  states = [before]
+  for _ in range(2):
+    replicated, _ = p_step(replicated, batch)
+    states.append(parallel.to_host(replicated))
+  expected = jax.tree.map(lambda e, g: 0.1 * e + 0.9 * g, before.generator, states[1].generator)
+  expected = jax.tree.map(lambda e, g: 2 / 11 * e + 9 / 11 * g, expected, states[2].generator)
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(states[2].ema_generator)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  # ema_decay 0: the average is the generator.
+  config = gan_config(model__ema_decay=0.0)
+  _, p_step, replicated, batch = _state_and_step(config, 8, digits.train.images[:64])
+  after = parallel.to_host(p_step(replicated, batch)[0])
+  for a, b in zip(jax.tree.leaves(after.generator), jax.tree.leaves(after.ema_generator)):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(UserError, match='model.ema_decay=1.0'):
+    gan.build(gan_config(model__ema_decay=1.0), '/nonexistent')
 
 
 def test_quality_sums_give_the_statistics_of_the_features():

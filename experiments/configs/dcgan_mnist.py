@@ -37,6 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.generator_features = 64  # Channels of the generator's last hidden layer.
   config.model.discriminator_features = 64  # Channels of the discriminator's first layer.
   config.model.upsampling = "transpose"  # Or 'subpixel' (same capacity, faster on CPU).
+  # Samples come from a moving average of the generator's weights (0: the generator itself).
+  config.model.ema_decay = 0.999
 
   config.generator_optimizer = _adam()
   config.discriminator_optimizer = _adam()

@@ -2,7 +2,8 @@
 
 Config fields (see experiments/configs/dcgan_mnist.py, dcgan_cifar10.py): the data fields of the
 classification family; model.latent, model.generator_features, model.discriminator_features,
-model.upsampling; generator_optimizer and discriminator_optimizer (mlfun_jax/optim.py);
+model.upsampling, model.ema_decay; generator_optimizer and discriminator_optimizer
+(mlfun_jax/optim.py);
 quality.classifier_workdir (a classifier trained with this project on the same image shape: its
 last hidden layer is the feature space of the Frechet distance, its softmax gives the Inception
 Score; None: no quality metrics); samples.every / samples.num (the fixed-noise grid),
@@ -12,6 +13,11 @@ Each step updates the discriminator on real and generated images, then the gener
 updated discriminator. Gradients are averaged over all devices; the generator's BatchNorm uses the
 global batch's statistics. Noise is keyed by each example's index in the global batch, so every
 device draws its own noise and any number of devices computes the same step.
+
+Samples, pictures and quality metrics come from an exponential moving average of the generator's
+weights (`model.ema_decay`; Yazici et al. 2019 show how much averaging helps GANs), whose
+BatchNorm averages are tracked by running the averaged generator on each step's noise; with
+ema_decay 0 the average is the current generator.
 """
 
 import functools
@@ -39,10 +45,13 @@ EVAL_SEED = 11  # Noise of the evaluation's generated images: the same at every 
 
 
 class GANState(flax.struct.PyTreeNode):
-  """Both networks, the generator's BatchNorm averages and both optimizer states."""
+  """Both networks, the generator's BatchNorm averages, the averaged generator (the one that
+  samples) with its own BatchNorm averages, and both optimizer states."""
   step: jax.Array
   generator: Any
   batch_stats: Any
+  ema_generator: Any
+  ema_batch_stats: Any
   discriminator: Any
   generator_opt_state: Any
   discriminator_opt_state: Any
@@ -71,10 +80,26 @@ def create_state(generator, discriminator, config, num_steps: int, rng: jax.Arra
   g_tx = optim.create_optimizer(config.generator_optimizer, num_steps)
   d_tx = optim.create_optimizer(config.discriminator_optimizer, num_steps)
   return GANState(step=jnp.zeros((), jnp.int32), generator=g_vars["params"],
-                  batch_stats=g_vars["batch_stats"], discriminator=d_params,
+                  batch_stats=g_vars["batch_stats"], ema_generator=g_vars["params"],
+                  ema_batch_stats=g_vars["batch_stats"], discriminator=d_params,
                   generator_opt_state=g_tx.init(g_vars["params"]),
                   discriminator_opt_state=d_tx.init(d_params),
                   generator_tx=g_tx, discriminator_tx=d_tx)
+
+
+def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
+  """The averaging weight of the old average at `step`: min(decay, (1 + step) / (10 + step)), so
+  the early average does not hold on to the random initial weights (as TensorFlow's
+  ExponentialMovingAverage with num_updates)."""
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """UserError naming the first bad model field."""
+  decay = config.model.get("ema_decay", 0.0)
+  if not 0.0 <= decay < 1.0:
+    raise UserError(f"config field model.ema_decay={decay} must be in [0, 1)")
 
 
 def to_signed(images: jax.Array) -> jax.Array:
@@ -83,8 +108,11 @@ def to_signed(images: jax.Array) -> jax.Array:
 
 
 def make_train_step(generator, discriminator, config):
-  """(state, batch, rng) -> (state, metrics): a discriminator step, then a generator step."""
+  """(state, batch, rng) -> (state, metrics): a discriminator step, then a generator step, then
+  the generator's moving average moves and runs once on the generator step's noise (in train
+  mode, for its BatchNorm averages)."""
   latent = config.model.latent
+  ema_decay = float(config.model.get("ema_decay", 0.0))
 
   def train_step(state: GANState, batch, rng):
     real = to_signed(batch["image"])
@@ -121,9 +149,16 @@ def make_train_step(generator, discriminator, config):
     g_grads = jax.lax.pmean(g_grads, parallel.AXIS)
     g_updates, g_opt_state = state.generator_tx.update(
         g_grads, state.generator_opt_state, state.generator)
+    g_params = optax.apply_updates(state.generator, g_updates)
+    ema_params = optax.incremental_update(g_params, state.ema_generator,
+                                          1.0 - ema_decay_at(state.step, ema_decay))
+    _, ema_stats = generator.apply(
+        {"params": ema_params, "batch_stats": state.ema_batch_stats},
+        models.noise_from_keys(g_keys, latent), train=True, mutable=["batch_stats"])
     new_state = state.replace(
-        step=state.step + 1, generator=optax.apply_updates(state.generator, g_updates),
-        batch_stats=batch_stats, discriminator=d_params, generator_opt_state=g_opt_state,
+        step=state.step + 1, generator=g_params, batch_stats=batch_stats,
+        ema_generator=ema_params, ema_batch_stats=ema_stats["batch_stats"],
+        discriminator=d_params, generator_opt_state=g_opt_state,
         discriminator_opt_state=d_opt_state)
     metrics = {"discriminator_loss": d_loss, "generator_loss": g_loss,
                "d_real": d_real, "d_fake": d_fake}
@@ -179,7 +214,7 @@ def make_eval_step(generator, discriminator, config, quality: QualityClassifier 
     mask = batch["mask"]
     keys = parallel.example_keys(jax.random.fold_in(jax.random.key(EVAL_SEED),
                                                     batch["batch_index"]), real.shape[0])
-    fake = models.generate(generator, state.generator, state.batch_stats,
+    fake = models.generate(generator, state.ema_generator, state.ema_batch_stats,
                            models.noise_from_keys(keys, latent))
     real_logits = discriminator.apply({"params": state.discriminator}, real)
     fake_logits = discriminator.apply({"params": state.discriminator}, fake)
@@ -232,6 +267,7 @@ def _indexed(batches):
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The DCGAN Task for `train.run`."""
+  check_config(config)
   dataset = data.load_configured_dataset(config)
   layout = train.batch_layout(config.batch_size)
   generator, discriminator = create_models(config, dataset.image_shape)

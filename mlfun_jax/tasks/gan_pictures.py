@@ -40,13 +40,13 @@ def sample_grid(images: np.ndarray, *, pixel_art: bool = False, scale: int = 4,
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _generate(generator, latent: int, state, keys):
-  return gan_models.generate(generator, state.generator, state.batch_stats,
+  return gan_models.generate(generator, state.ema_generator, state.ema_batch_stats,
                              gan_models.noise_from_keys(keys, latent))
 
 
 def samples(generator, latent: int, state, num: int, seed: int) -> np.ndarray:
-  """float32 [num, H, W, C] in [-1, 1] from `num` noise vectors drawn with `seed` (BatchNorm
-  running averages); the same seed gives the same samples."""
+  """float32 [num, H, W, C] in [-1, 1] from `num` noise vectors drawn with `seed` by the averaged
+  generator (BatchNorm running averages); the same seed gives the same samples."""
   keys = jax.random.split(jax.random.key(seed), num)
   return np.concatenate([np.asarray(_generate(generator, latent, state, keys[i:i + _CHUNK]))
                          for i in range(0, num, _CHUNK)])
