@@ -10,6 +10,14 @@ Under pmap (`gathered_triplet_loss`) each device gathers the embeddings and labe
 global batch, so mining sees every image of every device, and takes as anchors its own rows; the
 device losses are scaled so that the pmean of their gradients is the gradient of the global-batch
 loss (all_gather's transpose sends each row's cotangent back to the device that owns it).
+
+`mining='batch_hard'` (Hermans et al. 2017) pairs every (anchor, positive) with the anchor's closest
+negative instead (no semi-hard condition).
+
+Also here: the CosFace loss (Wang et al. 2018, additive cosine margin), a softmax over learned
+class centres of the training people on scaled cosines, the target's cosine lowered by a margin:
+-log softmax(s * (cos(e, w_j) - m [j = y]))_y. Only training uses the centres; the test-time
+embedding stays the L2-normalised one.
 """
 
 import jax
@@ -64,13 +72,32 @@ def mine_semi_hard(distances: jax.Array, anchor_labels: jax.Array, labels: jax.A
           'negative_distance': chosen, 'semi_hard': any_semi_hard}
 
 
+MINING = ('semi_hard', 'batch_hard')
+
+
+def mine_batch_hard(distances: jax.Array, anchor_labels: jax.Array, labels: jax.Array,
+                    anchor_index: jax.Array) -> dict[str, jax.Array]:
+  """Like `mine_semi_hard`, but every pair of anchor a gets a's closest negative (the hardest);
+  'semi_hard' tells whether it is farther than the positive."""
+  columns = jnp.arange(labels.shape[0])
+  same = anchor_labels[:, None] == labels[None, :]
+  positive = same & (columns[None, :] != anchor_index[:, None])
+  closest = jnp.argmin(jnp.where(same, jnp.inf, distances), axis=1)  # [A]
+  d_an = jnp.take_along_axis(distances, closest[:, None], axis=1)  # [A, 1]
+  shape = distances.shape
+  return {'positive': positive,
+          'negative_index': jnp.broadcast_to(closest[:, None], shape).astype(jnp.int32),
+          'negative_distance': jnp.broadcast_to(d_an, shape),
+          'semi_hard': d_an > distances}
+
+
 def triplet_sums(anchors: jax.Array, anchor_labels: jax.Array, anchor_index: jax.Array,
                  embeddings: jax.Array, labels: jax.Array, margin: float,
-                 squared: bool = True) -> dict[str, jax.Array]:
+                 squared: bool = True, mining: str = 'semi_hard') -> dict[str, jax.Array]:
   """Sums over the (anchor, positive) pairs of `anchors` [A, E] against the batch [B, E].
 
-  The negatives are mined with `mine_semi_hard`; a negative's distance carries gradients (the
-  choice itself does not).
+  The negatives are mined with `mine_semi_hard` (or `mine_batch_hard`); a negative's distance
+  carries gradients (the choice itself does not).
 
   Returns:
     {'loss': sum of max(d_ap - d_an + margin, 0), 'pairs': number of pairs, 'active': pairs with
@@ -78,7 +105,8 @@ def triplet_sums(anchors: jax.Array, anchor_labels: jax.Array, anchor_index: jax
      d_ap, 'negative_distance': sum of d_an}, all float32 scalars.
   """
   distances = pairwise_distances(anchors, embeddings, squared)
-  mined = mine_semi_hard(jax.lax.stop_gradient(distances), anchor_labels, labels, anchor_index)
+  mine = {'semi_hard': mine_semi_hard, 'batch_hard': mine_batch_hard}[mining]
+  mined = mine(jax.lax.stop_gradient(distances), anchor_labels, labels, anchor_index)
   d_an = jnp.take_along_axis(distances, mined['negative_index'], axis=1)  # [A, B]
   weight = mined['positive'].astype(jnp.float32)
   losses = jnp.maximum(distances - d_an + margin, 0.0)
@@ -98,7 +126,8 @@ def _means(sums: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 
 def triplet_loss(embeddings: jax.Array, labels: jax.Array, margin: float = 0.2,
-                 squared: bool = True) -> tuple[jax.Array, dict[str, jax.Array]]:
+                 squared: bool = True, mining: str = 'semi_hard'
+                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Batch-all-positives semi-hard triplet loss of one whole batch on one device.
 
   Args:
@@ -106,19 +135,21 @@ def triplet_loss(embeddings: jax.Array, labels: jax.Array, margin: float = 0.2,
     labels: int [B] person of each embedding.
     margin: the margin alpha.
     squared: squared Euclidean distances (FaceNet) or plain ones.
+    mining: 'semi_hard' or 'batch_hard' (see the module doc).
 
   Returns:
     (mean loss over (anchor, positive) pairs, metrics {'loss', 'active_fraction',
      'semi_hard_fraction', 'positive_distance', 'negative_distance'}).
   """
   index = jnp.arange(labels.shape[0])
-  metrics = _means(triplet_sums(embeddings, labels, index, embeddings, labels, margin, squared))
+  metrics = _means(triplet_sums(embeddings, labels, index, embeddings, labels, margin, squared,
+                                mining))
   return metrics['loss'], metrics
 
 
 def gathered_triplet_loss(embeddings: jax.Array, labels: jax.Array, axis_name: str,
-                          margin: float = 0.2, squared: bool = True
-                          ) -> tuple[jax.Array, dict[str, jax.Array]]:
+                          margin: float = 0.2, squared: bool = True,
+                          mining: str = 'semi_hard') -> tuple[jax.Array, dict[str, jax.Array]]:
   """`triplet_loss` of the global batch, inside a function mapped over `axis_name`.
 
   Args:
@@ -135,8 +166,67 @@ def gathered_triplet_loss(embeddings: jax.Array, labels: jax.Array, axis_name: s
   all_labels = jax.lax.all_gather(labels, axis_name, tiled=True)
   b = labels.shape[0]
   index = jax.lax.axis_index(axis_name) * b + jnp.arange(b)
-  sums = triplet_sums(embeddings, labels, index, all_embeddings, all_labels, margin, squared)
+  sums = triplet_sums(embeddings, labels, index, all_embeddings, all_labels, margin, squared,
+                      mining)
   total = jax.lax.psum(jax.lax.stop_gradient(sums), axis_name)
   devices = jax.lax.psum(1, axis_name)
   loss = devices * sums['loss'] / jnp.maximum(total['pairs'], 1.0)
   return loss, _means(total)
+
+
+def cosface_sums(embeddings: jax.Array, labels: jax.Array, centres: jax.Array, scale: float,
+                 margin: float) -> dict[str, jax.Array]:
+  """Sums of the CosFace loss over the rows of embeddings [B, E] with classes labels [B] in
+  0..C-1, given class centres [C, E] (both normalised here).
+
+  Returns:
+    {'loss': sum of -log softmax(scale * (cos - margin * onehot))_label, 'examples': B,
+     'correct': rows whose closest centre (plain cosine) is their own, 'target_cosine': sum of the
+     cosine to the own centre}, float32 scalars.
+  """
+  def normalise(x):
+    x = x.astype(jnp.float32)
+    return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=1, keepdims=True), _EPSILON))
+
+  cosines = jnp.einsum('be,ce->bc', normalise(embeddings), normalise(centres),
+                       precision='highest')  # [B, C]
+  onehot = jax.nn.one_hot(labels, centres.shape[0], dtype=jnp.float32)
+  log_p = jax.nn.log_softmax(scale * (cosines - margin * onehot), axis=1)
+  return {'loss': -(log_p * onehot).sum(),
+          'examples': jnp.asarray(labels.shape[0], jnp.float32),
+          'correct': (jnp.argmax(cosines, axis=1) == labels).sum().astype(jnp.float32),
+          'target_cosine': (cosines * onehot).sum()}
+
+
+def _cosface_means(sums: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  examples = jnp.maximum(sums['examples'], 1.0)
+  return {'cosface_loss': sums['loss'] / examples,
+          'class_accuracy': sums['correct'] / examples,
+          'target_cosine': sums['target_cosine'] / examples}
+
+
+def cosface_loss(embeddings: jax.Array, labels: jax.Array, centres: jax.Array,
+                 scale: float = 30.0, margin: float = 0.35
+                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """CosFace loss averaged over a whole batch on one device (see `cosface_sums`).
+
+  Returns:
+    (mean loss, metrics {'cosface_loss', 'class_accuracy', 'target_cosine'}).
+  """
+  metrics = _cosface_means(cosface_sums(embeddings, labels, centres, scale, margin))
+  return metrics['cosface_loss'], metrics
+
+
+def device_cosface_loss(embeddings: jax.Array, labels: jax.Array, centres: jax.Array,
+                        axis_name: str, scale: float = 30.0, margin: float = 0.35
+                        ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """`cosface_loss` of the global batch, inside a function mapped over `axis_name`.
+
+  Returns:
+    (D * this device's loss sum / examples of the global batch, so that the pmean of the
+     gradients is the global-batch gradient; metrics of the global batch).
+  """
+  sums = cosface_sums(embeddings, labels, centres, scale, margin)
+  total = jax.lax.psum(jax.lax.stop_gradient(sums), axis_name)
+  devices = jax.lax.psum(1, axis_name)
+  return devices * sums['loss'] / jnp.maximum(total['examples'], 1.0), _cosface_means(total)

@@ -33,8 +33,9 @@ def faces_config(data_dir, **overrides):
   return apply_overrides(config, overrides)
 
 
-def reference_loss(embeddings, labels, margin, squared=True):
-  """Brute-force semi-hard triplet loss (loops), as tf-addons' triplet_semihard_loss defines it."""
+def reference_loss(embeddings, labels, margin, squared=True, mining='semi_hard'):
+  """Brute-force semi-hard triplet loss (loops), as tf-addons' triplet_semihard_loss defines it;
+  batch_hard: every pair takes the anchor's closest negative."""
   e = np.asarray(embeddings, np.float64)
   d = np.sum(np.square(e[:, None] - e[None]), axis=2)
   if not squared:
@@ -47,6 +48,8 @@ def reference_loss(embeddings, labels, margin, squared=True):
       negatives = [d[a, n] for n in range(len(e)) if labels[n] != labels[a]]
       farther = [x for x in negatives if x > d[a, p]]
       d_an = min(farther) if farther else max(negatives)
+      if mining == 'batch_hard':
+        d_an = min(negatives)
       losses.append(max(d[a, p] - d_an + margin, 0.0))
   return float(np.mean(losses))
 
@@ -68,8 +71,11 @@ def test_triplet_loss_on_hand_built_embeddings():
   e = face_embedding.l2_normalise(jnp.asarray(rng.normal(size=(24, 8)), jnp.float32))
   labels = np.repeat(np.arange(6), 4)
   for squared in (True, False):
-    loss, _ = triplet.triplet_loss(e, jnp.asarray(labels), margin=0.2, squared=squared)
-    assert float(loss) == pytest.approx(reference_loss(e, labels, 0.2, squared), rel=1e-4)
+    for mining in triplet.MINING:
+      loss, _ = triplet.triplet_loss(e, jnp.asarray(labels), margin=0.2, squared=squared,
+                                     mining=mining)
+      assert float(loss) == pytest.approx(reference_loss(e, labels, 0.2, squared, mining),
+                                          rel=1e-4)
 
 
 def test_semi_hard_mining_picks_the_right_negatives():
@@ -85,6 +91,69 @@ def test_semi_hard_mining_picks_the_right_negatives():
   assert int(mined['negative_index'][0, 1]) == 4
   assert not bool(mined['semi_hard'][0, 1])
   assert float(mined['negative_distance'][0, 1]) == 3.0
+
+
+def test_batch_hard_mining_takes_the_closest_negative():
+  # Anchor 0 with positives 1 (at 1.0) and 5 (at 0.2); negatives 2, 3, 4 at 0.5, 1.5, 3.0.
+  distances = jnp.array([[0.0, 1.0, 0.5, 1.5, 3.0, 0.2]])
+  labels = jnp.array([0, 0, 1, 1, 2, 0])
+  mined = triplet.mine_batch_hard(distances, labels[:1], labels, jnp.array([0]))
+  assert mined['positive'].tolist() == [[False, True, False, False, False, True]]
+  assert mined['negative_index'][0, 1] == 2 and mined['negative_index'][0, 5] == 2
+  assert float(mined['negative_distance'][0, 1]) == 0.5
+  assert not bool(mined['semi_hard'][0, 1]) and bool(mined['semi_hard'][0, 5])
+
+
+def reference_cosface(embeddings, labels, centres, scale, margin):
+  """NumPy CosFace: mean of -log softmax(s * (cos - m * onehot))_y."""
+  e = np.asarray(embeddings, np.float64)
+  w = np.asarray(centres, np.float64)
+  cosines = (e / np.linalg.norm(e, axis=1, keepdims=True)) @ (
+      w / np.linalg.norm(w, axis=1, keepdims=True)).T
+  logits = scale * (cosines - margin * np.eye(len(w))[labels])
+  logits -= logits.max(axis=1, keepdims=True)
+  log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+  return -log_p[np.arange(len(labels)), labels].mean()
+
+
+def test_cosface_loss_on_hand_built_embeddings():
+  # Three orthogonal centres (length 2: normalised away); each embedding on its own centre: the
+  # target cosine is 1, the others 0, so the loss is log(1 + 2 exp(-s (1 - m))).
+  centres = 2.0 * jnp.eye(3)
+  e = jnp.array([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.5]])
+  labels = jnp.array([0, 1, 2])
+  loss, metrics = triplet.cosface_loss(e, labels, centres, scale=4.0, margin=0.25)
+  assert float(loss) == pytest.approx(np.log(1 + 2 * np.exp(-4.0 * 0.75)), rel=1e-5)
+  assert float(metrics['class_accuracy']) == 1.0 and float(metrics['target_cosine']) == 1.0
+  # Wrong labels: the target cosine is 0 (logit -s m), another class's is 1 (logit s), one is 0.
+  loss, metrics = triplet.cosface_loss(e, jnp.array([1, 2, 0]), centres, scale=4.0, margin=0.25)
+  expected = -np.log(np.exp(-1.0) / (np.exp(-1.0) + np.exp(4.0) + 1.0))
+  assert float(loss) == pytest.approx(expected, rel=1e-5)
+  assert float(metrics['class_accuracy']) == 0.0
+  # Random embeddings and centres: the NumPy formula.
+  rng = np.random.default_rng(3)
+  e, w = rng.normal(size=(12, 8)), rng.normal(size=(5, 8))
+  labels = rng.integers(0, 5, size=12)
+  loss, _ = triplet.cosface_loss(jnp.asarray(e, jnp.float32), jnp.asarray(labels),
+                                 jnp.asarray(w, jnp.float32), scale=30.0, margin=0.35)
+  assert float(loss) == pytest.approx(reference_cosface(e, labels, w, 30.0, 0.35), rel=1e-4)
+
+
+def test_class_labels_and_bad_loss_config(shared_data_dir):
+  split = face_data.ArraySplit(np.zeros((5, 1, 1, 1), np.uint8), np.array([7, 3, 7, 12, 3], np.int32))
+  assert face_data.class_labels(split).labels.tolist() == [1, 0, 1, 2, 0]
+  root = shared_data_dir / 'faces_orl'
+  for overrides, message in (({'loss': 'arcface'}, 'config field loss='),
+                             ({'triplet__mining': 'hardest'}, 'config field triplet.mining='),
+                             ({'loss': 'cosface', 'cosface__scale': 0.0}, 'cosface.scale=0.0'),
+                             ({'loss': 'triplet+cosface', 'cosface__margin': -0.1},
+                              'cosface.margin=-0.1'),
+                             ({'loss': 'cosface', 'cosface__weight': 0.0}, 'cosface.weight=0.0')):
+    with pytest.raises(UserError, match=message):
+      faces.build(faces_config(root, **overrides), '/nonexistent')
+  model = faces.create_model(faces_config(root, loss='cosface'))
+  assert model.num_classes == 18
+  assert faces.create_model(faces_config(root)).num_classes == 0
 
 
 def test_embeddings_have_unit_norm():
@@ -167,17 +236,52 @@ def test_gathered_mining_under_pmap_equals_one_device():
     np.testing.assert_allclose(np.asarray(p_grads[d]), np.asarray(grads), rtol=1e-4, atol=1e-6)
 
 
-def test_train_step_on_8_devices_equals_1_device(shared_data_dir):
+def test_cosface_under_pmap_equals_one_device():
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.normal(size=(32, 10)), jnp.float32)
+  labels = jnp.asarray(np.repeat(rng.permutation(8), 4), jnp.int32)
+  params = {'w': jnp.asarray(rng.normal(size=(10, 6)), jnp.float32),
+            'centres': jnp.asarray(rng.normal(size=(8, 6)), jnp.float32)}
+
+  def one_device(p):
+    return triplet.cosface_loss(_linear_embed(p['w'], x), labels, p['centres'], 10.0, 0.3)
+
+  (loss, metrics), grads = jax.value_and_grad(one_device, has_aux=True)(params)
+
+  def per_device(p, xs, ls):
+    def loss_fn(p):
+      return triplet.device_cosface_loss(_linear_embed(p['w'], xs), ls, p['centres'],
+                                         parallel.AXIS, 10.0, 0.3)
+    (device_loss, m), g = jax.value_and_grad(loss_fn, has_aux=True)(p)
+    return (jax.lax.pmean(device_loss, parallel.AXIS), m, jax.lax.pmean(g, parallel.AXIS))
+
+  replicated = jax.tree.map(lambda a: jnp.broadcast_to(a, (8, *a.shape)), params)
+  p_loss, p_metrics, p_grads = jax.pmap(per_device, axis_name=parallel.AXIS)(
+      replicated, x.reshape(8, 4, 10), labels.reshape(8, 4))
+  assert float(loss) > 0.1  # The loss has work to do.
+  np.testing.assert_allclose(np.asarray(p_loss), float(loss), rtol=1e-5)
+  for name, value in metrics.items():
+    np.testing.assert_allclose(np.asarray(p_metrics[name]), float(value), rtol=1e-5, atol=1e-7)
+  for d in range(8):
+    for name in params:
+      np.testing.assert_allclose(np.asarray(p_grads[name][d]), np.asarray(grads[name]),
+                                 rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('overrides', [{}, {'loss': 'triplet+cosface',
+                                            'triplet__mining': 'batch_hard'}])
+def test_train_step_on_8_devices_equals_1_device(shared_data_dir, overrides):
   # Plain SGD: updates proportional to the gradients (Adam would blow up float32 rounding in
   # near-zero gradients into whole steps).
   config = faces_config(shared_data_dir / 'faces_orl', model__conv_features=(4, 8),
                         image_size=(28, 24), optimizer__name='sgd', optimizer__learning_rate=0.5,
-                        optimizer__schedule='constant')
+                        optimizer__schedule='constant', **overrides)
   dataset = faces.load_dataset(config)
   model = faces.create_model(config)
   state = faces.create_state(model, config, dataset.image_shape, 10, jax.random.key(0))
   step = faces.make_train_step(model, config, 100.0, 50.0)
-  batch = next(face_data.triplet_batches(dataset.splits['train'], people_per_batch=8,
+  train_split = face_data.class_labels(dataset.splits['train'])
+  batch = next(face_data.triplet_batches(train_split, people_per_batch=8,
                                          images_per_person=4, seed=0, local_device_count=8))
   results = []
   for n in (1, 8):
@@ -190,6 +294,11 @@ def test_train_step_on_8_devices_equals_1_device(shared_data_dir):
     results.append((parallel.to_host(replicated).params, jax.device_get(metrics)))
   (params_1, metrics_1), (params_8, metrics_8) = results
   np.testing.assert_allclose(metrics_8['loss'][0], metrics_1['loss'][0], rtol=1e-4)
+  if 'loss' in overrides:  # Both terms, and the class centres learn alike on 1 and 8 devices.
+    assert metrics_1['loss'][0] == pytest.approx(
+        metrics_1['triplet_loss'][0] + metrics_1['cosface_loss'][0], rel=1e-5)
+    assert params_1['class_centres'].shape == (18, 128)
+    assert np.abs(params_1['class_centres'] - state.params['class_centres']).max() > 1e-4
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-4), params_8,
                params_1)
 

@@ -35,9 +35,19 @@ def get_config() -> ml_collections.ConfigDict:
   config.images_per_person = 4
   config.batch_size = config.get_ref("people_per_batch") * config.get_ref("images_per_person")
 
+  # "triplet", "cosface" (softmax over the training people, additive cosine margin) or
+  # "triplet+cosface" (triplet + cosface.weight x CosFace).
+  config.loss = "triplet"
+
   config.triplet = ml_collections.ConfigDict()
   config.triplet.margin = 0.6  # 0.2 (FaceNet) left no active triplets after ~600 steps here.
   config.triplet.squared = True  # Squared Euclidean distances in the loss, as FaceNet.
+  config.triplet.mining = "semi_hard"  # Or "batch_hard": each anchor's closest negative.
+
+  config.cosface = ml_collections.ConfigDict()
+  config.cosface.scale = 30.0  # s: logits are s * cosines.
+  config.cosface.margin = 0.35  # m: subtracted from the own class's cosine.
+  config.cosface.weight = 1.0  # Of the CosFace term in "triplet+cosface".
 
   config.augment = ml_collections.ConfigDict()
   config.augment.shift = 2

@@ -142,6 +142,12 @@ def load_faces(root: str, *, sizes: tuple[int, int, int], seed: int,
   return FaceDataset(tuple(p for p, _ in people), splits)
 
 
+def class_labels(split: ArraySplit) -> ArraySplit:
+  """`split` with each person's label replaced by its rank among the split's people (0..P-1),
+  the class index of a classification loss over the training people."""
+  return ArraySplit(split.images, np.unique(split.labels, return_inverse=True)[1].astype(np.int32))
+
+
 def triplet_batches(split: ArraySplit, *, people_per_batch: int, images_per_person: int,
                     seed: int, start_step: int = 0, process_index: int = 0,
                     process_count: int = 1, local_device_count: int = 1) -> Iterator[dict]:

@@ -2,7 +2,9 @@
 
 Blocks of (conv -> ReLU) x n -> 2x2 max-pool, then dense layers, then a linear projection to
 `embedding_size` values divided by their Euclidean norm (FaceNet's L2 normalisation): distances
-between embeddings lie in [0, 2] and compare faces.
+between embeddings lie in [0, 2] and compare faces. With `num_classes` > 0 the parameters also hold
+`class_centres` [num_classes, embedding_size], the training people's centres for a normalised-
+softmax loss (CosFace); the network's output does not use them.
 """
 
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ class FaceEmbedding(nn.Module):
     dense_features: widths of the hidden dense layers after the convolutions.
     embedding_size: length of the embedding (128 as in FaceNet and dlib).
     dropout_rate: dropout before every dense layer (0 disables it).
+    num_classes: rows of the `class_centres` parameter (0: none).
   """
 
   conv_features: Sequence[int] = (32, 64, 128)
@@ -36,6 +39,7 @@ class FaceEmbedding(nn.Module):
   dense_features: Sequence[int] = ()
   embedding_size: int = 128
   dropout_rate: float = 0.0
+  num_classes: int = 0
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
@@ -43,6 +47,9 @@ class FaceEmbedding(nn.Module):
 
     train: enables dropout (needs an rng named 'dropout' in `apply` when dropout_rate > 0).
     """
+    if self.num_classes:
+      self.param('class_centres', nn.initializers.normal(1.0),
+                 (self.num_classes, self.embedding_size), jnp.float32)
     x = images.astype(jnp.float32)
     for features in self.conv_features:
       for _ in range(self.convs_per_block):

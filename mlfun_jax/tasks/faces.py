@@ -1,12 +1,16 @@
-"""Face recognition with learned embeddings: a CNN trained with a semi-hard triplet loss.
+"""Face recognition with learned embeddings: a CNN trained with a triplet and/or CosFace loss.
 
 Config fields (see experiments/configs/faces_orl.py): data_dir (a face folder root/<person>/*),
 image_size ([H, W], None: the images' own size), people ([train, validation, test] counts),
 split_seed, people_per_batch (P) and images_per_person (K) (the global batch is P x K),
-triplet.margin / triplet.squared, augment.* (shift, flip, rotate_degrees, brightness, contrast),
+loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term times
+cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard', 'batch_hard'),
+cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip, rotate_degrees, brightness, contrast),
 model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's cadence fields.
 
-Training mines triplets over the global batch (embeddings gathered from every device). Each
+Training mines triplets over the global batch (embeddings gathered from every device); the CosFace
+loss classifies each image among the training people with the model's `class_centres` (only
+training uses them; the embedding measured and used by recognize is the L2-normalised one). Each
 evaluation embeds the validation people and reports verification measures (AUC, the best
 threshold and its accuracy, TAR at 1% FAR) and one-enrolled-image identification; the threshold
 (Euclidean distance) is saved in the checkpoint's meta as `validation.threshold`, the default
@@ -41,14 +45,41 @@ from mlfun_jax.tasks import classification
 from mlfun_jax.tasks import face_pictures
 
 TrainState = train_state.TrainState
+LOSSES = ("triplet", "cosface", "triplet+cosface")
+
+
+def loss_terms(config: ml_collections.ConfigDict) -> tuple[bool, bool]:
+  """(uses the triplet loss, uses the CosFace loss); configs of older runs have no `loss`."""
+  loss = config.get("loss", "triplet")
+  return loss in ("triplet", "triplet+cosface"), loss in ("cosface", "triplet+cosface")
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError naming the first bad loss config field."""
+  loss = config.get("loss", "triplet")
+  if loss not in LOSSES:
+    raise UserError(f"unknown config field loss={loss!r}; choose one of {', '.join(LOSSES)}")
+  mining = config.triplet.get("mining", "semi_hard")
+  if mining not in triplet.MINING:
+    raise UserError(f"unknown config field triplet.mining={mining!r}; choose one of "
+                    f"{', '.join(triplet.MINING)}")
+  if loss_terms(config)[1]:
+    c = config.cosface
+    if not c.scale > 0:
+      raise UserError(f"config field cosface.scale={c.scale} must be > 0")
+    if not 0 <= c.margin < 2:
+      raise UserError(f"config field cosface.margin={c.margin} must be in [0, 2)")
+    if not c.weight > 0:
+      raise UserError(f"config field cosface.weight={c.weight} must be > 0")
 
 
 def create_model(config: ml_collections.ConfigDict) -> face_embedding.FaceEmbedding:
+  """The network; with a CosFace loss it holds the centres of the config.people[0] train people."""
   m = config.model
   return face_embedding.FaceEmbedding(
       conv_features=tuple(m.conv_features), convs_per_block=m.convs_per_block,
       dense_features=tuple(m.dense_features), embedding_size=m.embedding_size,
-      dropout_rate=m.dropout_rate)
+      dropout_rate=m.dropout_rate, num_classes=config.people[0] if loss_terms(config)[1] else 0)
 
 
 def create_state(model, config: ml_collections.ConfigDict, image_shape, num_steps: int,
@@ -80,8 +111,15 @@ def embed(model, params, images: jax.Array, mean: float, std: float) -> jax.Arra
 
 
 def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: float):
-  """(state, batch, rng) -> (state, metrics): the semi-hard triplet loss over the global batch."""
+  """(state, batch, rng) -> (state, metrics): the configured loss over the global batch.
+
+  batch['label'] must be the class 0..C-1 of each image when the CosFace loss is used (see
+  `face_data.class_labels`). The triplet term's metrics keep their names ('loss' is the total,
+  'triplet_loss' the triplet term when CosFace is added)."""
+  check_config(config)
+  use_triplet, use_cosface = loss_terms(config)
   margin, squared = config.triplet.margin, config.triplet.squared
+  mining = config.triplet.get("mining", "semi_hard")
 
   def train_step(state, batch, rng):
     augment_rng, dropout_rng = jax.random.split(rng)
@@ -92,8 +130,24 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: 
     def loss_fn(params):
       embeddings = model.apply({"params": params}, images, train=True,
                                rngs={"dropout": dropout_rng})
-      return triplet.gathered_triplet_loss(embeddings, batch["label"], parallel.AXIS, margin,
-                                           squared)
+      loss = 0.0
+      metrics = {}
+      if use_triplet:
+        loss, metrics = triplet.gathered_triplet_loss(embeddings, batch["label"], parallel.AXIS,
+                                                      margin, squared, mining)
+      if use_cosface:
+        c = config.cosface
+        cos_loss, cos_metrics = triplet.device_cosface_loss(
+            embeddings, batch["label"], params["class_centres"], parallel.AXIS, c.scale, c.margin)
+        if use_triplet:
+          metrics["triplet_loss"] = metrics["loss"]
+          loss = loss + c.weight * cos_loss
+          metrics["loss"] = metrics["triplet_loss"] + c.weight * cos_metrics["cosface_loss"]
+        else:
+          loss = cos_loss
+          metrics["loss"] = cos_metrics["cosface_loss"]
+        metrics.update(cos_metrics)
+      return loss, metrics
 
     (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grads = jax.lax.pmean(grads, parallel.AXIS)
@@ -189,6 +243,7 @@ def load_dataset(config: ml_collections.ConfigDict) -> face_data.FaceDataset:
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The face-embedding Task for `train.run`."""
+  check_config(config)
   dataset = load_dataset(config)
   batch_size = config.people_per_batch * config.images_per_person
   if config.batch_size != batch_size:
@@ -196,7 +251,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
                     f"images_per_person = {batch_size}")
   layout = train.batch_layout(batch_size)
   model = create_model(config)
-  train_split, validation = dataset.splits["train"], dataset.splits["validation"]
+  train_split = face_data.class_labels(dataset.splits["train"])  # Labels 0..people[0]-1.
+  validation = dataset.splits["validation"]
   if len(validation) < 2:
     raise UserError("config field people: the validation split needs >= 1 person with >= 2 "
                     "images (it picks the verification threshold)")
