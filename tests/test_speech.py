@@ -43,6 +43,25 @@ def tiny_config(**overrides):
 
 # ---- audio front end ----
 
+
+def test_frequency_warp_interpolates_the_bin_axis_and_spec_augment_keeps_padding():
+  features = jnp.asarray(np.random.default_rng(0).normal(size=(7, 10)), jnp.float32)
+  np.testing.assert_allclose(speech.warp_frequencies(features, 1.0), features)
+  half = np.asarray(speech.warp_frequencies(features, 0.5))  # Bin i reads input bin i / 2.
+  np.testing.assert_allclose(half[:, 4], features[:, 2], rtol=1e-6)
+  np.testing.assert_allclose(half[:, 3], (features[:, 1] + features[:, 2]) / 2, rtol=1e-5)
+  stretched = np.asarray(speech.warp_frequencies(features, 1.5))  # Past the top: the last bin.
+  np.testing.assert_allclose(stretched[:, 9], features[:, 9])
+  np.testing.assert_allclose(stretched[:, 2], features[:, 3])
+  augmented = [np.asarray(speech.spec_augment(jax.random.key(k), features, jnp.int32(5),
+                                              freq_masks=0, time_masks=0, freq_warp=0.2))
+               for k in range(3)]
+  assert all((a[5:] == 0).all() for a in augmented)  # Padding frames stay 0.
+  assert not np.allclose(augmented[0][:5], augmented[1][:5])  # Factors differ per key.
+  np.testing.assert_array_equal(
+      speech.spec_augment(jax.random.key(3), features, jnp.int32(7), freq_warp=0.0),
+      speech.spec_augment(jax.random.key(3), features, jnp.int32(7)))
+
 def test_log_power_spectrogram_equals_scipy_stft():
   rng = np.random.default_rng(0)
   wave = rng.normal(size=2000).astype(np.float32)

@@ -71,6 +71,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.spec_augment.freq_width = 6
   config.spec_augment.time_masks = 2
   config.spec_augment.time_width = 8
+  # Frequency axis stretched by a random factor in [1 - w, 1 + w] per utterance (0: off).
+  config.spec_augment.freq_warp = 0.0
 
   config.model = ml_collections.ConfigDict()
   config.model.conv_features = (128,)

@@ -54,12 +54,33 @@ def create_state(model, config: ml_collections.ConfigDict, num_features: int, nu
                            tx=optim.create_optimizer(config.optimizer, num_steps))
 
 
+def warp_frequencies(features: jax.Array, factor: jax.Array) -> jax.Array:
+  """features [T, F] with the frequency axis stretched by `factor` (a scalar): output bin i is
+  read, linearly interpolated, at input bin i * factor (clipped to the last bin). factor > 1
+  moves formants down, as a longer vocal tract would (VTLP, Jaitly & Hinton 2013, here on the
+  mel axis); factor 1 returns the features unchanged."""
+  num_bins = features.shape[1]
+  position = jnp.clip(jnp.arange(num_bins, dtype=jnp.float32) * factor, 0.0, num_bins - 1.0)
+  low = jnp.floor(position).astype(jnp.int32)
+  high = jnp.minimum(low + 1, num_bins - 1)
+  fraction = position - low
+  return features[:, low] * (1.0 - fraction) + features[:, high] * fraction
+
+
 def spec_augment(rng: jax.Array, features: jax.Array, lengths: jax.Array, *, freq_masks: int = 2,
-                 freq_width: int = 6, time_masks: int = 2, time_width: int = 8) -> jax.Array:
-  """SpecAugment on one utterance [T, F]: zero `freq_masks` bands of up to freq_width bins and
-  `time_masks` spans of up to time_width frames (inside its `lengths` real frames)."""
+                 freq_width: int = 6, time_masks: int = 2, time_width: int = 8,
+                 freq_warp: float = 0.0) -> jax.Array:
+  """SpecAugment on one utterance [T, F]: the frequency axis warped by a factor drawn uniformly
+  from [1 - freq_warp, 1 + freq_warp] (`warp_frequencies`; 0: none), then `freq_masks` bands of up
+  to freq_width bins and `time_masks` spans of up to time_width frames (inside its `lengths` real
+  frames) zeroed."""
   num_frames, num_bins = features.shape
   keep = jnp.ones_like(features, dtype=bool)
+  if freq_warp:  # (Its own key only when used: runs without it keep their random masks.)
+    warp_key, rng = jax.random.split(rng)
+    factor = jax.random.uniform(warp_key, (), minval=1.0 - freq_warp, maxval=1.0 + freq_warp)
+    mask = (jnp.arange(num_frames) < lengths)[:, None]
+    features = jnp.where(mask, warp_frequencies(features, factor), 0.0)
   keys = jax.random.split(rng, 2 * (freq_masks + time_masks))
   for i in range(freq_masks):
     width = jax.random.randint(keys[2 * i], (), 0, freq_width + 1)
