@@ -15,6 +15,7 @@ TASKS = {
     "faces": "mlfun_jax.tasks.faces",
     "gan": "mlfun_jax.tasks.gan",
     "speech": "mlfun_jax.tasks.speech",
+    "translation": "mlfun_jax.tasks.translation",
 }
 
 

@@ -1,0 +1,67 @@
+"""Translates sentences with the latest checkpoint of a trained translator.
+
+  python -m experiments.translate --workdir=workdirs/translate_eng_spa "How are you?" "I'm hungry."
+  python -m experiments.translate --workdir=workdirs/translate_eng_spa < sentences.txt
+
+Prints one translation per line, in order: of each argument, or else of each line of standard
+input (read in batches of --batch_lines when stdin is a file or pipe, line by line when it is a
+terminal). Beam search with the checkpoint's beam size and length penalty unless --beam_size /
+--length_penalty say otherwise (--beam_size=1: greedy). --attention_png=FILE draws the attention
+weights of the first sentence's translation.
+"""
+
+import itertools
+import sys
+
+from absl import app
+from absl import flags
+
+from mlfun_jax import cli
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained translator.")
+_BEAM = flags.DEFINE_integer("beam_size", None, "Beam size (1: greedy); default: the config's.")
+_ALPHA = flags.DEFINE_float("length_penalty", None,
+                            "GNMT length penalty alpha (0: none); default: the config's.")
+_ATTENTION_PNG = flags.DEFINE_string("attention_png", None,
+                                     "Write the first sentence's attention weights here (PNG).")
+_BATCH_LINES = flags.DEFINE_integer("batch_lines", 64, "Lines of standard input per batch.",
+                                    lower_bound=1)
+flags.mark_flag_as_required("workdir")
+
+
+def _input_batches(argv: list[str]):
+  """Lists of sentences: the arguments, or standard input's lines in batches."""
+  if argv:
+    yield argv
+    return
+  size = 1 if sys.stdin.isatty() else _BATCH_LINES.value
+  lines = (line.rstrip("\n") for line in sys.stdin)
+  while batch := list(itertools.islice(lines, size)):
+    yield batch
+
+
+def main(argv):
+  from mlfun_jax import attention_pictures  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import translation  # pylint: disable=g-import-not-at-top
+  with cli.user_errors():
+    translator = translation.Translator.restore(_WORKDIR.value)
+    decode = translator.config.decode
+    settings = {"beam_size": decode.beam_size if _BEAM.value is None else _BEAM.value,
+                "length_penalty": (decode.length_penalty if _ALPHA.value is None
+                                   else _ALPHA.value)}
+    translation.check_decode_settings(**settings)
+    first = None
+    for batch in _input_batches(argv[1:]):
+      for line in translator.translate(batch, **settings):
+        print(line, flush=True)
+      first = first if first is not None else batch[0]
+    if _ATTENTION_PNG.value and first is not None:
+      attention_pictures.save_attention(_ATTENTION_PNG.value, *translator.attention(first, **settings))
+
+
+def run():
+  cli.run(main, config_flag=None)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,164 @@
+"""The series' translator: a bidirectional recurrent encoder and a recurrent decoder with attention.
+
+Encoder: embedding -> stacked bidirectional GRU/LSTM layers (flax `nn.Bidirectional` with the
+source lengths, so the backward direction starts at each sentence's last real token) -> one vector
+per source token (the attention memory) and the final states of both directions (the decoder's
+first state).
+
+Decoder (Luong et al. 2015, "global attention" without input feeding): stacked GRU/LSTM layers over
+the target embeddings; every top-layer state h_t attends over the memory (additive or
+multiplicative scores, padded source positions masked out), and tanh(W [h_t; context_t]) feeds the
+softmax. Without input feeding the recurrent part does not depend on the attention, so a
+teacher-forced pass runs the recurrence once and attends for all target positions in one batched
+product; decoding calls the same `decode` one token at a time with the carry.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mlfun_jax.models.rnn import CELL_CLASSES
+from mlfun_jax.models.rnn import CELLS
+
+ATTENTIONS = ("additive", "multiplicative")
+Carry = tuple[Any, ...]  # One entry per decoder layer: (c, h) for an LSTM, h for a GRU; [B, hidden].
+Memory = dict[str, jax.Array]  # 'values' [B, S, 2H], 'keys' [B, S, A], 'mask' bool [B, S].
+
+
+def _hidden_state(carry) -> jax.Array:
+  """A cell's output state [B, H] from its carry ((c, h) for LSTMs, h for GRUs)."""
+  return carry[1] if isinstance(carry, tuple) else carry
+
+
+class Attention(nn.Module):
+  """Scores decoder states against the memory keys; softmax over real source positions.
+
+  Attributes:
+    kind: 'additive' (Bahdanau: v . tanh(W q + k)) or 'multiplicative' (Luong 'general': q . k).
+    features: width of keys and (additive) the projected queries.
+  """
+
+  kind: str = "additive"
+  features: int = 256
+
+  def setup(self):
+    if self.kind not in ATTENTIONS:
+      raise ValueError(f"unknown attention {self.kind!r}; choose one of {', '.join(ATTENTIONS)}")
+    self.key_projection = nn.Dense(self.features, use_bias=False, name="keys")
+    self.query_projection = nn.Dense(self.features, use_bias=self.kind == "additive",
+                                      name="queries")
+    if self.kind == "additive":
+      self.score_vector = nn.Dense(1, use_bias=False, name="score")
+
+  def keys(self, values: jax.Array) -> jax.Array:
+    """Memory keys [B, S, features] of memory values [B, S, D] (computed once per sentence)."""
+    return self.key_projection(values)
+
+  def __call__(self, queries: jax.Array, memory: Memory) -> tuple[jax.Array, jax.Array]:
+    """(queries [B, T, H], memory) -> (contexts [B, T, D], weights float32 [B, T, S]).
+
+    The weights of every query sum to one over the real source positions and are 0 on padding.
+    """
+    projected = self.query_projection(queries)
+    keys = memory["keys"]
+    if self.kind == "additive":
+      hidden = jnp.tanh(projected[:, :, None, :] + keys[:, None, :, :])  # [B, T, S, A]
+      scores = self.score_vector(hidden)[..., 0]
+    else:
+      scores = jnp.einsum("bta,bsa->bts", projected, keys)
+    scores = scores.astype(jnp.float32)
+    scores = jnp.where(memory["mask"][:, None, :], scores, jnp.finfo(jnp.float32).min)
+    weights = jax.nn.softmax(scores, axis=-1)
+    weights = jnp.where(memory["mask"][:, None, :], weights, 0.0)
+    contexts = jnp.einsum("bts,bsd->btd", weights.astype(memory["values"].dtype),
+                          memory["values"])
+    return contexts, weights
+
+
+class Seq2Seq(nn.Module):
+  """Encoder-decoder with attention over token ids (0 = padding).
+
+  Attributes:
+    source_vocab_size, target_vocab_size: token counts of the two tokenisers.
+    embed_dim: width of both embeddings.
+    hidden: units of each decoder layer; each encoder direction has hidden // 2, so the memory
+      vectors are `hidden` wide.
+    encoder_layers, decoder_layers: stacked recurrent layers.
+    cell: 'gru' or 'lstm'.
+    attention: 'additive' or 'multiplicative'.
+    dropout_rate: dropout on embeddings, between layers and before the softmax layer.
+  """
+
+  source_vocab_size: int
+  target_vocab_size: int
+  embed_dim: int = 256
+  hidden: int = 512
+  encoder_layers: int = 1
+  decoder_layers: int = 1
+  cell: str = "gru"
+  attention: str = "additive"
+  dropout_rate: float = 0.0
+
+  def setup(self):
+    if self.cell not in CELLS:
+      raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+    if self.hidden % 2:
+      raise ValueError(f"hidden={self.hidden} must be even (two encoder directions of hidden/2)")
+    cell_class = CELL_CLASSES[self.cell]
+    self.source_embed = nn.Embed(self.source_vocab_size, self.embed_dim, name="source_embed")
+    self.target_embed = nn.Embed(self.target_vocab_size, self.embed_dim, name="target_embed")
+    half = self.hidden // 2
+    self.encoder = [nn.Bidirectional(nn.RNN(cell_class(half)), nn.RNN(cell_class(half)),
+                                     name=f"encoder_{i}") for i in range(self.encoder_layers)]
+    self.bridges = [nn.Dense(self.hidden, name=f"bridge_{i}") for i in range(self.decoder_layers)]
+    self.decoder = [nn.RNN(cell_class(self.hidden), return_carry=True, name=f"decoder_{i}")
+                    for i in range(self.decoder_layers)]
+    self.attend = Attention(self.attention, self.hidden, name="attention")
+    self.combine = nn.Dense(self.hidden, name="combine")
+    self.logits_layer = nn.Dense(self.target_vocab_size, name="logits")
+    self.dropout = nn.Dropout(self.dropout_rate)
+
+  def encode(self, source: jax.Array, source_length: jax.Array, train: bool = False
+             ) -> tuple[Memory, Carry]:
+    """(int32 source [B, S], int32 lengths [B]) -> (memory, the decoder's first carry)."""
+    x = self.dropout(self.source_embed(source), deterministic=not train)
+    for i, layer in enumerate(self.encoder):
+      if i:
+        x = self.dropout(x, deterministic=not train)
+      (forward, backward), x = layer(x, seq_lengths=source_length, return_carry=True)
+    final = jnp.concatenate([_hidden_state(forward), _hidden_state(backward)], -1)  # [B, hidden]
+    carry = []
+    for bridge in self.bridges:
+      h = jnp.tanh(bridge(final))
+      carry.append((jnp.zeros_like(h), h) if self.cell == "lstm" else h)
+    mask = jnp.arange(source.shape[1])[None, :] < source_length[:, None]
+    return {"values": x, "keys": self.attend.keys(x), "mask": mask}, tuple(carry)
+
+  def decode(self, carry: Carry, tokens: jax.Array, memory: Memory, train: bool = False
+             ) -> tuple[Carry, jax.Array, jax.Array]:
+    """(carry, int32 tokens [B, T], memory) -> (carry after the last token, float32 logits
+    [B, T, target_vocab] predicting the token after each, float32 attention weights [B, T, S]).
+
+    A whole teacher-forced target, or one token at a time (T = 1) with the carry: the same outputs.
+    """
+    x = self.dropout(self.target_embed(tokens), deterministic=not train)
+    new_carry = []
+    for i, layer in enumerate(self.decoder):
+      if i:
+        x = self.dropout(x, deterministic=not train)
+      layer_carry, x = layer(x, initial_carry=carry[i])
+      new_carry.append(layer_carry)
+    contexts, weights = self.attend(x, memory)
+    attentional = jnp.tanh(self.combine(jnp.concatenate([x, contexts], -1)))
+    attentional = self.dropout(attentional, deterministic=not train)
+    return tuple(new_carry), self.logits_layer(attentional).astype(jnp.float32), weights
+
+  def __call__(self, source: jax.Array, source_length: jax.Array, target_in: jax.Array,
+               train: bool = False) -> tuple[jax.Array, jax.Array]:
+    """Teacher forcing: (source [B, S], lengths [B], target_in [B, T] = BOS + target without its
+    last token) -> (float32 logits [B, T, target_vocab], attention [B, T, S])."""
+    memory, carry = self.encode(source, source_length, train)
+    _, logits, weights = self.decode(carry, target_in, memory, train)
+    return logits, weights
