@@ -62,6 +62,29 @@ def test_shapes_of_both_networks(shape, upsampling):
   assert models.num_upsamplings(28) == 2 and models.num_upsamplings(32) == 3
 
 
+def test_optional_dense_layers_and_discriminator_batchnorm():
+  generator = models.Generator((28, 28, 1), features=8, dense_features=32)
+  noise = jax.random.normal(jax.random.key(0), (6, 10))
+  variables = generator.init(jax.random.key(1), noise, train=False)
+  assert variables['params']['hidden']['kernel'].shape == (10, 32)
+  assert variables['params']['Dense_0']['kernel'].shape == (32, 7 * 7 * 16)
+  images = generator.apply(variables, noise, train=False)
+  discriminator = models.Discriminator(features=8, dense_features=24, norm='batch')
+  d_vars = discriminator.init(jax.random.key(2), images)
+  assert d_vars['params']['hidden']['kernel'].shape == (7 * 7 * 16, 24)
+  assert set(d_vars['batch_stats']) == {'BatchNorm_0', 'BatchNorm_1'}  # Not after the first conv.
+  assert 'bias' not in d_vars['params']['Conv_1'] and 'bias' in d_vars['params']['Conv_0']
+  # Train mode normalises with the batch's statistics: a batch's logits depend on the others.
+  apply = jax.vmap(lambda x: discriminator.apply(d_vars, x, train=True, mutable=['batch_stats']),
+                   axis_name=parallel.AXIS)
+  logits, updates = apply(images[None])
+  alone, _ = apply(images[None, :3])
+  assert logits.shape == (1, 6) and not np.allclose(logits[0, :3], alone[0])
+  assert all(_changed(d_vars['batch_stats'], updates['batch_stats']))
+  with pytest.raises(UserError, match='model.discriminator_norm'):
+    gan.create_models(gan_config(model__discriminator_norm='layer'), (28, 28, 1))
+
+
 def _state_and_step(config, n_devices, images):
   generator, discriminator = gan.create_models(config, (28, 28, 1))
   state = gan.create_state(generator, discriminator, config, 10, jax.random.key(0))
@@ -100,9 +123,12 @@ def test_one_step_changes_each_network_through_its_own_optimizer_only(digits, fr
   assert 0 < float(metrics['d_fake'][0]) < 1 and float(metrics['generator_loss'][0]) > 0
 
 
-def test_step_on_8_devices_equals_1_device(digits):
+@pytest.mark.parametrize('extras', [{}, {'model__generator_dense': 32,
+                                     'model__discriminator_dense': 32,
+                                     'model__discriminator_norm': 'batch'}])
+def test_step_on_8_devices_equals_1_device(digits, extras):
   """Noise keyed by example and BatchNorm over the global batch: 8 devices compute what 1 does."""
-  config = gan_config()
+  config = gan_config(**extras)
   results = {}
   for n in (1, 8):
     _, p_step, replicated, batch = _state_and_step(config, n, digits.train.images[:64])
@@ -110,7 +136,8 @@ def test_step_on_8_devices_equals_1_device(digits):
       replicated, metrics = p_step(replicated, batch)
     results[n] = (parallel.to_host(replicated), jax.device_get(metrics))
   (state1, metrics1), (state8, metrics8) = results[1], results[8]
-  for tree in ('generator', 'discriminator', 'batch_stats', 'ema_generator', 'ema_batch_stats'):
+  for tree in ('generator', 'discriminator', 'batch_stats', 'ema_generator', 'ema_batch_stats',
+               'discriminator_stats'):
     for a, b in zip(jax.tree.leaves(getattr(state1, tree)), jax.tree.leaves(getattr(state8, tree))):
       np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5, err_msg=tree)
   np.testing.assert_allclose(metrics1['generator_loss'][0], metrics8['generator_loss'][0], rtol=1e-4)

@@ -37,6 +37,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.generator_features = 64  # Channels of the generator's last hidden layer.
   config.model.discriminator_features = 64  # Channels of the discriminator's first layer.
   config.model.upsampling = "transpose"  # Or 'subpixel' (same capacity, faster on CPU).
+  config.model.generator_dense = 0  # A hidden dense layer after the noise (InfoGAN: 1024); 0: none.
+  config.model.discriminator_dense = 0  # A hidden dense layer before the logit; 0: none.
+  config.model.discriminator_norm = "none"  # Or 'batch': BatchNorm after all but the first layer.
   # Samples come from a moving average of the generator's weights (0: the generator itself).
   config.model.ema_decay = 0.999
 

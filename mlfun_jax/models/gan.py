@@ -5,6 +5,10 @@ the image side halved while it stays even and above 4), then doubles the resolut
 4x4 stride-2 transposed convolutions + BatchNorm + ReLU, ending in tanh pixels in [-1, 1]. The
 discriminator mirrors it with 4x4 stride-2 convolutions + LeakyReLU(0.2) and a single logit. Under
 pmap the generator's BatchNorm uses the statistics of the global batch (axis `parallel.AXIS`).
+
+Optional, as in InfoGAN's MNIST networks (Chen et al. 2016): a hidden dense layer after the noise
+(`Generator.dense_features`) and before the logit (`Discriminator.dense_features`), and BatchNorm in
+the discriminator after every layer but the first (`Discriminator.norm='batch'`).
 """
 
 import flax.linen as nn
@@ -41,6 +45,7 @@ class Generator(nn.Module):
   image_shape: tuple[int, int, int]
   features: int = 64
   upsampling: str = "transpose"
+  dense_features: int = 0  # A hidden dense layer (+ BatchNorm, ReLU) after the noise; 0: none.
 
   def _upsample(self, x: jax.Array, features: int, name: str, use_bias: bool) -> jax.Array:
     if self.upsampling == "transpose":
@@ -55,7 +60,10 @@ class Generator(nn.Module):
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
                                 axis_name=parallel.AXIS if train else None)
     widths = [self.features * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 256, 128, 64.
-    x = nn.Dense(h // 2**n * w // 2**n * widths[0], use_bias=False)(noise.astype(jnp.float32))
+    x = noise.astype(jnp.float32)
+    if self.dense_features:
+      x = nn.relu(norm()(nn.Dense(self.dense_features, use_bias=False, name="hidden")(x)))
+    x = nn.Dense(h // 2**n * w // 2**n * widths[0], use_bias=False)(x)
     x = nn.relu(norm()(x.reshape(-1, h // 2**n, w // 2**n, widths[0])))
     for i, width in enumerate(widths[1:]):
       # No bias before BatchNorm: it would cancel out (and Adam would amplify its zero gradient).
@@ -63,16 +71,44 @@ class Generator(nn.Module):
     return jnp.tanh(self._upsample(x, c, "pixels", use_bias=True))
 
 
+NORMS = ("none", "batch")
+
+
 class Discriminator(nn.Module):
-  """images float [B, H, W, C] in [-1, 1] -> logits float32 [B] (real vs generated)."""
+  """images float [B, H, W, C] in [-1, 1] -> logits float32 [B] (real vs generated).
+
+  Attributes:
+    features: channels of the first convolution; each later one has twice its predecessor's.
+    dense_features: a hidden dense layer (+ LeakyReLU) before the logit; 0: none.
+    norm: 'none', or 'batch': BatchNorm after every convolution but the first and after the
+      hidden dense layer (train=True: the statistics of the batch, over all devices; then the
+      caller passes mutable=['batch_stats']).
+  """
   features: int = 64
+  dense_features: int = 0
+  norm: str = "none"
 
   @nn.compact
-  def __call__(self, images: jax.Array) -> jax.Array:
+  def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+    if self.norm not in NORMS:
+      raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
+
+    def normalise(x, first=False):
+      if self.norm == "none" or first:
+        return x
+      return nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                          axis_name=parallel.AXIS if train else None)(x)
+
     x = images.astype(jnp.float32)
     for i in range(num_upsamplings(images.shape[1])):
-      x = nn.leaky_relu(nn.Conv(self.features * 2**i, (4, 4), strides=(2, 2))(x), 0.2)
-    return nn.Dense(1)(x.reshape(x.shape[0], -1))[:, 0]
+      biased = self.norm == "none" or i == 0  # A bias before BatchNorm would cancel out.
+      x = nn.Conv(self.features * 2**i, (4, 4), strides=(2, 2), use_bias=biased)(x)
+      x = nn.leaky_relu(normalise(x, first=i == 0), 0.2)
+    x = x.reshape(x.shape[0], -1)
+    if self.dense_features:
+      x = nn.Dense(self.dense_features, use_bias=self.norm == "none", name="hidden")(x)
+      x = nn.leaky_relu(normalise(x), 0.2)
+    return nn.Dense(1)(x)[:, 0]
 
 
 def generate(generator: Generator, params, batch_stats, noise: jax.Array) -> jax.Array:

@@ -2,7 +2,8 @@
 
 Config fields (see experiments/configs/dcgan_mnist.py, dcgan_cifar10.py): the data fields of the
 classification family; model.latent, model.generator_features, model.discriminator_features,
-model.upsampling, model.ema_decay; generator_optimizer and discriminator_optimizer
+model.upsampling, model.ema_decay, model.generator_dense, model.discriminator_dense,
+model.discriminator_norm; generator_optimizer and discriminator_optimizer
 (mlfun_jax/optim.py);
 quality.classifier_workdir (a classifier trained with this project on the same image shape: its
 last hidden layer is the feature space of the Frechet distance, its softmax gives the Inception
@@ -46,13 +47,15 @@ EVAL_SEED = 11  # Noise of the evaluation's generated images: the same at every 
 
 class GANState(flax.struct.PyTreeNode):
   """Both networks, the generator's BatchNorm averages, the averaged generator (the one that
-  samples) with its own BatchNorm averages, and both optimizer states."""
+  samples) with its own BatchNorm averages, the discriminator's BatchNorm averages (empty without
+  BatchNorm) and both optimizer states."""
   step: jax.Array
   generator: Any
   batch_stats: Any
   ema_generator: Any
   ema_batch_stats: Any
   discriminator: Any
+  discriminator_stats: Any
   generator_opt_state: Any
   discriminator_opt_state: Any
   generator_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
@@ -68,20 +71,28 @@ def create_models(config: ml_collections.ConfigDict, image_shape) -> tuple[Any, 
     models.num_upsamplings(image_shape[0])
   except ValueError as e:
     raise UserError(f"dataset images are {image_shape}: {e}") from e
-  return (models.Generator(tuple(image_shape), m.generator_features, m.upsampling),
-          models.Discriminator(m.discriminator_features))
+  norm = m.get("discriminator_norm", "none")
+  if norm not in models.NORMS:
+    raise UserError(f"config field model.discriminator_norm={norm!r} must be one of "
+                    f"{', '.join(models.NORMS)}")
+  return (models.Generator(tuple(image_shape), m.generator_features, m.upsampling,
+                           dense_features=m.get("generator_dense", 0)),
+          models.Discriminator(m.discriminator_features, dense_features=m.get(
+              "discriminator_dense", 0), norm=norm))
 
 
 def create_state(generator, discriminator, config, num_steps: int, rng: jax.Array) -> GANState:
   g_rng, d_rng = jax.random.split(rng)
   noise = jnp.zeros((1, config.model.latent))
   g_vars = generator.init(g_rng, noise, train=False)
-  d_params = discriminator.init(d_rng, jnp.zeros((1, *generator.image_shape)))["params"]
+  d_vars = discriminator.init(d_rng, jnp.zeros((1, *generator.image_shape)))
+  d_params = d_vars["params"]
   g_tx = optim.create_optimizer(config.generator_optimizer, num_steps)
   d_tx = optim.create_optimizer(config.discriminator_optimizer, num_steps)
   return GANState(step=jnp.zeros((), jnp.int32), generator=g_vars["params"],
                   batch_stats=g_vars["batch_stats"], ema_generator=g_vars["params"],
                   ema_batch_stats=g_vars["batch_stats"], discriminator=d_params,
+                  discriminator_stats=d_vars.get("batch_stats", {}),
                   generator_opt_state=g_tx.init(g_vars["params"]),
                   discriminator_opt_state=d_tx.init(d_params),
                   generator_tx=g_tx, discriminator_tx=d_tx)
@@ -124,13 +135,20 @@ def make_train_step(generator, discriminator, config):
         models.noise_from_keys(d_keys, latent), train=True, mutable=["batch_stats"])
     fake = jax.lax.stop_gradient(fake)
 
-    def discriminator_loss(params):
-      real_logits = discriminator.apply({"params": params}, real)
-      fake_logits = discriminator.apply({"params": params}, fake)
-      loss = jax.nn.softplus(-real_logits).mean() + jax.nn.softplus(fake_logits).mean()
-      return loss, (jax.nn.sigmoid(real_logits).mean(), jax.nn.sigmoid(fake_logits).mean())
+    def discriminate(params, stats, images):
+      """Train-mode logits of one batch (real or generated: separate BatchNorm batches, as in
+      DCGAN) and the updated BatchNorm averages."""
+      logits, updates = discriminator.apply({"params": params, "batch_stats": stats}, images,
+                                            train=True, mutable=["batch_stats"])
+      return logits, updates.get("batch_stats", stats)
 
-    (d_loss, (d_real, d_fake)), d_grads = jax.value_and_grad(
+    def discriminator_loss(params):
+      real_logits, stats = discriminate(params, state.discriminator_stats, real)
+      fake_logits, stats = discriminate(params, stats, fake)
+      loss = jax.nn.softplus(-real_logits).mean() + jax.nn.softplus(fake_logits).mean()
+      return loss, (jax.nn.sigmoid(real_logits).mean(), jax.nn.sigmoid(fake_logits).mean(), stats)
+
+    (d_loss, (d_real, d_fake, d_stats)), d_grads = jax.value_and_grad(
         discriminator_loss, has_aux=True)(state.discriminator)
     d_grads = jax.lax.pmean(d_grads, parallel.AXIS)
     d_updates, d_opt_state = state.discriminator_tx.update(
@@ -141,7 +159,7 @@ def make_train_step(generator, discriminator, config):
       images, new_stats = generator.apply(
           {"params": params, "batch_stats": updates["batch_stats"]},
           models.noise_from_keys(g_keys, latent), train=True, mutable=["batch_stats"])
-      logits = discriminator.apply({"params": d_params}, images)
+      logits, _ = discriminate(d_params, d_stats, images)
       return jax.nn.softplus(-logits).mean(), new_stats["batch_stats"]  # Non-saturating loss.
 
     (g_loss, batch_stats), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
@@ -158,7 +176,7 @@ def make_train_step(generator, discriminator, config):
     new_state = state.replace(
         step=state.step + 1, generator=g_params, batch_stats=batch_stats,
         ema_generator=ema_params, ema_batch_stats=ema_stats["batch_stats"],
-        discriminator=d_params, generator_opt_state=g_opt_state,
+        discriminator=d_params, discriminator_stats=d_stats, generator_opt_state=g_opt_state,
         discriminator_opt_state=d_opt_state)
     metrics = {"discriminator_loss": d_loss, "generator_loss": g_loss,
                "d_real": d_real, "d_fake": d_fake}
@@ -216,8 +234,9 @@ def make_eval_step(generator, discriminator, config, quality: QualityClassifier 
                                                     batch["batch_index"]), real.shape[0])
     fake = models.generate(generator, state.ema_generator, state.ema_batch_stats,
                            models.noise_from_keys(keys, latent))
-    real_logits = discriminator.apply({"params": state.discriminator}, real)
-    fake_logits = discriminator.apply({"params": state.discriminator}, fake)
+    d_vars = {"params": state.discriminator, "batch_stats": state.discriminator_stats}
+    real_logits = discriminator.apply(d_vars, real)
+    fake_logits = discriminator.apply(d_vars, fake)
     sums = {"count": mask.sum(),
             "d_real": (jax.nn.sigmoid(real_logits) * mask).sum(),
             "d_fake": (jax.nn.sigmoid(fake_logits) * mask).sum()}
