@@ -31,6 +31,8 @@ def gan_config(**overrides):
   config.model.generator_features = 16
   config.model.discriminator_features = 16
   config.model.latent = 16
+  config.model.generator_dense = 32
+  config.model.discriminator_dense = 32
   config.batch_size = 64
   config.num_steps = 60
   config.log_every = 20
@@ -123,9 +125,10 @@ def test_one_step_changes_each_network_through_its_own_optimizer_only(digits, fr
   assert 0 < float(metrics['d_fake'][0]) < 1 and float(metrics['generator_loss'][0]) > 0
 
 
-@pytest.mark.parametrize('extras', [{}, {'model__generator_dense': 32,
-                                     'model__discriminator_dense': 32,
-                                     'model__discriminator_norm': 'batch'}])
+@pytest.mark.parametrize('extras', [{}, {'model__generator_dense': 0,
+                                     'model__discriminator_dense': 0,
+                                     'model__discriminator_norm': 'none',
+                                     'model__upsampling': 'transpose'}])
 def test_step_on_8_devices_equals_1_device(digits, extras):
   """Noise keyed by example and BatchNorm over the global batch: 8 devices compute what 1 does."""
   config = gan_config(**extras)

@@ -36,10 +36,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.latent = 100
   config.model.generator_features = 64  # Channels of the generator's last hidden layer.
   config.model.discriminator_features = 64  # Channels of the discriminator's first layer.
-  config.model.upsampling = "transpose"  # Or 'subpixel' (same capacity, faster on CPU).
-  config.model.generator_dense = 0  # A hidden dense layer after the noise (InfoGAN: 1024); 0: none.
-  config.model.discriminator_dense = 0  # A hidden dense layer before the logit; 0: none.
-  config.model.discriminator_norm = "none"  # Or 'batch': BatchNorm after all but the first layer.
+  # 'subpixel': a 3x3 convolution to 4x the channels, then depth-to-space, which is a stride-2
+  # transposed convolution with a 6x6 kernel in another parameterisation (Shi et al. 2016), ~3x
+  # faster under XLA on CPU; 'transpose': the paper's 4x4 stride-2 transposed convolutions.
+  config.model.upsampling = "subpixel"
+  # InfoGAN's MNIST networks (Chen et al. 2016): hidden dense layers of 1024 units after the noise
+  # and before the logit, BatchNorm in the discriminator. Without them (0, 0, 'none') the
+  # Inception Score stayed near 6-7 (see the README).
+  config.model.generator_dense = 1024
+  config.model.discriminator_dense = 1024
+  config.model.discriminator_norm = "batch"  # Or 'none'.
   # Samples come from a moving average of the generator's weights (0: the generator itself).
   config.model.ema_decay = 0.999
 
