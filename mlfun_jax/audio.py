@@ -2,8 +2,10 @@
 
 Reading and resampling run on the host (scipy); the spectrogram itself is pure JAX and jit-compiled,
 so it runs on the accelerator: frames of `frame_ms` (20 ms) every `hop_ms`, a window, a real FFT of
-`n_fft` points, power, optional triangular mel filters (HTK mel scale), the log, and per-utterance
-normalisation of each frequency bin over the utterance's real frames (padding masked out).
+`n_fft` points, power, optional triangular mel filters (HTK mel scale), the log, optionally the first
+cepstral coefficients of the log-mel spectrum (MFCCs: an orthonormal DCT-II, which keeps the
+spectral envelope and drops the voice's pitch harmonics), and per-utterance normalisation of each
+feature over the utterance's real frames (padding masked out).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class FrontEnd:
     mel_bins: 0 for the log-power spectrum (n_fft // 2 + 1 bins), else that many mel bins.
     fmin, fmax: mel filter range in Hz (fmax 0: sample_rate / 2).
     log_floor: added to the power before the log.
-    normalize: standardise each bin over the utterance's frames (mean 0, variance 1).
+    mfcc: 0 for log-mel (or log-power) features, else that many cepstral coefficients of the
+      log-mel spectrum (needs mel_bins >= mfcc).
+    normalize: standardise each feature over the utterance's frames (mean 0, variance 1).
   """
   sample_rate: int = 8000
   frame_ms: float = 20.0
@@ -47,6 +51,7 @@ class FrontEnd:
   fmin: float = 20.0
   fmax: float = 0.0
   log_floor: float = 1e-6
+  mfcc: int = 0
   normalize: bool = True
 
   def __post_init__(self):
@@ -60,6 +65,9 @@ class FrontEnd:
                       f"({self.frame_length} samples)")
     if self.mel_bins < 0:
       raise UserError(f"audio mel_bins={self.mel_bins} must be >= 0")
+    if self.mfcc < 0 or (self.mfcc and self.mfcc > self.mel_bins):
+      raise UserError(f"audio mfcc={self.mfcc} must be 0 or between 1 and mel_bins="
+                      f"{self.mel_bins}")
 
   @classmethod
   def from_config(cls, config) -> "FrontEnd":
@@ -81,7 +89,7 @@ class FrontEnd:
 
   @property
   def num_features(self) -> int:
-    return self.mel_bins or self.fft_length // 2 + 1
+    return self.mfcc or self.mel_bins or self.fft_length // 2 + 1
 
   def num_frames(self, num_samples):
     """Frames that lie wholly inside `num_samples` samples, at least 1 (of an int: an int; of a JAX
@@ -124,10 +132,20 @@ def mel_filterbank(sample_rate: int, n_fft: int, mel_bins: int, fmin: float = 0.
   return np.maximum(0.0, np.minimum(rising, falling)).T.astype(np.float32)
 
 
+def dct_matrix(size: int, count: int) -> np.ndarray:
+  """float32 [size, count]: x @ it gives the first `count` coefficients of the orthonormal DCT-II
+  of x [..., size] (as scipy.fft.dct(x, norm='ortho')[..., :count])."""
+  n = np.arange(size)[:, None]
+  k = np.arange(count)[None, :]
+  matrix = np.cos(np.pi * (2 * n + 1) * k / (2 * size)) * np.sqrt(2.0 / size)
+  matrix[:, 0] /= np.sqrt(2.0)
+  return matrix.astype(np.float32)
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def spectrogram(front_end: FrontEnd, waves: jax.Array, lengths: jax.Array
                 ) -> tuple[jax.Array, jax.Array]:
-  """Log-power (or log-mel) spectrograms of a padded batch of waveforms.
+  """Log-power (or log-mel, or MFCC) features of a padded batch of waveforms.
 
   Args:
     front_end: the settings (static).
@@ -153,6 +171,9 @@ def spectrogram(front_end: FrontEnd, waves: jax.Array, lengths: jax.Array
                              front_end.fmin, front_end.fmax)
     power = jnp.dot(power, filters, precision=jax.lax.Precision.HIGHEST)
   features = jnp.log(power + front_end.log_floor)
+  if front_end.mfcc:
+    features = jnp.dot(features, dct_matrix(front_end.mel_bins, front_end.mfcc),
+                       precision=jax.lax.Precision.HIGHEST)
   frame_counts = jnp.minimum(front_end.num_frames(jnp.asarray(lengths)), num_frames
                              ).astype(jnp.int32)
   if front_end.normalize:

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.fft
 import scipy.io.wavfile
 import scipy.signal
 
@@ -108,6 +109,15 @@ def test_log_mel_equals_loop_reference_and_normalisation_is_masked():
   assert np.all(np.asarray(normed[1, n:]) == 0)
   np.testing.assert_allclose(np.asarray(normed[1, :n]).mean(axis=0), 0, atol=1e-4)
   np.testing.assert_allclose(np.asarray(normed[1, :n]).std(axis=0), 1, atol=1e-2)
+  # MFCCs: the orthonormal DCT-II of the same log-mel frames (scipy's), first 13 coefficients.
+  mfcc, _ = audio.spectrogram(audio.FrontEnd(sample_rate=8000, mel_bins=20, fmin=0.0, mfcc=13,
+                                             normalize=False), padded, lengths)
+  assert mfcc.shape[-1] == 13 == audio.FrontEnd(mel_bins=20, mfcc=13).num_features
+  np.testing.assert_allclose(np.asarray(mfcc[0]),
+                             scipy.fft.dct(reference, norm='ortho', axis=-1)[:, :13],
+                             atol=1e-2, rtol=1e-3)
+  with pytest.raises(UserError, match='mfcc=30'):
+    audio.FrontEnd(mel_bins=20, mfcc=30)
 
 
 def test_read_wav_any_rate_resamples(tmp_path):

@@ -60,6 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.audio.fmin = 20.0
   config.audio.fmax = 0.0
   config.audio.log_floor = 1e-6
+  config.audio.mfcc = 0  # 0: log-mel features; else that many cepstral coefficients (MFCCs).
   config.audio.normalize = True
 
   # Batches are padded to the first of these frame counts that holds their longest utterance.
