@@ -6,6 +6,7 @@ is exercised with real cross-device collectives.
 
 from __future__ import annotations
 
+import gc
 import os
 import pathlib
 import subprocess
@@ -26,6 +27,31 @@ def find_shared_data_dir() -> pathlib.Path:
   """
   env = os.environ.get('MLFUN_DATA_DIR')
   return pathlib.Path(env) if env else REPO_ROOT.parent / 'shared' / 'data'
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _release_compiled_programs():
+  """Drops JAX's compiled executables after each test module.
+
+  One pytest process compiles thousands of XLA programs; each keeps memory mappings of its
+  machine code, and the whole suite in one process crossed the kernel's limit on mappings per
+  process (vm.max_map_count, 65,530), after which XLA segfaulted while compiling.
+  """
+  yield
+  import jax  # pylint: disable=g-import-not-at-top
+  before = _memory_map_count()
+  jax.clear_caches()
+  gc.collect()
+  if os.environ.get('MLFUN_TEST_REPORT_MAPS'):
+    sys.stderr.write(f' [memory maps: {before} -> {_memory_map_count()}] ')
+
+
+def _memory_map_count() -> int:
+  try:
+    with open('/proc/self/maps') as maps:
+      return sum(1 for _ in maps)
+  except OSError:  # Not Linux.
+    return -1
 
 
 @pytest.fixture(scope='session')

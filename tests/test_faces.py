@@ -153,7 +153,7 @@ def test_class_labels_and_bad_loss_config(shared_data_dir):
       faces.build(faces_config(root, **overrides), '/nonexistent')
   model = faces.create_model(faces_config(root, loss='cosface'))
   assert model.num_classes == 18
-  assert faces.create_model(faces_config(root)).num_classes == 0
+  assert faces.create_model(faces_config(root, loss='triplet')).num_classes == 0
 
 
 def test_embeddings_have_unit_norm():
@@ -268,7 +268,7 @@ def test_cosface_under_pmap_equals_one_device():
                                  rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize('overrides', [{}, {'loss': 'triplet+cosface',
+@pytest.mark.parametrize('overrides', [{'loss': 'triplet'}, {'loss': 'triplet+cosface',
                                             'triplet__mining': 'batch_hard'}])
 def test_train_step_on_8_devices_equals_1_device(shared_data_dir, overrides):
   # Plain SGD: updates proportional to the gradients (Adam would blow up float32 rounding in
@@ -294,7 +294,7 @@ def test_train_step_on_8_devices_equals_1_device(shared_data_dir, overrides):
     results.append((parallel.to_host(replicated).params, jax.device_get(metrics)))
   (params_1, metrics_1), (params_8, metrics_8) = results
   np.testing.assert_allclose(metrics_8['loss'][0], metrics_1['loss'][0], rtol=1e-4)
-  if 'loss' in overrides:  # Both terms, and the class centres learn alike on 1 and 8 devices.
+  if overrides['loss'] == 'triplet+cosface':  # Both terms, and the class centres learn alike on 1 and 8 devices.
     assert metrics_1['loss'][0] == pytest.approx(
         metrics_1['triplet_loss'][0] + metrics_1['cosface_loss'][0], rel=1e-5)
     assert params_1['class_centres'].shape == (18, 128)
@@ -321,10 +321,12 @@ def test_measures_on_known_pairs():
 
 @pytest.fixture(scope='module')
 def trained_workdir(tmp_path_factory, shared_data_dir):
-  """A short real ORL training (8 CPU devices): the default network and data, margin 0.2."""
+  """A short real ORL training (8 CPU devices): the semi-hard triplet loss (margin 0.2) on the
+  narrower (32, 64, 128) network, which is 3x cheaper than the default."""
   workdir = tmp_path_factory.mktemp('faces') / 'run'
   config = faces_config(shared_data_dir / 'faces_orl', num_steps=150, eval_every=75,
-                        checkpoint_every=150, log_every=50, triplet__margin=0.2)
+                        checkpoint_every=150, log_every=50, loss='triplet', triplet__margin=0.2,
+                        model__conv_features=(32, 64, 128))
   _, summary = train.run(faces.build(config, str(workdir)), config, str(workdir))
   return workdir, summary
 

@@ -37,7 +37,9 @@ def get_config() -> ml_collections.ConfigDict:
 
   # "triplet", "cosface" (softmax over the training people, additive cosine margin) or
   # "triplet+cosface" (triplet + cosface.weight x CosFace).
-  config.loss = "triplet"
+  # CosFace is the default: over split seeds 0-2 it beat the semi-hard triplet loss on unseen
+  # people (README: verification 96.5% vs 94.8%, one-image identification 95.6% vs 92.7%).
+  config.loss = "cosface"
 
   config.triplet = ml_collections.ConfigDict()
   config.triplet.margin = 0.6  # 0.2 (FaceNet) left no active triplets after ~600 steps here.
@@ -57,7 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.augment.contrast = 0.2  # Contrast factor in [0.8, 1.2].
 
   config.model = ml_collections.ConfigDict()
-  config.model.conv_features = (32, 64, 128)
+  config.model.conv_features = (64, 128, 256)
   config.model.convs_per_block = 1
   config.model.dense_features = ()
   config.model.embedding_size = 128
@@ -75,7 +77,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer.grad_clip_norm = 0.0
 
   config.num_epochs = 1.0  # Unused: num_steps is set.
-  config.num_steps = 800
+  config.num_steps = 1500
   config.log_every = 50
   config.eval_every = 200
   config.checkpoint_every = 500
