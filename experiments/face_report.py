@@ -16,13 +16,16 @@ from mlfun_jax import cli
 from mlfun_jax.errors import UserError
 
 MEASURES = ("accuracy", "balanced_accuracy", "auc", "tar_at_far_1pct", "nearest_neighbour_top1",
-            "linear_top1", "linear_top1_5_enrolled", "threshold")
+            "linear_top1", "linear_top1_5_enrolled", "threshold", "pooled_accuracy",
+            "pooled_balanced_accuracy", "pooled_threshold")
 
 
 def summarise(reports: list[dict]) -> dict[str, dict[str, float]]:
   """{measure: {'mean', 'std', 'min', 'max'}} of the test measures of `reports`."""
   out = {}
   for name in MEASURES:
+    if not all(name in r["test"] for r in reports):  # Reports written before it was measured.
+      continue
     values = np.array([r["test"][name] for r in reports], np.float64)
     out[name] = {"mean": float(values.mean()), "std": float(values.std()),
                  "min": float(values.min()), "max": float(values.max())}

@@ -342,6 +342,21 @@ def test_short_training_on_orl_learns_unseen_people(trained_workdir):
   assert summary['eval_auc'] > 0.9
   assert (workdir / 'test_embeddings.png').stat().st_size > 0
   assert (workdir / 'hog.png').stat().st_size > 0
+  # The validation+train ("pooled") threshold and the test accuracy at it, recomputed from the
+  # restored network: no test person takes part in picking it.
+  embedder = faces.TrainedFaceEmbedder(str(workdir))
+  dataset = faces.load_dataset(embedder.config)
+  embedded = {s: embedder.embed(dataset.splits[s].images) for s in ('train', 'validation', 'test')}
+  pooled = np.concatenate([embedded['validation'], embedded['train']])
+  pooled_labels = np.concatenate([dataset.splits['validation'].labels,
+                                  dataset.splits['train'].labels])
+  threshold = face_measures.best_threshold(*face_measures.pair_distances(pooled, pooled_labels))
+  assert test['pooled_threshold'] == pytest.approx(threshold, abs=1e-4)
+  at_threshold = face_measures.accuracy_at(
+      *face_measures.pair_distances(embedded['test'], dataset.splits['test'].labels), threshold)
+  assert test['pooled_accuracy'] == pytest.approx(at_threshold['accuracy'], abs=1e-3)
+  assert test['pooled_false_accept_rate'] == pytest.approx(at_threshold['false_accept_rate'],
+                                                           abs=1e-3)
   # The validation threshold travels with the final checkpoint.
   meta, step = checkpoint.latest_meta(str(workdir / 'checkpoints'))
   assert step == 150
