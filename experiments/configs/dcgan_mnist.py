@@ -1,5 +1,10 @@
-"""A DCGAN that draws digits: noise(100) -> 7x7x128 -> 14x14x64 -> 28x28x1 (transposed convolutions,
-BatchNorm, ReLU, tanh) against a discriminator of strided convolutions with LeakyReLU.
+"""A DCGAN that draws digits: noise(100) -> dense 1024 -> 7x7x128 -> 14x14x64 -> 28x28x1 (sub-pixel
+or transposed-convolution upsampling, BatchNorm, ReLU, tanh) against a discriminator of strided
+convolutions with LeakyReLU and BatchNorm, then dense 1024 -> logit (InfoGAN's MNIST networks).
+
+Measured (2-core CPU, 2 devices, README): 10 epochs (48.7 min) Inception Score 8.70, Frechet
+distance 574.2 -> 11.65; 20 epochs (+44.8 min) IS 8.93 on 10,000 samples, FD 6.84, 10 of 10 digits
+among 1,000 samples. The goal of IS >= 9.0 is not reached yet.
 
   # A classifier to judge the samples (its features: Frechet distance; its softmax: Inception Score)
   python -m experiments.train --config=experiments/configs/cnn_mnist.py --workdir=workdirs/mnist_full \
