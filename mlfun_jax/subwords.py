@@ -10,6 +10,7 @@ Train only on the training split.
 
 from __future__ import annotations
 
+import abc
 import base64
 import io
 import unicodedata
@@ -32,25 +33,27 @@ def _nfc(text: str) -> str:
   return unicodedata.normalize("NFC", text)
 
 
-class Tokenizer:
+class Tokenizer(abc.ABC):
   """Text <-> int32 ids with PAD 0, UNKNOWN 1, BOS 2, EOS 3; build with `train_subwords`,
   `train_characters` or `Tokenizer.from_json`."""
   kind = ""
 
   @property
+  @abc.abstractmethod
   def vocab_size(self) -> int:
-    raise NotImplementedError
+    """Number of ids, the 4 special ones included."""
 
+  @abc.abstractmethod
   def encode(self, text: str) -> np.ndarray:
     """int32 [n] ids of `text`, without BOS or EOS."""
-    raise NotImplementedError
 
   def encode_all(self, texts: list[str]) -> list[np.ndarray]:
     """`encode` of every text."""
     return [self.encode(t) for t in texts]
 
+  @abc.abstractmethod
   def _decode_ids(self, ids: list[int]) -> str:
-    raise NotImplementedError
+    """The text of ids holding no PAD, BOS or EOS."""
 
   def decode(self, ids) -> str:
     """The text of `ids` up to the first EOS; PAD and BOS are dropped."""
@@ -59,9 +62,9 @@ class Tokenizer:
       ids = ids[:ids.index(EOS)]
     return self._decode_ids([i for i in ids if i not in (PAD, BOS)])
 
+  @abc.abstractmethod
   def to_json(self) -> dict:
     """A JSON-able dict that `Tokenizer.from_json` turns back into this tokeniser."""
-    raise NotImplementedError
 
   @staticmethod
   def from_json(d: dict) -> Tokenizer:

@@ -39,10 +39,11 @@ def _release_compiled_programs():
   """
   yield
   import jax  # pylint: disable=g-import-not-at-top
-  before = _memory_map_count()
+  report = bool(os.environ.get('MLFUN_TEST_REPORT_MAPS'))
+  before = _memory_map_count() if report else None
   jax.clear_caches()
   gc.collect()
-  if os.environ.get('MLFUN_TEST_REPORT_MAPS'):
+  if report:
     sys.stderr.write(f' [memory maps: {before} -> {_memory_map_count()}] ')
 
 
