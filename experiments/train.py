@@ -6,7 +6,8 @@
 
 Any config field can be overridden as --config.field=value. A run resumes from the latest good
 checkpoint in --workdir; SIGTERM or Ctrl-C stops it after a checkpoint (exit status 0), and the
-same command resumes it.
+same command resumes it. --init_from=OTHER_WORKDIR starts a new run (a workdir without checkpoints)
+from another run's weights with a fresh step count and optimizer: fine-tuning, a decay phase.
 
 Many processes (one per host, or several on one machine: launch/multiprocess.sh) join one run with
 --coordinator_address=HOST:PORT --num_processes=N --process_id=I, or without flags where JAX detects
@@ -25,6 +26,9 @@ from mlfun_jax import parallel
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics and pictures.")
+_INIT_FROM = flags.DEFINE_string(
+    "init_from", None, "Another run's workdir: start from its newest weights with a fresh step "
+    "count and optimizer (fine-tuning, a new schedule); ignored once --workdir has a checkpoint.")
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "On CPU: XLA devices to split the processor into (0: one per core).")
 _COORDINATOR = flags.DEFINE_string(
@@ -45,7 +49,8 @@ def main(argv):
     parallel.initialize_processes(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     if not parallel.is_chief():
       logging.set_verbosity(logging.WARNING)
-    _, summary = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    _, summary = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
+                                          init_from=_INIT_FROM.value)
   logging.info("Final metrics: %s", json.dumps(summary, sort_keys=True))
 
 

@@ -100,6 +100,19 @@ class Checkpointer:
           f"checkpoint {path} is damaged or unreadable: {_first_line(e)}") from e
     return restored.state, meta
 
+  def restore_as_saved(self, step: int) -> tuple[Any, dict[str, Any]]:
+    """(state, meta) of step `step` in the saved structure (nested dicts and lists of numpy
+    arrays), for reading another run's weights without building its train state."""
+    path = os.path.join(self.directory, str(step))
+    meta = self.read_meta(step)
+    try:
+      restored = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    except Exception as e:  # pylint: disable=broad-except
+      raise DamagedCheckpointError(
+          f"checkpoint {path} is damaged or unreadable: {_first_line(e)}") from e
+    return restored.state, meta
+
   def restore_latest_good(
       self, template: Any, check_meta: Callable[[dict[str, Any]], None] | None = None
   ) -> tuple[Any, dict[str, Any], int] | None:

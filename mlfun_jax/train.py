@@ -38,6 +38,7 @@ from mlfun_jax import metrics_writer
 from mlfun_jax import parallel
 from mlfun_jax import progress
 from mlfun_jax import tasks
+from mlfun_jax import warm_start
 from mlfun_jax.errors import UserError
 
 Batch = dict[str, Any]
@@ -290,11 +291,11 @@ def check_loop_config(config: ml_collections.ConfigDict) -> None:
 
 
 def _restore(checkpointer: checkpoint.Checkpointer, state: Any,
-             config: ml_collections.ConfigDict, workdir: str) -> Any:
-  """The latest good checkpoint's state if there is one, else `state`."""
+             config: ml_collections.ConfigDict, workdir: str) -> tuple[Any, dict[str, Any]]:
+  """(The latest good checkpoint's state and meta) if there is one, else (`state`, {})."""
   restored = checkpointer.restore_latest_good(state, _check_resumable(config, workdir))
   if restored is None:
-    return state
+    return state, {}
   state, saved_meta, saved_step = restored
   logging.info("Resumed from step %d in %s", saved_step, checkpointer.directory)
   saved_config = saved_meta["config"]
@@ -302,15 +303,18 @@ def _restore(checkpointer: checkpoint.Checkpointer, state: Any,
       config.get("num_steps"), config.get("num_epochs")):
     logging.warning("The run length changed since the checkpoint: learning-rate schedules "
                     "follow the new length from step %d on.", saved_step)
-  return state
+  return state, saved_meta
 
 
 def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
-        stop_after_step: int | None = None) -> tuple[Any, dict[str, float]]:
+        stop_after_step: int | None = None,
+        init_from: str | None = None) -> tuple[Any, dict[str, float]]:
   """Trains `task` to `task.num_steps`, resuming from `workdir` if it holds a checkpoint.
 
   `stop_after_step` ends this call early at that step with a checkpoint, as a preemption would;
-  calling again resumes exactly where it stopped.
+  calling again resumes exactly where it stopped. `init_from` (another run's workdir) starts a new
+  run from that run's weights with a fresh step count and optimizer (`warm_start`); once `workdir`
+  has a checkpoint of its own, the run resumes from it instead.
 
   Returns:
     (the final train state as numpy arrays, the last logged train metrics and latest eval metrics
@@ -328,7 +332,15 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
   with contextlib.ExitStack() as resources:
     checkpointer = resources.enter_context(checkpoint.Checkpointer(
         os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints))
-    state = _restore(checkpointer, jax.device_get(task.init(init_rng)), config, workdir)
+    state = jax.device_get(task.init(init_rng))
+    if init_from and not checkpointer.steps():
+      state, meta["init_from"] = warm_start.weights_from(state, meta, init_from)
+      logging.info("Starting from the weights of %s (step %d).", init_from,
+                   meta["init_from"]["step"])
+    else:
+      state, saved_meta = _restore(checkpointer, state, config, workdir)
+      if "init_from" in saved_meta:  # Where a warm-started run's weights first came from.
+        meta["init_from"] = saved_meta["init_from"]
     start_step = step = int(state.step)
     outputs = _TrainOutputs(checkpointer.directory)
     outputs.last_good_checkpoint = start_step if checkpointer.steps() else None
@@ -397,7 +409,8 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       stop_after_step: int | None = None) -> tuple[Any, dict[str, float]]:
+                       stop_after_step: int | None = None,
+                       init_from: str | None = None) -> tuple[Any, dict[str, float]]:
   """Builds the Task of the family named by `config.task` and runs it in `workdir` (see `run`)."""
   task = tasks.get(config.task).build(config, workdir)
-  return run(task, config, workdir, stop_after_step)
+  return run(task, config, workdir, stop_after_step, init_from)
