@@ -61,18 +61,22 @@ class Checkpointer:
         force=True)
     self._manager.wait_until_finished()
 
+  def _read(self, step: int, **items) -> Any:
+    """orbax's restore of the named items of `step`; any failure is a DamagedCheckpointError."""
+    try:
+      return self._manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as e:  # pylint: disable=broad-except
+      raise DamagedCheckpointError(f"checkpoint {os.path.join(self.directory, str(step))} is "
+                                   f"damaged or unreadable: {_first_line(e)}") from e
+
   def read_meta(self, step: int) -> dict[str, Any]:
     """The JSON record saved beside the state at `step`."""
-    path = os.path.join(self.directory, str(step))
-    try:
-      restored = self._manager.restore(
-          step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-    except Exception as e:  # pylint: disable=broad-except
+    meta = self._read(step, meta=ocp.args.JsonRestore()).meta
+    if not isinstance(meta, dict):
+      path = os.path.join(self.directory, str(step))
       raise DamagedCheckpointError(
-          f"checkpoint {path} is damaged or unreadable: {_first_line(e)}") from e
-    if not isinstance(restored.meta, dict):
-      raise DamagedCheckpointError(f"checkpoint {path} is damaged: its meta record is not a JSON object")
-    return restored.meta
+          f"checkpoint {path} is damaged: its meta record is not a JSON object")
+    return meta
 
   def restore(self, template: Any, step: int,
               check_meta: Callable[[dict[str, Any]], None] | None = None
@@ -88,30 +92,16 @@ class Checkpointer:
     Raises:
       DamagedCheckpointError: naming the step's folder, when it cannot be read back whole.
     """
-    path = os.path.join(self.directory, str(step))
     meta = self.read_meta(step)
     if check_meta is not None:
       check_meta(meta)
-    try:
-      restored = self._manager.restore(
-          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(template)))
-    except Exception as e:  # pylint: disable=broad-except
-      raise DamagedCheckpointError(
-          f"checkpoint {path} is damaged or unreadable: {_first_line(e)}") from e
-    return restored.state, meta
+    return self._read(step, state=ocp.args.StandardRestore(template)).state, meta
 
   def restore_as_saved(self, step: int) -> tuple[Any, dict[str, Any]]:
     """(state, meta) of step `step` in the saved structure (nested dicts and lists of numpy
     arrays), for reading another run's weights without building its train state."""
-    path = os.path.join(self.directory, str(step))
     meta = self.read_meta(step)
-    try:
-      restored = self._manager.restore(
-          step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    except Exception as e:  # pylint: disable=broad-except
-      raise DamagedCheckpointError(
-          f"checkpoint {path} is damaged or unreadable: {_first_line(e)}") from e
-    return restored.state, meta
+    return self._read(step, state=ocp.args.StandardRestore()).state, meta
 
   def restore_latest_good(
       self, template: Any, check_meta: Callable[[dict[str, Any]], None] | None = None
