@@ -4,8 +4,9 @@ A warm start takes every array of the other run's newest checkpoint (parameters,
 statistics, averaged generators, ...) except its step counter and optimizer states: the new run
 counts from step 0 with fresh optimizer moments, so its own learning-rate schedule, optimizer and
 length apply in full (fine-tuning, a decay phase after a constant-rate run, a longer run with a
-new schedule). The two runs must have the same task, the same array shapes and the same data facts
-(class names, tokenisers: the `meta` entries both have); anything else is a one-line UserError.
+new schedule). The two runs must have the same task, the same array shapes and the same meaning of
+inputs and outputs (image shape, class names, vocabularies, tokenisers); the data may differ
+(fine-tuning on other images of the same classes). Anything else is a one-line UserError.
 """
 
 import json
@@ -18,8 +19,10 @@ import numpy as np
 from mlfun_jax import checkpoint
 from mlfun_jax.errors import UserError
 
-# The data facts of a task's meta that are not compared (they describe the run, not the data).
-_RUN_ENTRIES = frozenset({"config", "step", "init_from"})
+# The meta entries that say what the weights' inputs and outputs mean: both runs must agree on
+# those they both have (other entries, such as the dataset's name or size, may differ).
+MEANING_ENTRIES = ("image_shape", "class_names", "vocabulary", "source_tokenizer",
+                   "target_tokenizer", "languages", "num_features")
 
 
 def _is_fresh(path: tuple[Any, ...]) -> bool:
@@ -72,10 +75,10 @@ def weights_from(state: Any, meta: dict[str, Any], workdir: str) -> tuple[Any, d
     raise UserError(f"{culprit}: its checkpoint is of task {saved_meta.get('task')!r}, "
                     f"this run is {meta.get('task')!r}")
   as_json = lambda value: json.loads(json.dumps(value, default=str))
-  for name in sorted(set(meta) & set(saved_meta) - _RUN_ENTRIES):
+  for name in (n for n in MEANING_ENTRIES if n in meta and n in saved_meta):
     if as_json(saved_meta[name]) != as_json(meta[name]):
       raise UserError(f"{culprit}: its checkpoint's {name!r} differs from this run's "
-                      "(other data or tokeniser)")
+                      "(other classes, vocabulary or tokeniser)")
 
   def take(path, fresh):
     if _is_fresh(path):

@@ -12,7 +12,9 @@ import pytest
 from mlfun_jax import cli
 from mlfun_jax import parallel
 from mlfun_jax import sample_quality
+from mlfun_jax import tasks
 from mlfun_jax import train
+from mlfun_jax import warm_start
 from mlfun_jax.data import embedded
 from mlfun_jax.errors import UserError
 from mlfun_jax.models import gan as models
@@ -238,6 +240,23 @@ def test_sampling_is_deterministic_for_a_seed(trained_gan, tmp_path):
       outputs.append(np.asarray(picture))
   np.testing.assert_array_equal(outputs[0], outputs[1])
   assert outputs[0].shape == (2 * (28 * 2 + 2) + 2, 8 * (28 * 2 + 2) + 2, 3)
+
+
+def test_warm_start_takes_both_networks_and_the_average_but_fresh_optimizers(trained_gan):
+  """--init_from on a GAN: a decay phase with another schedule after a constant-rate run."""
+  workdir, _ = trained_gan
+  config = gan_config(generator_optimizer__schedule='cosine',
+                      discriminator_optimizer__schedule='cosine')
+  task = tasks.get('gan').build(config, str(workdir / 'unused'))
+  fresh = jax.device_get(task.init(jax.random.key(1)))
+  warm, origin = warm_start.weights_from(fresh, task.meta, str(workdir))
+  assert origin['step'] == 60 and int(warm.step) == 0
+  trained = gan.TrainedGAN(str(workdir)).state
+  for name in ('generator', 'batch_stats', 'ema_generator', 'ema_batch_stats', 'discriminator',
+               'discriminator_stats'):
+    assert not any(_changed(getattr(warm, name), getattr(trained, name))), name
+  for name in ('generator_opt_state', 'discriminator_opt_state'):
+    assert not any(_changed(getattr(warm, name), getattr(fresh, name))), name
 
 
 def test_a_classifier_of_another_image_shape_is_refused(judge, tmp_path):
