@@ -158,20 +158,28 @@ def test_sigterm_stops_with_checkpoint_and_resume_matches_straight_run(tmp_path)
   assert summary['train_loss'] < 1.5  # From ln(10) = 2.30 at the start.
 
 
-def test_init_from_takes_the_weights_but_not_the_step_or_optimizer(tmp_path):
-  source_state, _ = train.train_and_evaluate(small_cnn_config(num_steps=20), str(tmp_path / 'a'))
+@pytest.fixture(scope='module')
+def warm_source(tmp_path_factory):
+  """A 20-step run whose weights the warm-start tests start from: (workdir, final state)."""
+  workdir = tmp_path_factory.mktemp('warm_source')
+  state, _ = train.train_and_evaluate(small_cnn_config(num_steps=20), str(workdir))
+  return workdir, state
+
+
+def test_init_from_takes_the_weights_but_not_the_step_or_optimizer(warm_source, tmp_path):
+  source, source_state = warm_source
   # Another optimizer and schedule (another opt_state structure); learning rate 0 keeps the weights.
   warm_overrides = dict(optimizer__name='momentum', optimizer__schedule='constant',
                         optimizer__learning_rate=0.0)
   config = small_cnn_config(num_steps=10, **warm_overrides)
   _, fresh_summary = train.train_and_evaluate(config, str(tmp_path / 'fresh'))
   warm_state, warm_summary = train.train_and_evaluate(config, str(tmp_path / 'b'),
-                                                      init_from=str(tmp_path / 'a'))
+                                                      init_from=str(source))
   assert int(warm_state.step) == 10  # Counted from 0, not from the source's 20.
   assert_trees_equal(warm_state.params, source_state.params)
   assert warm_summary['train_loss'] < 0.8 * fresh_summary['train_loss']
   meta, _ = checkpoint.latest_meta(str(tmp_path / 'b' / 'checkpoints'))
-  assert meta['init_from'] == {'workdir': str(tmp_path / 'a'), 'step': 20}
+  assert meta['init_from'] == {'workdir': str(source), 'step': 20}
 
   # With a checkpoint of its own the run resumes from it; the origin stays in the meta.
   resumed_state, _ = train.train_and_evaluate(
@@ -182,29 +190,29 @@ def test_init_from_takes_the_weights_but_not_the_step_or_optimizer(tmp_path):
   assert meta['init_from']['step'] == 20
 
 
-def test_warm_start_keeps_the_fresh_step_and_optimizer_state(tmp_path):
-  source_state, _ = train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path / 'a'))
+def test_warm_start_keeps_the_fresh_step_and_optimizer_state(warm_source, tmp_path):
+  source, source_state = warm_source
   config = small_cnn_config(optimizer__name='momentum')
   task = tasks.get(config.task).build(config, str(tmp_path / 'b'))
   fresh = jax.device_get(task.init(jax.random.key(1)))
-  warm, origin = warm_start.weights_from(fresh, task.meta, str(tmp_path / 'a'))
-  assert origin == {'workdir': str(tmp_path / 'a'), 'step': 10}
+  warm, origin = warm_start.weights_from(fresh, task.meta, str(source))
+  assert origin == {'workdir': str(source), 'step': 20}
   assert_trees_equal(warm.params, source_state.params)
   assert_trees_equal(warm.opt_state, fresh.opt_state)
   assert int(warm.step) == 0
   with pytest.raises(UserError, match=r"checkpoint's 'class_names' differs"):
-    warm_start.weights_from(fresh, {**task.meta, 'class_names': ['a'] * 10}, str(tmp_path / 'a'))
+    warm_start.weights_from(fresh, {**task.meta, 'class_names': ['a'] * 10}, str(source))
   with pytest.raises(UserError, match=r"of task 'classification', this run is 'gan'"):
-    warm_start.weights_from(fresh, {**task.meta, 'task': 'gan'}, str(tmp_path / 'a'))
+    warm_start.weights_from(fresh, {**task.meta, 'task': 'gan'}, str(source))
 
 
-def test_init_from_another_model_or_no_checkpoint_is_named(tmp_path):
-  train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path / 'a'))
-  named = (r"--init_from=.*a: \.params\['Conv_0'\]\['bias'\] is float32\[8\] there, "
+def test_init_from_another_model_or_no_checkpoint_is_named(warm_source, tmp_path):
+  source, _ = warm_source
+  named = (r"--init_from=.*warm_source\d*: \.params\['Conv_0'\]\['bias'\] is float32\[8\] there, "
            r"float32\[4\] here")
   with pytest.raises(UserError, match=named):
     train.train_and_evaluate(small_cnn_config(model__conv_features=(4, 8)), str(tmp_path / 'b'),
-                             init_from=str(tmp_path / 'a'))
+                             init_from=str(source))
   assert not (tmp_path / 'b' / 'checkpoints').exists() or not list(
       (tmp_path / 'b' / 'checkpoints').iterdir())
   with pytest.raises(UserError, match=r'no checkpoints in .*missing'):
