@@ -97,11 +97,10 @@ class Checkpointer:
       check_meta(meta)
     return self._read(step, state=ocp.args.StandardRestore(template)).state, meta
 
-  def restore_as_saved(self, step: int) -> tuple[Any, dict[str, Any]]:
-    """(state, meta) of step `step` in the saved structure (nested dicts and lists of numpy
-    arrays), for reading another run's weights without building its train state."""
-    meta = self.read_meta(step)
-    return self._read(step, state=ocp.args.StandardRestore()).state, meta
+  def restore_as_saved(self, step: int) -> Any:
+    """The state of step `step` in the saved structure (nested dicts and lists of numpy arrays),
+    for reading another run's weights without building its train state."""
+    return self._read(step, state=ocp.args.StandardRestore()).state
 
   def restore_latest_good(
       self, template: Any, check_meta: Callable[[dict[str, Any]], None] | None = None
@@ -186,6 +185,11 @@ def restore_step(workdir: str, step: int, make_state: Callable[[], Any]) -> Any:
   return state
 
 
+def as_json(value: Any) -> Any:
+  """`value` after a JSON round trip (tuples become lists), for comparing with saved records."""
+  return json.loads(json.dumps(value, default=str))
+
+
 def config_differences(saved: dict[str, Any], current: dict[str, Any],
                        allowed: frozenset[str] = frozenset(), prefix: str = "") -> list[str]:
   """Dotted names of config fields whose values differ between two config dicts.
@@ -194,7 +198,6 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any],
   `allowed` (dotted) are ignored.
   """
   differences = []
-  normalise = lambda v: json.loads(json.dumps(v, default=str))
   for key in sorted(set(saved) | set(current)):
     name = prefix + key
     if name in allowed:
@@ -202,6 +205,6 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any],
     a, b = saved.get(key), current.get(key)
     if isinstance(a, dict) and isinstance(b, dict):
       differences += config_differences(a, b, allowed, name + ".")
-    elif normalise(a) != normalise(b):
+    elif as_json(a) != as_json(b):
       differences.append(f"{name}: {a!r} -> {b!r}")
   return differences

@@ -9,7 +9,6 @@ inputs and outputs (image shape, class names, vocabularies, tokenisers); the dat
 (fine-tuning on other images of the same classes). Anything else is a one-line UserError.
 """
 
-import json
 import os
 from typing import Any
 
@@ -67,18 +66,17 @@ def weights_from(state: Any, meta: dict[str, Any], workdir: str) -> tuple[Any, d
       missing or of another shape or dtype (named by its path).
   """
   directory = os.path.join(workdir, "checkpoints")
-  _, step = checkpoint.latest_meta(directory)
-  with checkpoint.Checkpointer(directory, create=False) as checkpointer:
-    saved, saved_meta = checkpointer.restore_as_saved(step)
+  saved_meta, step = checkpoint.latest_meta(directory)
   culprit = f"--init_from={workdir}"
   if saved_meta.get("task") != meta.get("task"):
     raise UserError(f"{culprit}: its checkpoint is of task {saved_meta.get('task')!r}, "
                     f"this run is {meta.get('task')!r}")
-  as_json = lambda value: json.loads(json.dumps(value, default=str))
   for name in (n for n in MEANING_ENTRIES if n in meta and n in saved_meta):
-    if as_json(saved_meta[name]) != as_json(meta[name]):
+    if checkpoint.as_json(saved_meta[name]) != checkpoint.as_json(meta[name]):
       raise UserError(f"{culprit}: its checkpoint's {name!r} differs from this run's "
                       "(other classes, vocabulary or tokeniser)")
+  with checkpoint.Checkpointer(directory, create=False) as checkpointer:
+    saved = checkpointer.restore_as_saved(step)  # Read only once the cheap checks have passed.
 
   def take(path, fresh):
     if _is_fresh(path):
