@@ -115,3 +115,14 @@ def classes_found(probabilities: np.ndarray, min_count: int = 1) -> int:
   if min_count < 1:
     raise ValueError(f'min_count must be >= 1, got {min_count}')
   return int(np.sum(class_histogram(probabilities) >= min_count))
+
+
+def code_class_purity(counts: np.ndarray) -> float:
+  """Share of samples whose class is their code's most frequent class, from counts [K codes,
+  C classes] of (code, class found) pairs: 1.0 when every code draws a single class; for K = C,
+  a code-class purity near 1 with all classes found means each code learnt one class."""
+  counts = np.asarray(counts, np.float64)
+  total = counts.sum()
+  if counts.ndim != 2 or total <= 0:
+    raise ValueError(f'counts must be a non-empty [codes, classes] table, got shape {counts.shape}')
+  return float(counts.max(axis=1).sum() / total)

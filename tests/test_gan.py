@@ -62,7 +62,8 @@ def test_shapes_of_both_networks(shape, upsampling):
       models.num_upsamplings(shape[0]) - 1))
   discriminator = models.Discriminator(features=8)
   d_params = discriminator.init(jax.random.key(2), images)
-  assert discriminator.apply(d_params, images).shape == (5,)
+  logits, code_logits = discriminator.apply(d_params, images)
+  assert logits.shape == (5,) and code_logits.shape == (5, 0)  # No Q head.
   assert models.num_upsamplings(28) == 2 and models.num_upsamplings(32) == 3
 
 
@@ -81,12 +82,51 @@ def test_optional_dense_layers_and_discriminator_batchnorm():
   # Train mode normalises with the batch's statistics: a batch's logits depend on the others.
   apply = jax.vmap(lambda x: discriminator.apply(d_vars, x, train=True, mutable=['batch_stats']),
                    axis_name=parallel.AXIS)
-  logits, updates = apply(images[None])
-  alone, _ = apply(images[None, :3])
+  (logits, _), updates = apply(images[None])
+  (alone, _), _ = apply(images[None, :3])
   assert logits.shape == (1, 6) and not np.allclose(logits[0, :3], alone[0])
   assert all(_changed(d_vars['batch_stats'], updates['batch_stats']))
   with pytest.raises(UserError, match='model.discriminator_norm'):
     gan.create_models(gan_config(model__discriminator_norm='layer'), (28, 28, 1))
+
+
+def test_latent_draws_noise_and_a_one_hot_code():
+  keys = jax.random.split(jax.random.key(0), 500)
+  plain, codes = models.Latent(6).draw(keys)
+  np.testing.assert_array_equal(plain, models.noise_from_keys(keys, 6))
+  assert plain.shape == (500, 6) and not codes.any()
+  latent = models.Latent(6, codes=10)
+  inputs, codes = latent.draw(keys)
+  assert latent.size == 16 and inputs.shape == (500, 16) and codes.dtype == jnp.int32
+  np.testing.assert_array_equal(inputs[:, :6], plain)  # The same noise with or without a code.
+  np.testing.assert_array_equal(inputs[:, 6:], jax.nn.one_hot(codes, 10))
+  assert set(np.asarray(codes).tolist()) == set(range(10))  # Uniform: every class drawn.
+  assert np.bincount(np.asarray(codes)).min() > 25
+  given, given_codes = latent.draw(keys[:4], jnp.array([3, 3, 0, 9]))
+  np.testing.assert_array_equal(given_codes, [3, 3, 0, 9])
+  np.testing.assert_array_equal(given[:, :6], plain[:4])
+  np.testing.assert_array_equal(jnp.argmax(given[:, 6:], -1), [3, 3, 0, 9])
+
+
+def test_q_head_predicts_the_code_from_the_last_hidden_layer():
+  images = jax.random.uniform(jax.random.key(0), (6, 28, 28, 1), minval=-1, maxval=1)
+  discriminator = models.Discriminator(features=8, dense_features=24, norm='batch',
+                                       code_classes=10, code_features=12)
+  d_vars = discriminator.init(jax.random.key(2), images)
+  assert d_vars['params']['code_hidden']['kernel'].shape == (24, 12)
+  assert d_vars['params']['code_logits']['kernel'].shape == (12, 10)
+  assert 'BatchNorm_2' in d_vars['batch_stats']  # The Q head's hidden layer is normalised too.
+  logits, code_logits = discriminator.apply(d_vars, images)
+  assert logits.shape == (6,) and code_logits.shape == (6, 10)
+  generator, discriminator = gan.create_models(gan_config(model__categorical_code=10),
+                                               (28, 28, 1))
+  assert discriminator.code_classes == 10
+  state = gan.create_state(generator, discriminator, gan_config(model__categorical_code=10), 1,
+                           jax.random.key(0))
+  assert state.generator['hidden']['kernel'].shape == (16 + 10, 32)  # Noise + one-hot code.
+  for codes in (1, -1):
+    with pytest.raises(UserError, match=f'model.categorical_code={codes}'):
+      gan.build(gan_config(model__categorical_code=codes), '/nonexistent')
 
 
 def _state_and_step(config, n_devices, images):
@@ -105,9 +145,10 @@ def _changed(a, b):
   return [not np.allclose(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
 
 
-@pytest.mark.parametrize('frozen', [None, 'generator_optimizer', 'discriminator_optimizer'])
-def test_one_step_changes_each_network_through_its_own_optimizer_only(digits, frozen):
-  config = gan_config()
+@pytest.mark.parametrize('frozen,codes', [(None, 0), (None, 10), ('generator_optimizer', 10),
+                                          ('discriminator_optimizer', 0)])
+def test_one_step_changes_each_network_through_its_own_optimizer_only(digits, frozen, codes):
+  config = gan_config(model__categorical_code=codes)
   if frozen:
     config[frozen].learning_rate = 0.0
   before, p_step, replicated, batch = _state_and_step(config, 8, digits.train.images[:64])
@@ -125,9 +166,27 @@ def test_one_step_changes_each_network_through_its_own_optimizer_only(digits, fr
   # The averaged generator follows the generator (and stays put when the generator does).
   assert _changed(before.ema_generator, after.ema_generator) == generator_changed
   assert 0 < float(metrics['d_fake'][0]) < 1 and float(metrics['generator_loss'][0]) > 0
+  if codes:  # Cross entropy of the Q head, near log(10) at the start, part of the generator loss.
+    assert 1.5 < float(metrics['code_loss'][0]) < 3.5
+    assert float(metrics['generator_loss'][0]) > float(metrics['code_loss'][0])
+  else:
+    assert 'code_loss' not in metrics
 
 
-@pytest.mark.parametrize('extras', [{}, {'model__generator_dense': 0,
+def test_the_code_term_reaches_the_generator(digits):
+  """With the discriminator frozen, only code_weight differs: the generator steps differ."""
+  generators = []
+  for weight in (0.0, 5.0):
+    config = gan_config(model__categorical_code=10, model__code_weight=weight,
+                        discriminator_optimizer__learning_rate=0.0)
+    before, p_step, replicated, batch = _state_and_step(config, 2, digits.train.images[:64])
+    after = parallel.to_host(p_step(replicated, batch)[0])
+    assert not any(_changed(before.discriminator, after.discriminator))
+    generators.append(after.generator)
+  assert all(_changed(*generators))
+
+
+@pytest.mark.parametrize('extras', [{}, {'model__categorical_code': 10}, {'model__generator_dense': 0,
                                      'model__discriminator_dense': 0,
                                      'model__discriminator_norm': 'none',
                                      'model__upsampling': 'transpose'}])
@@ -200,14 +259,16 @@ def judge(tmp_path_factory):
 @pytest.fixture(scope='module')
 def trained_gan(tmp_path_factory, judge):
   workdir = tmp_path_factory.mktemp('dcgan')
-  config = gan_config(quality__classifier_workdir=str(judge), samples__pixel_art=True)
+  config = gan_config(quality__classifier_workdir=str(judge), samples__pixel_art=True,
+                      model__categorical_code=10)
   _, summary = train.train_and_evaluate(config, str(workdir))
   return workdir, summary
 
 
 def test_short_run_measures_its_samples_and_draws_fixed_noise_grids(trained_gan):
   workdir, summary = trained_gan
-  for name in ('eval_frechet_distance', 'eval_inception_score', 'eval_classes_found'):
+  for name in ('eval_frechet_distance', 'eval_inception_score', 'eval_classes_found',
+               'eval_code_accuracy', 'eval_code_class_purity'):
     assert np.isfinite(summary[name]), name
   assert 1.0 <= summary['eval_inception_score'] <= 10.0
   assert summary['eval_real_inception_score'] > 5.0  # The judge recognises real digits.
@@ -217,8 +278,17 @@ def test_short_run_measures_its_samples_and_draws_fixed_noise_grids(trained_gan)
   assert report['inception_score_final'] > report['inception_score_initial']
   assert sum(report['class_counts_in_1000']) == 1000
   assert report['classes_found_in_1000'] == sum(c > 0 for c in report['class_counts_in_1000'])
+  # The categorical code: the Q head names codes above chance; each code's 100 samples classified.
+  assert summary['eval_code_accuracy'] > 0.2
+  counts = np.array(report['code_class_counts'])
+  assert counts.shape == (10, 10) and (counts.sum(axis=1) == 100).all()
+  assert report['code_to_class'] == counts.argmax(axis=1).tolist()
+  assert report['code_class_purity'] == pytest.approx(counts.max(axis=1).sum() / 1000)
+  assert 0.1 <= summary['eval_code_class_purity'] <= 1.0
   names = sorted(p.name for p in (workdir / 'samples').glob('*.png'))
-  assert names == ['fixed_noise.png', 'fixed_noise_pixel_art.png', 'fixed_noise_step_0000030.png',
+  with Image.open(workdir / 'samples' / 'codes.png') as picture:
+    assert picture.size == (10 * (28 * 2 + 2) + 2, 10 * (28 * 2 + 2) + 2)  # 10 codes x 10 noises.
+  assert names == ['codes.png', 'fixed_noise.png', 'fixed_noise_pixel_art.png', 'fixed_noise_step_0000030.png',
                    'fixed_noise_step_0000030_pixel_art.png']
   for name in names:
     with Image.open(workdir / 'samples' / name) as picture:
@@ -240,12 +310,21 @@ def test_sampling_is_deterministic_for_a_seed(trained_gan, tmp_path):
       outputs.append(np.asarray(picture))
   np.testing.assert_array_equal(outputs[0], outputs[1])
   assert outputs[0].shape == (2 * (28 * 2 + 2) + 2, 8 * (28 * 2 + 2) + 2, 3)
+  # One code: the same noise as without it, the code's one-hot fixed.
+  np.testing.assert_array_equal(trained.sample(4, seed=3, code=7),
+                                trained.sample(4, seed=3, code=7))
+  assert not np.allclose(trained.sample(4, seed=3, code=7), trained.sample(4, seed=3, code=2))
+  process = run_module('experiments.sample', f'--workdir={workdir}', '--code=10',
+                       f'--out={tmp_path / "c.png"}')
+  assert process.returncode == 2
+  assert process.stderr.strip().splitlines()[-1].endswith(
+      "code 10 is out of range: this GAN's categorical code has 10 classes (0..9)")
 
 
 def test_warm_start_takes_both_networks_and_the_average_but_fresh_optimizers(trained_gan):
   """--init_from on a GAN: a decay phase with another schedule after a constant-rate run."""
   workdir, _ = trained_gan
-  config = gan_config(generator_optimizer__schedule='cosine',
+  config = gan_config(generator_optimizer__schedule='cosine', model__categorical_code=10,
                       discriminator_optimizer__schedule='cosine')
   task = tasks.get('gan').build(config, str(workdir / 'unused'))
   fresh = jax.device_get(task.init(jax.random.key(1)))

@@ -51,6 +51,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.generator_dense = 1024
   config.model.discriminator_dense = 1024
   config.model.discriminator_norm = "batch"  # Or 'none'.
+  # InfoGAN's categorical code (Chen et al. 2016): the generator also takes a one-hot code of this
+  # many classes and a Q head on the discriminator's hidden layer must name it from the image
+  # (cross entropy, weighted by code_weight, in both losses); 0: no code.
+  config.model.categorical_code = 0
+  config.model.code_weight = 1.0
   # Samples come from a moving average of the generator's weights (0: the generator itself).
   config.model.ema_decay = 0.999
 

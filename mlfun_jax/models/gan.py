@@ -8,8 +8,14 @@ pmap the generator's BatchNorm uses the statistics of the global batch (axis `pa
 
 Optional, as in InfoGAN's MNIST networks (Chen et al. 2016): a hidden dense layer after the noise
 (`Generator.dense_features`) and before the logit (`Discriminator.dense_features`), and BatchNorm in
-the discriminator after every layer but the first (`Discriminator.norm='batch'`).
+the discriminator after every layer but the first (`Discriminator.norm='batch'`); and InfoGAN's
+categorical code: the generator also takes a one-hot code of K classes (`Latent.codes`) and the
+discriminator's Q head (`Discriminator.code_classes`) predicts it back from the image, so that each
+code comes to draw one clearly recognisable kind of image (for MNIST: one digit).
 """
+
+from typing import NamedTuple
+
 
 import flax.linen as nn
 import jax
@@ -75,7 +81,8 @@ NORMS = ("none", "batch")
 
 
 class Discriminator(nn.Module):
-  """images float [B, H, W, C] in [-1, 1] -> logits float32 [B] (real vs generated).
+  """images float [B, H, W, C] in [-1, 1] -> (logits float32 [B] (real vs generated), code logits
+  float32 [B, code_classes] (the Q head; [B, 0] without one)).
 
   Attributes:
     features: channels of the first convolution; each later one has twice its predecessor's.
@@ -83,10 +90,14 @@ class Discriminator(nn.Module):
     norm: 'none', or 'batch': BatchNorm after every convolution but the first and after the
       hidden dense layer (train=True: the statistics of the batch, over all devices; then the
       caller passes mutable=['batch_stats']).
+    code_classes: K > 0 adds InfoGAN's Q head on the last hidden layer: dense code_features
+      (+ BatchNorm with norm='batch', LeakyReLU), then K logits of the generator's code.
   """
   features: int = 64
   dense_features: int = 0
   norm: str = "none"
+  code_classes: int = 0
+  code_features: int = 128
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
@@ -108,12 +119,45 @@ class Discriminator(nn.Module):
     if self.dense_features:
       x = nn.Dense(self.dense_features, use_bias=self.norm == "none", name="hidden")(x)
       x = nn.leaky_relu(normalise(x), 0.2)
-    return nn.Dense(1)(x)[:, 0]
+    logits = nn.Dense(1)(x)[:, 0]
+    if not self.code_classes:
+      return logits, jnp.zeros((x.shape[0], 0), jnp.float32)
+    q = nn.Dense(self.code_features, use_bias=self.norm == "none", name="code_hidden")(x)
+    q = nn.leaky_relu(normalise(q), 0.2)
+    return logits, nn.Dense(self.code_classes, name="code_logits")(q)
 
 
 def generate(generator: Generator, params, batch_stats, noise: jax.Array) -> jax.Array:
   """float32 [B, H, W, C] in [-1, 1] from noise [B, latent], with BatchNorm's running averages."""
   return generator.apply({"params": params, "batch_stats": batch_stats}, noise, train=False)
+
+
+class Latent(NamedTuple):
+  """The generator's input: `noise` standard normal numbers and a one-hot code of `codes` classes
+  (0: no code), concatenated into one float32 vector of `size` numbers."""
+  noise: int
+  codes: int = 0
+
+  @property
+  def size(self) -> int:
+    return self.noise + self.codes
+
+  def draw(self, keys: jax.Array, codes: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """(inputs float32 [B, size], codes int32 [B]): one row per PRNG key of `keys` [B]; the codes
+    uniform over the classes (all 0 without a code) unless given (int [B])."""
+    noise = noise_from_keys(keys, self.noise)
+    if not self.codes:
+      return noise, jnp.zeros(keys.shape[:1], jnp.int32)
+    if codes is None:
+      codes = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, 1), (), 0, self.codes))(
+          keys)
+    codes = jnp.asarray(codes, jnp.int32)
+    return jnp.concatenate([noise, jax.nn.one_hot(codes, self.codes)], axis=-1), codes
+
+
+def latent_of(model_config) -> Latent:
+  """The Latent of a config's `model` fields: `latent` noise numbers, `categorical_code` classes."""
+  return Latent(model_config.latent, model_config.get("categorical_code", 0))
 
 
 def noise_from_keys(keys: jax.Array, latent: int) -> jax.Array:

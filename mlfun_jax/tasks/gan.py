@@ -3,7 +3,8 @@
 Config fields (see experiments/configs/dcgan_mnist.py, dcgan_cifar10.py): the data fields of the
 classification family; model.latent, model.generator_features, model.discriminator_features,
 model.upsampling, model.ema_decay, model.generator_dense, model.discriminator_dense,
-model.discriminator_norm; generator_optimizer and discriminator_optimizer
+model.discriminator_norm, model.categorical_code / model.code_weight (InfoGAN's categorical code:
+K classes, 0 for none; the weight of its mutual-information term); generator_optimizer and discriminator_optimizer
 (mlfun_jax/optim.py);
 quality.classifier_workdir (a classifier trained with this project on the same image shape: its
 last hidden layer is the feature space of the Frechet distance, its softmax gives the Inception
@@ -11,7 +12,9 @@ Score; None: no quality metrics); samples.every / samples.num (the fixed-noise g
 samples.pixel_art / samples.pixel_art_scale (NES palette, nearest-neighbour upsizing).
 
 Each step updates the discriminator on real and generated images, then the generator against the
-updated discriminator. Gradients are averaged over all devices; the generator's BatchNorm uses the
+updated discriminator. With a categorical code both also minimise `code_weight` times the cross
+entropy of the discriminator's Q head predicting the generated images' codes (InfoGAN's lower bound
+on the mutual information between code and image, Chen et al. 2016). Gradients are averaged over all devices; the generator's BatchNorm uses the
 global batch's statistics. Noise is keyed by each example's index in the global batch, so every
 device draws its own noise and any number of devices computes the same step.
 
@@ -78,12 +81,12 @@ def create_models(config: ml_collections.ConfigDict, image_shape) -> tuple[Any, 
   return (models.Generator(tuple(image_shape), m.generator_features, m.upsampling,
                            dense_features=m.get("generator_dense", 0)),
           models.Discriminator(m.discriminator_features, dense_features=m.get(
-              "discriminator_dense", 0), norm=norm))
+              "discriminator_dense", 0), norm=norm, code_classes=m.get("categorical_code", 0)))
 
 
 def create_state(generator, discriminator, config, num_steps: int, rng: jax.Array) -> GANState:
   g_rng, d_rng = jax.random.split(rng)
-  noise = jnp.zeros((1, config.model.latent))
+  noise = jnp.zeros((1, models.latent_of(config.model).size))
   g_vars = generator.init(g_rng, noise, train=False)
   d_vars = discriminator.init(d_rng, jnp.zeros((1, *generator.image_shape)))
   d_params = d_vars["params"]
@@ -111,6 +114,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   decay = config.model.get("ema_decay", 0.0)
   if not 0.0 <= decay < 1.0:
     raise UserError(f"config field model.ema_decay={decay} must be in [0, 1)")
+  codes = config.model.get("categorical_code", 0)
+  if codes < 0 or codes == 1:
+    raise UserError(f"config field model.categorical_code={codes} must be 0 (no code) or >= 2")
+  if config.model.get("code_weight", 1.0) < 0:
+    raise UserError(f"config field model.code_weight={config.model.code_weight} must be >= 0")
 
 
 def to_signed(images: jax.Array) -> jax.Array:
@@ -122,30 +130,41 @@ def make_train_step(generator, discriminator, config):
   """(state, batch, rng) -> (state, metrics): a discriminator step, then a generator step, then
   the generator's moving average moves and runs once on the generator step's noise (in train
   mode, for its BatchNorm averages)."""
-  latent = config.model.latent
+  latent = models.latent_of(config.model)
   ema_decay = float(config.model.get("ema_decay", 0.0))
+  code_weight = float(config.model.get("code_weight", 1.0)) if latent.codes else 0.0
+
+  def code_loss(code_logits, codes):
+    """Mean cross entropy of the Q head's code logits [B, K] against the codes int [B] (0 without
+    a code)."""
+    if not latent.codes:
+      return jnp.zeros((), jnp.float32)
+    return optax.softmax_cross_entropy_with_integer_labels(code_logits, codes).mean()
 
   def train_step(state: GANState, batch, rng):
     real = to_signed(batch["image"])
     keys = parallel.example_keys(rng, real.shape[0])
     d_keys, g_keys = jnp.moveaxis(jax.vmap(lambda k: jax.random.split(k))(keys), 1, 0)
 
+    d_inputs, d_codes = latent.draw(d_keys)
+    g_inputs, g_codes = latent.draw(g_keys)
     fake, updates = generator.apply(
         {"params": state.generator, "batch_stats": state.batch_stats},
-        models.noise_from_keys(d_keys, latent), train=True, mutable=["batch_stats"])
+        d_inputs, train=True, mutable=["batch_stats"])
     fake = jax.lax.stop_gradient(fake)
 
     def discriminate(params, stats, images):
-      """Train-mode logits of one batch (real or generated: separate BatchNorm batches, as in
-      DCGAN) and the updated BatchNorm averages."""
-      logits, updates = discriminator.apply({"params": params, "batch_stats": stats}, images,
-                                            train=True, mutable=["batch_stats"])
-      return logits, updates.get("batch_stats", stats)
+      """Train-mode (logits, code logits) of one batch (real or generated: separate BatchNorm
+      batches, as in DCGAN) and the updated BatchNorm averages."""
+      outputs, updates = discriminator.apply({"params": params, "batch_stats": stats}, images,
+                                             train=True, mutable=["batch_stats"])
+      return outputs, updates.get("batch_stats", stats)
 
     def discriminator_loss(params):
-      real_logits, stats = discriminate(params, state.discriminator_stats, real)
-      fake_logits, stats = discriminate(params, stats, fake)
+      (real_logits, _), stats = discriminate(params, state.discriminator_stats, real)
+      (fake_logits, fake_code_logits), stats = discriminate(params, stats, fake)
       loss = jax.nn.softplus(-real_logits).mean() + jax.nn.softplus(fake_logits).mean()
+      loss += code_weight * code_loss(fake_code_logits, d_codes)
       return loss, (jax.nn.sigmoid(real_logits).mean(), jax.nn.sigmoid(fake_logits).mean(), stats)
 
     (d_loss, (d_real, d_fake, d_stats)), d_grads = jax.value_and_grad(
@@ -158,11 +177,13 @@ def make_train_step(generator, discriminator, config):
     def generator_loss(params):
       images, new_stats = generator.apply(
           {"params": params, "batch_stats": updates["batch_stats"]},
-          models.noise_from_keys(g_keys, latent), train=True, mutable=["batch_stats"])
-      logits, _ = discriminate(d_params, d_stats, images)
-      return jax.nn.softplus(-logits).mean(), new_stats["batch_stats"]  # Non-saturating loss.
+          g_inputs, train=True, mutable=["batch_stats"])
+      (logits, code_logits), _ = discriminate(d_params, d_stats, images)
+      info = code_loss(code_logits, g_codes)
+      loss = jax.nn.softplus(-logits).mean() + code_weight * info  # Non-saturating loss.
+      return loss, (new_stats["batch_stats"], info)
 
-    (g_loss, batch_stats), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+    (g_loss, (batch_stats, info)), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
         state.generator)
     g_grads = jax.lax.pmean(g_grads, parallel.AXIS)
     g_updates, g_opt_state = state.generator_tx.update(
@@ -172,7 +193,7 @@ def make_train_step(generator, discriminator, config):
                                           1.0 - ema_decay_at(state.step, ema_decay))
     _, ema_stats = generator.apply(
         {"params": ema_params, "batch_stats": state.ema_batch_stats},
-        models.noise_from_keys(g_keys, latent), train=True, mutable=["batch_stats"])
+        g_inputs, train=True, mutable=["batch_stats"])
     new_state = state.replace(
         step=state.step + 1, generator=g_params, batch_stats=batch_stats,
         ema_generator=ema_params, ema_batch_stats=ema_stats["batch_stats"],
@@ -180,6 +201,8 @@ def make_train_step(generator, discriminator, config):
         discriminator_opt_state=d_opt_state)
     metrics = {"discriminator_loss": d_loss, "generator_loss": g_loss,
                "d_real": d_real, "d_fake": d_fake}
+    if latent.codes:
+      metrics["code_loss"] = info  # Of the generator step (the losses above include it).
     return new_state, jax.lax.pmean(metrics, parallel.AXIS)
 
   return train_step
@@ -224,25 +247,33 @@ def _moment_sums(features, probabilities, mask, prefix: str) -> dict[str, jax.Ar
 def make_eval_step(generator, discriminator, config, quality: QualityClassifier | None):
   """(state, batch) -> sums: the discriminator's view of real test images and of as many generated
   images (fixed noise, keyed by batch and example), and with a quality classifier the sums of
-  `_moment_sums` for both."""
-  latent = config.model.latent
+  `_moment_sums` for both. With a categorical code also how often the Q head names the code, and
+  with a classifier a count of (code, class found) pairs."""
+  latent = models.latent_of(config.model)
 
   def eval_step(state: GANState, batch):
     real = to_signed(batch["image"])
     mask = batch["mask"]
     keys = parallel.example_keys(jax.random.fold_in(jax.random.key(EVAL_SEED),
                                                     batch["batch_index"]), real.shape[0])
-    fake = models.generate(generator, state.ema_generator, state.ema_batch_stats,
-                           models.noise_from_keys(keys, latent))
+    inputs, codes = latent.draw(keys)
+    fake = models.generate(generator, state.ema_generator, state.ema_batch_stats, inputs)
     d_vars = {"params": state.discriminator, "batch_stats": state.discriminator_stats}
-    real_logits = discriminator.apply(d_vars, real)
-    fake_logits = discriminator.apply(d_vars, fake)
+    real_logits, _ = discriminator.apply(d_vars, real)
+    fake_logits, code_logits = discriminator.apply(d_vars, fake)
     sums = {"count": mask.sum(),
             "d_real": (jax.nn.sigmoid(real_logits) * mask).sum(),
             "d_fake": (jax.nn.sigmoid(fake_logits) * mask).sum()}
+    if latent.codes:
+      sums["code_correct"] = ((jnp.argmax(code_logits, -1) == codes) * mask).sum()
     if quality is not None:
       sums.update(_moment_sums(*quality(real), mask, "real"))
-      sums.update(_moment_sums(*quality(fake), mask, "fake"))
+      fake_features, fake_probabilities = quality(fake)
+      sums.update(_moment_sums(fake_features, fake_probabilities, mask, "fake"))
+      if latent.codes:
+        found = jax.nn.one_hot(jnp.argmax(fake_probabilities, -1), fake_probabilities.shape[-1])
+        sums["code_class_counts"] = jnp.einsum(
+            "bk,bc->kc", jax.nn.one_hot(codes, latent.codes) * mask[:, None], found)
     return sums
 
   return eval_step
@@ -263,9 +294,14 @@ def quality_from_sums(totals: dict[str, Any], prefix: str) -> tuple[np.ndarray, 
 
 def summarize_eval(totals: dict[str, Any]) -> dict[str, float]:
   """Discriminator outputs, and with a quality classifier the Frechet distance between generated
-  and real test images, both Inception Scores and how many classes the generated images cover."""
+  and real test images, both Inception Scores and how many classes the generated images cover;
+  with a categorical code the Q head's accuracy and (with a classifier) the code-class purity."""
   n = totals["count"]
   metrics = {"d_real": totals["d_real"] / n, "d_fake": totals["d_fake"] / n}
+  if "code_correct" in totals:
+    metrics["code_accuracy"] = totals["code_correct"] / n
+  if "code_class_counts" in totals:
+    metrics["code_class_purity"] = sample_quality.code_class_purity(totals["code_class_counts"])
   if "fake_count" in totals:
     real_mean, real_cov, real_is, _ = quality_from_sums(totals, "real")
     fake_mean, fake_cov, fake_is, fake_classes = quality_from_sums(totals, "fake")
@@ -323,6 +359,18 @@ class TrainedGAN:
     self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
         self.generator, discriminator, self.config, 1, jax.random.key(0)))
 
-  def sample(self, num: int, seed: int = 0) -> np.ndarray:
-    """float32 [num, H, W, C] in [-1, 1]: new samples, the same for the same seed."""
-    return gan_pictures.samples(self.generator, self.config.model.latent, self.state, num, seed)
+  @property
+  def code_classes(self) -> int:
+    """Classes of the categorical code (0: none)."""
+    return models.latent_of(self.config.model).codes
+
+  def sample(self, num: int, seed: int = 0, code: int | None = None) -> np.ndarray:
+    """float32 [num, H, W, C] in [-1, 1]: new samples, the same for the same seed; all with the
+    categorical `code` when given (UserError without a code or out of range)."""
+    classes = self.code_classes
+    if code is not None and not 0 <= code < classes:
+      raise UserError(f"code {code} is out of range: " + (
+          f"this GAN's categorical code has {classes} classes (0..{classes - 1})" if classes
+          else "this GAN has no categorical code"))
+    return gan_pictures.samples(self.generator, models.latent_of(self.config.model), self.state,
+                                num, seed, code=code)
