@@ -16,7 +16,6 @@ code comes to draw one clearly recognisable kind of image (for MNIST: one digit)
 
 from typing import NamedTuple
 
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -100,7 +99,7 @@ class Discriminator(nn.Module):
   code_features: int = 128
 
   @nn.compact
-  def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+  def __call__(self, images: jax.Array, *, train: bool = False) -> tuple[jax.Array, jax.Array]:
     if self.norm not in NORMS:
       raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
 
