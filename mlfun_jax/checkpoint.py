@@ -191,20 +191,23 @@ def as_json(value: Any) -> Any:
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any],
-                       allowed: frozenset[str] = frozenset(), prefix: str = "") -> list[str]:
+                       allowed: frozenset[str] = frozenset(), prefix: str = "",
+                       added_later: dict[str, Any] | None = None) -> list[str]:
   """Dotted names of config fields whose values differ between two config dicts.
 
   Values are compared after a JSON round trip (tuples and lists are the same). Fields named in
-  `allowed` (dotted) are ignored.
+  `allowed` (dotted) are ignored. A field of `added_later` (dotted name -> value) missing from
+  `saved` counts as that value: the one that does what runs saved before the field existed did.
   """
+  added_later = added_later or {}
   differences = []
   for key in sorted(set(saved) | set(current)):
     name = prefix + key
     if name in allowed:
       continue
-    a, b = saved.get(key), current.get(key)
+    a, b = saved.get(key, added_later.get(name)), current.get(key)
     if isinstance(a, dict) and isinstance(b, dict):
-      differences += config_differences(a, b, allowed, name + ".")
+      differences += config_differences(a, b, allowed, name + ".", added_later)
     elif as_json(a) != as_json(b):
       differences.append(f"{name}: {a!r} -> {b!r}")
   return differences

@@ -49,6 +49,9 @@ RESUMABLE_FIELDS = frozenset({
     "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
     "keep_checkpoints", "max_inflight_steps",
 })
+# Config fields added after runs were saved without them, with the value that does what those
+# runs did (the tasks read them with that default): such runs still resume.
+FIELDS_ADDED_LATER = {"model.categorical_code": 0, "model.code_weight": 1.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,7 +259,8 @@ def pmap_eval_step(eval_step, devices=None):
 def _check_resumable(config: ml_collections.ConfigDict, workdir: str):
   def check(meta: dict[str, Any]) -> None:
     differences = checkpoint.config_differences(
-        meta.get("config", {}), config.to_dict(), RESUMABLE_FIELDS)
+        meta.get("config", {}), config.to_dict(), RESUMABLE_FIELDS,
+        added_later=FIELDS_ADDED_LATER)
     if differences:
       raise UserError(
           f"workdir {workdir} holds a run with another config ({'; '.join(differences[:4])}); "

@@ -118,6 +118,21 @@ def test_resume_with_another_model_config_is_refused(tmp_path):
                              str(tmp_path))
 
 
+def test_config_fields_added_later_count_as_their_old_behaviour():
+  saved = {'model': {'latent': 100}, 'num_steps': 10}
+  added = {'model.categorical_code': 0}
+  current = {'model': {'latent': 100, 'categorical_code': 0}, 'num_steps': 10}
+  assert checkpoint.config_differences(saved, current, added_later=added) == []
+  assert checkpoint.config_differences(saved, current) == ['model.categorical_code: None -> 0']
+  current['model']['categorical_code'] = 10  # Turned on: not what the saved run did.
+  assert checkpoint.config_differences(saved, current, added_later=added) == [
+      'model.categorical_code: 0 -> 10']
+  assert checkpoint.config_differences(  # A saved value is compared as it is.
+      {'model': {'latent': 100, 'categorical_code': 10}}, {'model': {'latent': 100}},
+      added_later=added) == ['model.categorical_code: 10 -> None']
+  assert set(train.FIELDS_ADDED_LATER) >= {'model.categorical_code', 'model.code_weight'}
+
+
 def test_leftover_temporary_checkpoint_is_ignored(tmp_path):
   train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
   # What a run killed in the middle of a save leaves behind.
