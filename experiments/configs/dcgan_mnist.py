@@ -3,8 +3,9 @@ or transposed-convolution upsampling, BatchNorm, ReLU, tanh) against a discrimin
 convolutions with LeakyReLU and BatchNorm, then dense 1024 -> logit (InfoGAN's MNIST networks).
 
 Measured (2-core CPU, 2 devices, README): 10 epochs (48.7 min) Inception Score 8.70, Frechet
-distance 574.2 -> 11.65; 20 epochs (+44.8 min) IS 8.93 on 10,000 samples, FD 6.84, 10 of 10 digits
-among 1,000 samples. The goal of IS >= 9.0 is not reached yet.
+distance 574.2 -> 11.65; 20 epochs (+44.8 min) IS 8.93 on 10,000 samples, FD 6.84; 30 epochs, the
+default (+41.1 min, 2 h 15 min in all) IS 9.09 on 10,000 samples (9.04 at the last eval), FD 4.87,
+10 of 10 digits among 1,000 samples.
 
   # A classifier to judge the samples (its features: Frechet distance; its softmax: Inception Score)
   python -m experiments.train --config=experiments/configs/cnn_mnist.py --workdir=workdirs/mnist_full \
@@ -72,7 +73,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.samples.pixel_art_scale = 4
 
   config.batch_size = 128
-  config.num_epochs = 10.0
+  config.num_epochs = 30.0  # IS 8.70 after 10 epochs, 8.93 after 20, 9.09 after 30 (README).
   config.num_steps = config_dict.placeholder(int)
 
   config.log_every = 50
