@@ -3,9 +3,9 @@
   python -m experiments.sample --workdir=workdirs/dcgan_mnist --num=64 --out=samples.png
   python -m experiments.sample --workdir=workdirs/dcgan_cifar10 --num=64 --out=nes.png --pixel_art
 
-The same --seed gives the same samples. --code=K draws only the categorical code K of a GAN trained
-with one (model.categorical_code; e.g. one digit). --pixel_art maps colours to the NES palette and upsizes
-with nearest neighbour (--scale).
+The same --seed gives the same samples. --code=K draws only the categorical code K of a GAN
+trained with one (model.categorical_code; e.g. one digit). --pixel_art maps colours to the NES
+palette and upsizes with nearest neighbour (--scale).
 """
 
 from absl import app

@@ -3,9 +3,9 @@
 Config fields (see experiments/configs/dcgan_mnist.py, dcgan_cifar10.py): the data fields of the
 classification family; model.latent, model.generator_features, model.discriminator_features,
 model.upsampling, model.ema_decay, model.generator_dense, model.discriminator_dense,
-model.discriminator_norm, model.categorical_code / model.code_weight (InfoGAN's categorical code:
-K classes, 0 for none; the weight of its mutual-information term); generator_optimizer and discriminator_optimizer
-(mlfun_jax/optim.py);
+model.discriminator_norm, model.categorical_code / model.code_weight (InfoGAN's categorical
+code: K classes, 0 for none; the weight of its mutual-information term); generator_optimizer and
+discriminator_optimizer (mlfun_jax/optim.py);
 quality.classifier_workdir (a classifier trained with this project on the same image shape: its
 last hidden layer is the feature space of the Frechet distance, its softmax gives the Inception
 Score; None: no quality metrics); samples.every / samples.num (the fixed-noise grid),
@@ -14,9 +14,10 @@ samples.pixel_art / samples.pixel_art_scale (NES palette, nearest-neighbour upsi
 Each step updates the discriminator on real and generated images, then the generator against the
 updated discriminator. With a categorical code both also minimise `code_weight` times the cross
 entropy of the discriminator's Q head predicting the generated images' codes (InfoGAN's lower bound
-on the mutual information between code and image, Chen et al. 2016). Gradients are averaged over all devices; the generator's BatchNorm uses the
-global batch's statistics. Noise is keyed by each example's index in the global batch, so every
-device draws its own noise and any number of devices computes the same step.
+on the mutual information between code and image, Chen et al. 2016). Gradients are averaged over
+all devices; the generator's BatchNorm uses the global batch's statistics. Noise is keyed by each
+example's index in the global batch, so every device draws its own noise and any number of devices
+computes the same step.
 
 Samples, pictures and quality metrics come from an exponential moving average of the generator's
 weights (`model.ema_decay`; Yazici et al. 2019 show how much averaging helps GANs), whose
@@ -81,7 +82,7 @@ def create_models(config: ml_collections.ConfigDict, image_shape) -> tuple[Any, 
   return (models.Generator(tuple(image_shape), m.generator_features, m.upsampling,
                            dense_features=m.get("generator_dense", 0)),
           models.Discriminator(m.discriminator_features, dense_features=m.get(
-              "discriminator_dense", 0), norm=norm, code_classes=m.get("categorical_code", 0)))
+              "discriminator_dense", 0), norm=norm, code_classes=models.latent_of(m).codes))
 
 
 def create_state(generator, discriminator, config, num_steps: int, rng: jax.Array) -> GANState:
@@ -114,7 +115,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   decay = config.model.get("ema_decay", 0.0)
   if not 0.0 <= decay < 1.0:
     raise UserError(f"config field model.ema_decay={decay} must be in [0, 1)")
-  codes = config.model.get("categorical_code", 0)
+  codes = models.latent_of(config.model).codes
   if codes < 0 or codes == 1:
     raise UserError(f"config field model.categorical_code={codes} must be 0 (no code) or >= 2")
   if config.model.get("code_weight", 1.0) < 0:
@@ -132,7 +133,7 @@ def make_train_step(generator, discriminator, config):
   mode, for its BatchNorm averages)."""
   latent = models.latent_of(config.model)
   ema_decay = float(config.model.get("ema_decay", 0.0))
-  code_weight = float(config.model.get("code_weight", 1.0)) if latent.codes else 0.0
+  code_weight = float(config.model.get("code_weight", 1.0))
 
   def code_loss(code_logits, codes):
     """Mean cross entropy of the Q head's code logits [B, K] against the codes int [B] (0 without
@@ -356,21 +357,16 @@ class TrainedGAN:
   def __init__(self, workdir: str):
     self.meta, self.step, self.config = checkpoint.latest_run(workdir, "gan", "a GAN")
     self.generator, discriminator = create_models(self.config, tuple(self.meta["image_shape"]))
+    self.latent = models.latent_of(self.config.model)
     self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
         self.generator, discriminator, self.config, 1, jax.random.key(0)))
-
-  @property
-  def code_classes(self) -> int:
-    """Classes of the categorical code (0: none)."""
-    return models.latent_of(self.config.model).codes
 
   def sample(self, num: int, seed: int = 0, code: int | None = None) -> np.ndarray:
     """float32 [num, H, W, C] in [-1, 1]: new samples, the same for the same seed; all with the
     categorical `code` when given (UserError without a code or out of range)."""
-    classes = self.code_classes
+    classes = self.latent.codes
     if code is not None and not 0 <= code < classes:
       raise UserError(f"code {code} is out of range: " + (
           f"this GAN's categorical code has {classes} classes (0..{classes - 1})" if classes
           else "this GAN has no categorical code"))
-    return gan_pictures.samples(self.generator, models.latent_of(self.config.model), self.state,
-                                num, seed, code=code)
+    return gan_pictures.samples(self.generator, self.latent, self.state, num, seed, code=code)

@@ -71,8 +71,8 @@ def code_grid(generator, latent: gan_models.Latent, state) -> np.ndarray:
 
 def fixed_noise_grid(generator, config, state, workdir: str, step: int | None = None) -> list[str]:
   """Writes the fixed-noise grid (and its pixel-art copy); returns the paths."""
-  images = samples(generator, gan_models.latent_of(config.model),
-                   state, config.samples.num, FIXED_NOISE_SEED)
+  images = samples(generator, gan_models.latent_of(config.model), state, config.samples.num,
+                   FIXED_NOISE_SEED)
   suffix = f"_step_{step:07d}" if step is not None else ""
   directory = os.path.join(workdir, SAMPLES_DIR)
   written = [pictures.save_png(sample_grid(images),
