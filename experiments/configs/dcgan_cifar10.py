@@ -6,6 +6,10 @@ With --config.samples.pixel_art=true the samples are also drawn in the NES palet
 
   python -m experiments.train --config=experiments/configs/dcgan_cifar10.py \
       --workdir=workdirs/dcgan_cifar10 --config.quality.classifier_workdir=workdirs/resnet_cifar10
+
+Measured on the 2-core CPU (61.9 min, judge resnet_cifar10.py --config.label_smoothing=0.0
+--config.num_epochs=12): collapsed until step ~1,000, then Frechet distance 1721.0 at
+initialisation -> 384.8, Inception Score 2.76 (real images 6.57), 10 of 10 classes among 1,000.
 """
 
 import os
