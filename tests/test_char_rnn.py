@@ -274,7 +274,8 @@ def test_level_measures_on_real_and_broken_levels(mario_dir):
   corpus = text.read_corpus(str(mario_dir), 'levels')
   real = level_quality.level_report([levels.columns_of(r) for r in corpus.levels], corpus.levels)
   assert real['valid_column_share'] == 1.0 and real['well_formed_pipe_share'] == 1.0
-  assert real['pipes'] == 85 and real['novel_window_share'] == 0.0
+  assert real['pipes'] == 85 and real['pipes_cut_by_edge'] == 0
+  assert real['novel_window_share'] == 0.0
   broken = ['-----',
             '<>-<-',
             '[]-[]',
@@ -282,10 +283,14 @@ def test_level_measures_on_real_and_broken_levels(mario_dir):
             'XX[]X']
   # A floating pipe, a '<' without its right half, the stray '[]' under it; the last pipe reaches
   # the bottom edge, which counts as ground.
-  assert level_quality.pipe_counts(broken) == (1, 4)
+  assert level_quality.pipe_counts(broken) == (1, 4, 0)
   good = ['-----', '<>-<>', '[]-[]', 'XXXXX']
-  assert level_quality.pipe_counts(good) == (2, 2)
-  assert level_quality.pipe_counts(['-]-', 'XXX']) == (0, 1)  # A stray body piece.
+  assert level_quality.pipe_counts(good) == (2, 2, 0)
+  assert level_quality.pipe_counts(['-]-', 'XXX']) == (0, 1, 0)  # A stray body piece.
+  # A pipe whose left half is the last column is cut by the sampler's edge: not judged, and its
+  # '[' is not a stray piece; a body piece without a top in that column still is.
+  assert level_quality.pipe_counts(['-<>-<', '-[]-[', 'XXXXX']) == (1, 1, 1)
+  assert level_quality.pipe_counts(['-<>--', '-[]-[', 'XXXXX']) == (1, 2, 0)
   assert level_quality.valid_column_share(['X--', 'X-', 'XZ-'], 3, 'X-') == pytest.approx(1 / 3)
 
 
