@@ -52,15 +52,32 @@ def mario_dir(shared_data_dir):
   return shared_data_dir / 'vglc_mario' / 'smb'
 
 
-def _model_and_params(cell, vocab=13, batch=3):
-  model = rnn.CharLM(vocab_size=vocab, embed_dim=8, hidden=16, num_layers=2, cell=cell)
+def _model_and_params(cell, vocab=13, batch=3, max_position=0):
+  model = rnn.CharLM(vocab_size=vocab, embed_dim=8, hidden=16, num_layers=2, cell=cell,
+                     max_position=max_position, line_token=1)
   params = model.init(jax.random.key(0), model.zero_carry(batch), jnp.zeros((batch, 1), jnp.int32))
   return model, params
 
 
-@pytest.mark.parametrize('cell', rnn.CELLS)
-def test_stepping_one_character_at_a_time_equals_the_scanned_sequence(cell):
-  model, params = _model_and_params(cell)
+# (cell, max_position): the random tokens below hold the line token 1 now and then, so with
+# position inputs the positions both grow past max_position and restart at 0.
+CELLS_AND_POSITIONS = [(cell, 0) for cell in rnn.CELLS] + [('lstm', 4)]
+
+
+def test_line_positions_count_from_the_last_line_token_and_continue():
+  tokens = jnp.array([[5, 1, 5, 5, 1, 1, 5], [5, 5, 5, 5, 5, 5, 5]])
+  positions, after = rnn.line_positions(tokens, jnp.array([2, 0]), line_token=1)
+  np.testing.assert_array_equal(positions, [[2, 3, 0, 1, 2, 0, 0], [0, 1, 2, 3, 4, 5, 6]])
+  np.testing.assert_array_equal(after, [1, 7])
+  model, params = _model_and_params('lstm', max_position=4)
+  assert 'position_embed' in params['params']
+  carry, _ = model.apply(params, model.zero_carry(2), tokens)
+  np.testing.assert_array_equal(carry[-1], [1, 7])
+
+
+@pytest.mark.parametrize('cell,max_position', CELLS_AND_POSITIONS)
+def test_stepping_one_character_at_a_time_equals_the_scanned_sequence(cell, max_position):
+  model, params = _model_and_params(cell, max_position=max_position)
   tokens = jax.random.randint(jax.random.key(1), (3, 25), 0, 13)
   carry, logits = model.apply(params, model.zero_carry(3), tokens)
   assert logits.shape == (3, 25, 13) and logits.dtype == jnp.float32
@@ -73,9 +90,9 @@ def test_stepping_one_character_at_a_time_equals_the_scanned_sequence(cell):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('cell', rnn.CELLS)
-def test_carry_passed_between_pieces_equals_one_long_sequence(cell):
-  model, params = _model_and_params(cell)
+@pytest.mark.parametrize('cell,max_position', CELLS_AND_POSITIONS)
+def test_carry_passed_between_pieces_equals_one_long_sequence(cell, max_position):
+  model, params = _model_and_params(cell, max_position=max_position)
   tokens = jax.random.randint(jax.random.key(2), (3, 60), 0, 13)
   whole_carry, whole = model.apply(params, model.zero_carry(3), tokens)
   carry, pieces = model.zero_carry(3), []
@@ -127,7 +144,9 @@ def test_eval_chunks_score_every_character_once():
 
 
 def _task_step(config, n_devices, vocab_size=20):
-  model = char_rnn.create_model(config, vocab_size)
+  vocab = text.Vocabulary(text.UNKNOWN + char_rnn.START + 'abcdefghijklmnopqrstuvwxyz'[:vocab_size - 2])
+  assert vocab.encode(char_rnn.START)[0] == 1
+  model = char_rnn.create_model(config, vocab)
   state = char_rnn.create_state(model, config, 10, jax.random.key(0))
   devices = jax.local_devices()[:n_devices]
   p_step = train.pmap_train_step(char_rnn.make_train_step(model), jax.random.key(4),
@@ -143,8 +162,10 @@ def _batches(config, n_devices, vocab_size=20):
                                local_device_count=n_devices)
 
 
-def test_training_carry_is_the_carry_of_the_whole_stream_on_8_devices():
+@pytest.mark.parametrize('max_position', [0, 6])
+def test_training_carry_is_the_carry_of_the_whole_stream_on_8_devices(max_position):
   config = small_config()
+  config.model.max_position = max_position  # Token 1 (START) ends lines: streams hold it.
   config.optimizer.learning_rate = 0.0  # Parameters stay put; only the carries move.
   model, state, p_step, replicated = _task_step(config, 8)
   batches = _batches(config, 8)
@@ -292,6 +313,24 @@ def test_level_measures_on_real_and_broken_levels(mario_dir):
   assert level_quality.pipe_counts(['-<>-<', '-[]-[', 'XXXXX']) == (1, 1, 1)
   assert level_quality.pipe_counts(['-<>--', '-[]-[', 'XXXXX']) == (1, 2, 0)
   assert level_quality.valid_column_share(['X--', 'X-', 'XZ-'], 3, 'X-') == pytest.approx(1 / 3)
+
+
+def test_mirrored_levels_keep_their_pipes_and_join_the_training_streams(mario_dir):
+  rows = ['--<>-E', 'X-[]-S', 'XXXX-X']
+  assert levels.mirror(rows) == ['E-<>--', 'S-[]-X', 'X-XXXX']
+  corpus = text.read_corpus(str(mario_dir), 'levels')
+  for real in corpus.levels:
+    assert levels.mirror(levels.mirror(real)) == list(real)
+    assert level_quality.pipe_counts(levels.mirror(real)) == level_quality.pipe_counts(real)
+  training, _ = text.split_corpus(corpus, ('mario-1-1',))
+  config = small_config(MARIO_CONFIG, text_path=str(mario_dir), mirror_levels=False)
+  assert char_rnn.training_documents(config, training) == list(training.documents)
+  config.mirror_levels = True
+  documents, n = char_rnn.training_documents(config, training), len(training.documents)
+  assert documents[:n] == list(training.documents) and len(documents) == 2 * n
+  assert levels.rows_of(levels.from_stream(documents[n])) == levels.mirror(training.levels[0])
+  with pytest.raises(UserError, match='mirror_levels=True needs corpus_format'):
+    char_rnn.build(small_config(mirror_levels=True), '/nonexistent')
 
 
 def test_kneser_ney_is_a_distribution_and_beats_the_unigram():

@@ -23,6 +23,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.heldout_names = ()  # Documents (file names) to hold out; empty: heldout_fraction of them.
   config.heldout_fraction = 0.05
   config.split_seed = 0
+  config.mirror_levels = False  # Levels only: also learn from each training level's mirror image.
 
   config.model = ml_collections.ConfigDict()
   config.model.cell = "lstm"  # Or 'gru'.
@@ -30,6 +31,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.hidden = 256
   config.model.num_layers = 2
   config.model.dropout_rate = 0.2
+  # > 0: each character also gets a learned embedding of its position in its line (levels: its
+  # height in its column), clipped to this; 0 off.
+  config.model.max_position = 0
 
   config.sequence_length = 128  # Steps of truncated backpropagation through time.
   config.eval_sequence_length = 4096  # Held-out chunks, each read from a zero carry.

@@ -51,6 +51,15 @@ def rows_of(columns: Sequence[str], height: int | None = None, fill: str = SKY) 
   return ["".join(c[y] for c in fitted) for y in reversed(range(height))]
 
 
+_MIRRORED_TILES = str.maketrans("<>[]", "><][")
+
+
+def mirror(rows: Sequence[str]) -> list[str]:
+  """A level's rows flipped left to right, pipe halves swapped ('<>' stays '<>', '[]' stays '[]')
+  so that pipes stay well formed; every other Super Mario tile is its own mirror image."""
+  return [row[::-1].translate(_MIRRORED_TILES) for row in rows]
+
+
 def to_stream(rows: Sequence[str]) -> str:
   """A level's rows -> its column stream: every column bottom-up followed by END_OF_COLUMN."""
   return "".join(column + END_OF_COLUMN for column in columns_of(rows))

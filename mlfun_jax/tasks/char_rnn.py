@@ -60,13 +60,18 @@ class CharRNNState(train_state.TrainState):
   carry: Any = flax.struct.field(default_factory=tuple)
 
 
-def create_model(config: ml_collections.ConfigDict, vocab_size: int) -> rnn.CharLM:
+def create_model(config: ml_collections.ConfigDict, vocab: text.Vocabulary) -> rnn.CharLM:
+  """The model of `config.model` over `vocab`; lines (levels: columns) end with START."""
   if config.model.cell not in rnn.CELLS:
     raise UserError(f"unknown config field model.cell={config.model.cell!r}; choose one of "
                     f"{', '.join(rnn.CELLS)}")
-  return rnn.CharLM(vocab_size=vocab_size, embed_dim=config.model.embed_dim,
+  max_position = config.model.get("max_position", 0)
+  if not isinstance(max_position, int) or max_position < 0:
+    raise UserError(f"config field model.max_position={max_position!r} must be an integer >= 0")
+  return rnn.CharLM(vocab_size=len(vocab), embed_dim=config.model.embed_dim,
                     hidden=config.model.hidden, num_layers=config.model.num_layers,
-                    cell=config.model.cell, dropout_rate=config.model.dropout_rate)
+                    cell=config.model.cell, dropout_rate=config.model.dropout_rate,
+                    max_position=max_position, line_token=int(vocab.encode(START)[0]))
 
 
 def create_state(model: rnn.CharLM, config: ml_collections.ConfigDict, num_steps: int,
@@ -148,6 +153,17 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
   for name in ("sequence_length", "eval_sequence_length", "batch_size"):
     if not isinstance(config[name], int) or config[name] < 1:
       raise UserError(f"config field {name}={config[name]!r} must be a positive integer")
+  if config.get("mirror_levels", False) and config.corpus_format != "levels":
+    raise UserError("config field mirror_levels=True needs corpus_format='levels'")
+
+
+def training_documents(config: ml_collections.ConfigDict, training: text.Corpus) -> list[str]:
+  """The streams the model (and the n-gram baselines) learn from: the training documents, and with
+  `mirror_levels` each training level's mirror image too (`levels.mirror`)."""
+  documents = list(training.documents)
+  if config.get("mirror_levels", False):
+    documents += [levels_lib.to_stream(levels_lib.mirror(rows)) for rows in training.levels]
+  return documents
 
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
@@ -156,7 +172,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
   corpus, training, heldout, vocab = _prepared(config)
   layout = train.batch_layout(config.batch_size)
   start_id = int(vocab.encode(START)[0])
-  train_ids = [vocab.encode(d) for d in training.documents]
+  train_ids = [vocab.encode(d) for d in training_documents(config, training)]
   batches = streams.StreamBatches(train_ids, start_id=start_id,
                                   sequence_length=config.sequence_length, seed=config.seed,
                                   **layout)
@@ -167,7 +183,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
   devices = jax.device_count()
   eval_batch = devices * min(-(-len(chunks[0]) // devices), 16)
   eval_layout = {**layout, "global_batch_size": eval_batch}
-  model = create_model(config, len(vocab))
+  model = create_model(config, vocab)
   meta = {"task": "char_rnn", "corpus": corpus.name, "corpus_format": corpus.format,
           "vocabulary": vocab.characters, "training_documents": list(training.names),
           "heldout_documents": list(heldout.names), "training_characters": len(training),
@@ -211,10 +227,10 @@ def heldout_bits(model: rnn.CharLM, params, tokens: np.ndarray, mask: np.ndarray
   return summarize_eval(totals)["bits_per_character"]
 
 
-def baselines(training: text.Corpus, vocab: text.Vocabulary, tokens: np.ndarray, mask: np.ndarray,
+def baselines(documents: list[str], vocab: text.Vocabulary, tokens: np.ndarray, mask: np.ndarray,
               orders) -> dict[str, float]:
-  """Held-out bits per character of the unigram and Kneser-Ney n-gram models of `training`."""
-  train_ids = [vocab.encode(d) for d in training.documents]
+  """Held-out bits per character of the unigram and Kneser-Ney n-gram models of `documents`."""
+  train_ids = [vocab.encode(d) for d in documents]
   results = {"unigram_bits_per_character": ngram.unigram_bits(train_ids, tokens, mask, len(vocab))}
   start_id = int(vocab.encode(START)[0])
   for order in orders:
@@ -227,7 +243,8 @@ def final_report(model, config, params, training: text.Corpus, vocab: text.Vocab
                  chunks, workdir: str, step: int) -> dict[str, Any]:
   """Writes WORKDIR/report.json and samples (text, or levels as .txt and .png); returns the report."""
   report = {"step": step, "heldout_bits_per_character": heldout_bits(model, params, *chunks)}
-  report.update(baselines(training, vocab, *chunks, tuple(config.ngram_orders)))
+  report.update(baselines(training_documents(config, training), vocab, *chunks,
+                          tuple(config.ngram_orders)))
   trained = CharSampler(model, params, vocab, training.format,
                         levels_lib.typical_height(training.levels) if training.levels else None,
                         training.names)
@@ -311,7 +328,7 @@ class TrainedCharRNN(CharSampler):
   def __init__(self, workdir: str):
     meta, self.step, self.config = checkpoint.latest_run(workdir, "char_rnn", "a character model")
     vocab = text.Vocabulary(meta["vocabulary"])
-    model = create_model(self.config, len(vocab))
+    model = create_model(self.config, vocab)
     state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
         model, self.config, 1, jax.random.key(0)))
     super().__init__(model, state.params, vocab, meta["corpus_format"], meta.get("level_height"),
