@@ -61,7 +61,8 @@ class KneserNey:
       self._tables.append(dict(table))
       n1 = sum(1 for c in grams.values() if c == 1)
       n2 = sum(1 for c in grams.values() if c == 2)
-      self._discounts.append(n1 / (n1 + 2 * n2) if n1 + n2 else 0.5)
+      # Without singletons the estimate is 0, which would give unseen characters probability 0.
+      self._discounts.append(n1 / (n1 + 2 * n2) if n1 else 0.5)
 
   def _padded(self, sequence: Sequence[int]) -> list[int]:
     return [self._start] * (self.order - 1) + [int(t) for t in sequence]

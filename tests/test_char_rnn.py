@@ -349,6 +349,11 @@ def test_kneser_ney_is_a_distribution_and_beats_the_unigram():
   assert model.bits(tokens, mask) < 0.5 * unigram
 
 
+def test_kneser_ney_without_singletons_still_gives_unseen_characters_probability():
+  model = ngram.KneserNey([[2, 3], [2, 3]], 1, 5, start_id=1)  # Counts of 2 only: no singletons.
+  assert model.probability((), 4) > 0
+  assert sum(model.probability((), t) for t in range(5)) == pytest.approx(1.0)
+
 def test_short_mario_training_beats_the_unigram_and_generate_writes_a_level(mario_dir, tmp_path):
   config = small_config(MARIO_CONFIG, text_path=str(mario_dir), num_steps=150, eval_every=75,
                         batch_size=16, sequence_length=45, eval_sequence_length=4096,
