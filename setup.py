@@ -38,7 +38,7 @@ setuptools.setup(
         "sacrebleu",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "pytest-xdist"],
         # tf.data / TFRecord datasets through tfds.load.
         "tf": ["tensorflow-cpu"],
         # Side-by-side speed comparison in benchmarks/ (CPU build shipped on this machine).
