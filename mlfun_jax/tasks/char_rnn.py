@@ -61,6 +61,11 @@ class CharRNNState(train_state.TrainState):
   carry: Any = flax.struct.field(default_factory=tuple)
 
 
+def start_id(vocab: text.Vocabulary) -> int:
+  """The id of START, which begins every document and ends every line (levels: every column)."""
+  return int(vocab.encode(START)[0])
+
+
 def create_model(config: ml_collections.ConfigDict, vocab: text.Vocabulary) -> rnn.CharLM:
   """The model of `config.model` over `vocab`; lines (levels: columns) end with START."""
   if config.model.cell not in rnn.CELLS:
@@ -72,7 +77,7 @@ def create_model(config: ml_collections.ConfigDict, vocab: text.Vocabulary) -> r
   return rnn.CharLM(vocab_size=len(vocab), embed_dim=config.model.embed_dim,
                     hidden=config.model.hidden, num_layers=config.model.num_layers,
                     cell=config.model.cell, dropout_rate=config.model.dropout_rate,
-                    max_position=max_position, line_token=int(vocab.encode(START)[0]))
+                    max_position=max_position, line_token=start_id(vocab))
 
 
 def create_state(model: rnn.CharLM, config: ml_collections.ConfigDict, num_steps: int,
@@ -172,14 +177,14 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
   _check_config(config)
   corpus, training, heldout, vocab = _prepared(config)
   layout = train.batch_layout(config.batch_size)
-  start_id = int(vocab.encode(START)[0])
+  start = start_id(vocab)
   train_ids = [vocab.encode(d) for d in training_documents(config, training)]
-  batches = streams.StreamBatches(train_ids, start_id=start_id,
+  batches = streams.StreamBatches(train_ids, start_id=start,
                                   sequence_length=config.sequence_length, seed=config.seed,
                                   **layout)
   num_steps = (int(config.num_steps) if config.get("num_steps")
                else max(1, math.ceil(config.num_epochs * batches.steps_per_epoch)))
-  chunks = streams.eval_chunks([vocab.encode(d) for d in heldout.documents], start_id=start_id,
+  chunks = streams.eval_chunks([vocab.encode(d) for d in heldout.documents], start_id=start,
                                sequence_length=config.eval_sequence_length)
   devices = jax.device_count()
   eval_batch = devices * min(-(-len(chunks[0]) // devices), 16)
@@ -200,7 +205,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
                batches.steps_per_epoch)
 
   def on_end(host_state, workdir_: str) -> None:
-    final_report(model, config, host_state.params, training, vocab, chunks, workdir_,
+    final_report(model, config, host_state.params, training, train_ids, vocab, chunks, workdir_,
                  int(host_state.step))
 
   return train.Task(
@@ -228,24 +233,23 @@ def heldout_bits(model: rnn.CharLM, params, tokens: np.ndarray, mask: np.ndarray
   return summarize_eval(totals)["bits_per_character"]
 
 
-def baselines(documents: list[str], vocab: text.Vocabulary, tokens: np.ndarray, mask: np.ndarray,
-              orders) -> dict[str, float]:
-  """Held-out bits per character of the unigram and Kneser-Ney n-gram models of `documents`."""
-  train_ids = [vocab.encode(d) for d in documents]
+def baselines(train_ids: list[np.ndarray], vocab: text.Vocabulary, tokens: np.ndarray,
+              mask: np.ndarray, orders) -> dict[str, float]:
+  """Held-out bits per character of the unigram and Kneser-Ney n-gram models of the encoded
+  training documents `train_ids` (the model's own, `training_documents`)."""
   results = {"unigram_bits_per_character": ngram.unigram_bits(train_ids, tokens, mask, len(vocab))}
-  start_id = int(vocab.encode(START)[0])
   for order in orders:
-    model = ngram.KneserNey(train_ids, order, len(vocab), start_id)
+    model = ngram.KneserNey(train_ids, order, len(vocab), start_id(vocab))
     results[f"kneser_ney_{order}gram_bits_per_character"] = model.bits(tokens, mask)
   return results
 
 
-def final_report(model, config, params, training: text.Corpus, vocab: text.Vocabulary,
-                 chunks, workdir: str, step: int) -> dict[str, Any]:
-  """Writes WORKDIR/report.json and samples (text, or levels as .txt and .png); returns the report."""
+def final_report(model, config, params, training: text.Corpus, train_ids: list[np.ndarray],
+                 vocab: text.Vocabulary, chunks, workdir: str, step: int) -> dict[str, Any]:
+  """Writes WORKDIR/report.json and samples (text, or levels as .txt and .png); returns the report.
+  `train_ids`: the encoded training documents the model learnt from (the baselines learn them)."""
   report = {"step": step, "heldout_bits_per_character": heldout_bits(model, params, *chunks)}
-  report.update(baselines(training_documents(config, training), vocab, *chunks,
-                          tuple(config.ngram_orders)))
+  report.update(baselines(train_ids, vocab, *chunks, tuple(config.ngram_orders)))
   trained = CharSampler(model, params, vocab, training.format,
                         levels_lib.typical_height(training.levels) if training.levels else None,
                         training.names)
