@@ -8,6 +8,7 @@ import contextlib
 import importlib.util
 import logging as python_logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -95,13 +96,34 @@ def _ignore_closed_event_loop(unraisable, default=sys.unraisablehook) -> None:
     default(unraisable)
 
 
+# tensorstore's errors read "<ABSL STATUS CODE>: message".
+_TENSORSTORE_ERROR = re.compile(r"^[A-Z_]+: ")
+
+
+class _DropUnretrievedReadErrors(python_logging.Filter):
+  """Drops asyncio's 'Task exception was never retrieved' tracebacks of tensorstore read errors.
+
+  When orbax reads a damaged checkpoint, several of its concurrent reads fail; the first failure
+  reaches the user as one DamagedCheckpointError line, the others are left in their asyncio tasks
+  and asyncio prints each as a traceback when the task is garbage-collected. Other records pass.
+  """
+
+  def filter(self, record: python_logging.LogRecord) -> bool:
+    first_line = str(record.msg).split("\n", 1)[0]
+    if not first_line.endswith("exception was never retrieved") or not record.exc_info:
+      return True
+    error = record.exc_info[1]
+    return not (isinstance(error, ValueError) and _TENSORSTORE_ERROR.match(str(error)))
+
+
 def run(main: Callable[[list[str]], None], config_flag: str | None = "config") -> None:
   """`absl.app.run(main)` after checking the config file and its overrides.
 
-  Also quiets orbax's INFO logging and its closed-event-loop noise for console runs (library
-  users keep both).
+  Also quiets orbax's INFO logging and its noise after a failed read (closed-event-loop and
+  unretrieved-task tracebacks) for console runs (library users keep all of it).
   """
   python_logging.getLogger("absl").addFilter(_QuietLibraries())
+  python_logging.getLogger("asyncio").addFilter(_DropUnretrievedReadErrors())
   sys.unraisablehook = _ignore_closed_event_loop
   if config_flag is not None:
     with user_errors():

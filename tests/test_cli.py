@@ -3,6 +3,8 @@
 import json
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -10,6 +12,7 @@ from PIL import Image
 from mlfun_jax import checkpoint
 from mlfun_jax import data
 from tests.conftest import CNN_MNIST_CONFIG
+from tests.conftest import REPO_ROOT
 from tests.conftest import damage_checkpoint
 from tests.conftest import run_module
 
@@ -165,3 +168,35 @@ def test_predict_errors_name_the_culprit(trained_workdir, tmp_path):
   assert_one_line_error(process, 'notes.png', 'not a readable image')
   process = run_module('experiments.predict', f'--workdir={tmp_path / "nothing"}', 'x.png')
   assert_one_line_error(process, 'nothing')
+
+
+UNRETRIEVED_TASKS = '''
+import asyncio, gc, logging, sys
+from mlfun_jax import cli
+logging.basicConfig()
+if sys.argv[1] == "filtered":
+  logging.getLogger("asyncio").addFilter(cli._DropUnretrievedReadErrors())
+
+async def fail(message):
+  raise ValueError(message)
+
+async def start(message):
+  asyncio.ensure_future(fail(message))
+  await asyncio.sleep(0.01)
+
+for message in ["OUT_OF_RANGE: Error reading params in OCDBT database", "a bug of ours"]:
+  asyncio.run(start(message))
+  gc.collect()
+'''
+
+
+@pytest.mark.parametrize('mode', ['filtered', 'plain'])
+def test_unretrieved_tensorstore_read_errors_print_no_traceback(mode):
+  """A damaged checkpoint leaves failed reads in asyncio tasks; the CLI drops their tracebacks
+  (the first failure already reached the user) but keeps those of any other error."""
+  process = subprocess.run([sys.executable, '-c', UNRETRIEVED_TASKS, mode], cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=60, check=True)
+  assert process.stderr.count('Task exception was never retrieved') == (
+      1 if mode == 'filtered' else 2), process.stderr
+  assert 'a bug of ours' in process.stderr
+  assert ('OUT_OF_RANGE' in process.stderr) == (mode == 'plain')
