@@ -52,7 +52,8 @@ RESUMABLE_FIELDS = frozenset({
 # Config fields added after runs were saved without them, with the value that does what those
 # runs did (the tasks read them with that default): such runs still resume.
 FIELDS_ADDED_LATER = {"model.categorical_code": 0, "model.code_weight": 1.0,
-                      "model.max_position": 0, "mirror_levels": False}
+                      "model.max_position": 0, "model.previous_line_input": False,
+                      "mirror_levels": False}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,16 +52,18 @@ def mario_dir(shared_data_dir):
   return shared_data_dir / 'vglc_mario' / 'smb'
 
 
-def _model_and_params(cell, vocab=13, batch=3, max_position=0):
+def _model_and_params(cell, vocab=13, batch=3, max_position=0, previous_line_input=False):
   model = rnn.CharLM(vocab_size=vocab, embed_dim=8, hidden=16, num_layers=2, cell=cell,
-                     max_position=max_position, line_token=1)
+                     max_position=max_position, line_token=1,
+                     previous_line_input=previous_line_input)
   params = model.init(jax.random.key(0), model.zero_carry(batch), jnp.zeros((batch, 1), jnp.int32))
   return model, params
 
 
-# (cell, max_position): the random tokens below hold the line token 1 now and then, so with
-# position inputs the positions both grow past max_position and restart at 0.
-CELLS_AND_POSITIONS = [(cell, 0) for cell in rnn.CELLS] + [('lstm', 4)]
+# (cell, max_position, previous_line_input): the random tokens below hold the line token 1 now
+# and then, so with position inputs the positions both grow past max_position and restart at 0.
+CELLS_AND_POSITIONS = ([(cell, 0, False) for cell in rnn.CELLS] + [('lstm', 4, False)]
+                       + [(cell, 4, True) for cell in rnn.CELLS])
 
 
 def test_line_positions_count_from_the_last_line_token_and_continue():
@@ -75,9 +77,31 @@ def test_line_positions_count_from_the_last_line_token_and_continue():
   np.testing.assert_array_equal(carry[-1], [1, 7])
 
 
-@pytest.mark.parametrize('cell,max_position', CELLS_AND_POSITIONS)
-def test_stepping_one_character_at_a_time_equals_the_scanned_sequence(cell, max_position):
-  model, params = _model_and_params(cell, max_position=max_position)
+def test_line_context_gives_the_previous_lines_character_above_the_next_one():
+  # Lines "5 6 |", "7 8 |", "9 |", then "3"; a line of 8 in a 3-long memory.
+  tokens = jnp.array([[5, 6, 1, 7, 8, 1, 9, 1, 3], [5, 6, 7, 8, 9, 10, 11, 1, 2]])
+  empty = jnp.zeros((2, 3), jnp.int32)
+  positions, above, (after, previous, current) = rnn.line_context(
+      tokens, jnp.array([0, 0]), empty, empty, line_token=1)
+  np.testing.assert_array_equal(positions, rnn.line_positions(tokens, jnp.array([0, 0]), 1)[0])
+  # Entries are id + 1: above[t] is what stood at the position of tokens[t + 1] one line before.
+  np.testing.assert_array_equal(above, [[0, 0, 6, 7, 2, 8, 9, 10, 2],
+                                        [0, 0, 0, 0, 0, 0, 0, 6, 7]])
+  np.testing.assert_array_equal(after, [1, 1])
+  np.testing.assert_array_equal(previous, [[10, 2, 0], [6, 7, 8]])
+  np.testing.assert_array_equal(current, [[4, 0, 0], [3, 0, 0]])
+  model, params = _model_and_params('gru', max_position=3, previous_line_input=True)
+  assert 'previous_line_embed' in params['params']
+  carry, _ = model.apply(params, model.zero_carry(2), tokens)
+  for got, want in zip(carry[2:], (after, previous, current)):
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize('cell,max_position,previous_line_input', CELLS_AND_POSITIONS)
+def test_stepping_one_character_at_a_time_equals_the_scanned_sequence(cell, max_position,
+                                                                      previous_line_input):
+  model, params = _model_and_params(cell, max_position=max_position,
+                                    previous_line_input=previous_line_input)
   tokens = jax.random.randint(jax.random.key(1), (3, 25), 0, 13)
   carry, logits = model.apply(params, model.zero_carry(3), tokens)
   assert logits.shape == (3, 25, 13) and logits.dtype == jnp.float32
@@ -90,9 +114,11 @@ def test_stepping_one_character_at_a_time_equals_the_scanned_sequence(cell, max_
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('cell,max_position', CELLS_AND_POSITIONS)
-def test_carry_passed_between_pieces_equals_one_long_sequence(cell, max_position):
-  model, params = _model_and_params(cell, max_position=max_position)
+@pytest.mark.parametrize('cell,max_position,previous_line_input', CELLS_AND_POSITIONS)
+def test_carry_passed_between_pieces_equals_one_long_sequence(cell, max_position,
+                                                              previous_line_input):
+  model, params = _model_and_params(cell, max_position=max_position,
+                                    previous_line_input=previous_line_input)
   tokens = jax.random.randint(jax.random.key(2), (3, 60), 0, 13)
   whole_carry, whole = model.apply(params, model.zero_carry(3), tokens)
   carry, pieces = model.zero_carry(3), []
@@ -162,10 +188,12 @@ def _batches(config, n_devices, vocab_size=20):
                                local_device_count=n_devices)
 
 
-@pytest.mark.parametrize('max_position', [0, 6])
-def test_training_carry_is_the_carry_of_the_whole_stream_on_8_devices(max_position):
+@pytest.mark.parametrize('max_position,previous_line_input', [(0, False), (6, False), (6, True)])
+def test_training_carry_is_the_carry_of_the_whole_stream_on_8_devices(max_position,
+                                                                     previous_line_input):
   config = small_config()
   config.model.max_position = max_position  # Token 1 (START) ends lines: streams hold it.
+  config.model.previous_line_input = previous_line_input
   config.optimizer.learning_rate = 0.0  # Parameters stay put; only the carries move.
   model, state, p_step, replicated = _task_step(config, 8)
   batches = _batches(config, 8)
@@ -331,6 +359,16 @@ def test_mirrored_levels_keep_their_pipes_and_join_the_training_streams(mario_di
   assert levels.rows_of(levels.from_stream(documents[n])) == levels.mirror(training.levels[0])
   with pytest.raises(UserError, match='mirror_levels=True needs corpus_format'):
     char_rnn.build(small_config(mirror_levels=True), '/nonexistent')
+
+
+def test_previous_line_input_needs_a_line_length():
+  vocab = text.Vocabulary(text.UNKNOWN + char_rnn.START + 'ab')
+  config = small_config()
+  config.model.previous_line_input = True
+  with pytest.raises(UserError, match='previous_line_input=True needs model.max_position > 0'):
+    char_rnn.create_model(config, vocab)
+  config.model.max_position = 16
+  assert char_rnn.create_model(config, vocab).previous_line_input
 
 
 def test_kneser_ney_is_a_distribution_and_beats_the_unigram():

@@ -34,6 +34,9 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0: each character also gets a learned embedding of its position in its line (levels: its
   # height in its column), clipped to this; 0 off.
   config.model.max_position = 0
+  # With max_position > 0: the input that predicts a character also gets a learned embedding of the
+  # character at its position in the previous line (levels: the tile to its left).
+  config.model.previous_line_input = False
 
   config.sequence_length = 128  # Steps of truncated backpropagation through time.
   config.eval_sequence_length = 4096  # Held-out chunks, each read from a zero carry.

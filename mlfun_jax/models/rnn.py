@@ -9,6 +9,12 @@ Optionally (`max_position` > 0) each character's input also gets a learned embed
 within its line, counted since the last `line_token` (for Super Mario levels read column by column:
 the tile's height in its column). The count is part of the carry, so it too continues across
 batches and one-character steps.
+
+With `previous_line_input` as well, the input that predicts the next character also gets a learned
+embedding of the character at that character's position in the previous line (levels: the tile to
+the left of the one being predicted, as in the multi-dimensional Markov chains of Snodgrass &
+Ontanon 2014). The previous and the current line (their first `max_position` characters) are part of
+the carry too.
 """
 
 from typing import Any
@@ -20,7 +26,9 @@ import jax.numpy as jnp
 CELL_CLASSES = {"lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell}  # Names for configs.
 CELLS = tuple(CELL_CLASSES)
 # One entry per layer: (c, h) for an LSTM, h for a GRU, each float32 [B, hidden]; with position
-# inputs, then the position of the next token within its line, int32 [B].
+# inputs, then the position of the next token within its line, int32 [B]; with previous-line
+# inputs, then the previous and the current line, int32 [B, max_position] (token id + 1, 0 = none,
+# so a zeroed carry holds no line).
 Carry = tuple[Any, ...]
 
 
@@ -47,6 +55,42 @@ def line_positions(tokens: jax.Array, next_position: jax.Array, line_token: int
   return positions.T, after
 
 
+def line_context(tokens: jax.Array, next_position: jax.Array, previous_line: jax.Array,
+                 current_line: jax.Array, line_token: int
+                 ) -> tuple[jax.Array, jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
+  """Positions of `tokens` [B, T] in their lines and the previous line's entry above what follows.
+
+  Args:
+    tokens: int32 [B, T].
+    next_position: int32 [B], the position of tokens[:, 0] in its line.
+    previous_line, current_line: int32 [B, L], token id + 1 per position (0 = none) of the line
+      before the current one and of the current line so far.
+    line_token: the id that ends a line.
+
+  Returns:
+    (positions int32 [B, T] as `line_positions`; above int32 [B, T]: previous_line's entry (id + 1,
+    0 = none) at the position of the token after tokens[:, t], once tokens[:, t] is read;
+    (next_position, previous_line, current_line) after the last token).
+  """
+  length = previous_line.shape[-1]
+
+  def step(state, token):
+    position, previous, current = state
+    written = jax.nn.one_hot(position, length, dtype=jnp.bool_)  # All false past the end.
+    current = jnp.where(written, (token + 1)[:, None], current)
+    ends = token == line_token
+    previous = jnp.where(ends[:, None], current, previous)
+    current = jnp.where(ends[:, None], 0, current)
+    following = jnp.where(ends, 0, position + 1)
+    above = jnp.take_along_axis(previous, jnp.minimum(following, length - 1)[:, None], axis=1)[:, 0]
+    above = jnp.where(following < length, above, 0)
+    return (following, previous, current), (position, above)
+
+  state = (next_position.astype(jnp.int32), previous_line, current_line)
+  state, (positions, above) = jax.lax.scan(step, state, tokens.T)
+  return positions.T, above.T, state
+
+
 class CharLM(nn.Module):
   """Stacked recurrent character model.
 
@@ -60,6 +104,8 @@ class CharLM(nn.Module):
     max_position: > 0 adds a learned embedding of each token's position within its line (positions
       beyond it share the last row); 0 disables it.
     line_token: the id that ends a line (levels: a column); needed when max_position > 0.
+    previous_line_input: adds a learned embedding of the previous line's character at the position
+      being predicted (needs max_position > 0; lines are remembered up to max_position).
   """
 
   vocab_size: int
@@ -70,11 +116,14 @@ class CharLM(nn.Module):
   dropout_rate: float = 0.0
   max_position: int = 0
   line_token: int = -1
+  previous_line_input: bool = False
 
   def zero_carry(self, batch_size: int) -> Carry:
     carry = zero_carry(self.cell, self.num_layers, self.hidden, batch_size)
     if self.max_position:
       carry += (jnp.zeros((batch_size,), jnp.int32),)
+    if self.previous_line_input:
+      carry += (jnp.zeros((batch_size, self.max_position), jnp.int32),) * 2
     return carry
 
   @nn.compact
@@ -87,11 +136,19 @@ class CharLM(nn.Module):
     if self.cell not in CELLS:
       raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
     x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
-    new_carry = []
+    new_carry, line_carry = [], []
+    if self.previous_line_input and not self.max_position:
+      raise ValueError("previous_line_input needs max_position > 0")
     if self.max_position:
       if self.line_token < 0:
         raise ValueError("max_position > 0 needs the line_token id")
-      positions, next_position = line_positions(tokens, carry[-1], self.line_token)
+      if self.previous_line_input:
+        positions, above, line_carry = line_context(tokens, *carry[self.num_layers:],
+                                                    self.line_token)
+        x = x + nn.Embed(self.vocab_size + 1, self.embed_dim, name="previous_line_embed")(above)
+      else:
+        positions, next_position = line_positions(tokens, carry[-1], self.line_token)
+        line_carry = [next_position]
       x = x + nn.Embed(self.max_position + 1, self.embed_dim, name="position_embed")(
           jnp.minimum(positions, self.max_position))
     for layer in range(self.num_layers):
@@ -101,6 +158,4 @@ class CharLM(nn.Module):
       new_carry.append(layer_carry)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     logits = nn.Dense(self.vocab_size, name="logits")(x)
-    if self.max_position:
-      new_carry.append(next_position)
-    return tuple(new_carry), logits.astype(jnp.float32)
+    return tuple(new_carry) + tuple(line_carry), logits.astype(jnp.float32)

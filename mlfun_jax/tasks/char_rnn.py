@@ -11,11 +11,10 @@ their quality measures, `level_quality`).
 
 Config fields (see experiments/configs/char_rnn_text.py and char_rnn_mario.py): text_path,
 corpus_format ('text' | 'levels'), heldout_names, heldout_fraction, split_seed, mirror_levels,
-model.{cell, embed_dim, hidden, num_layers, dropout_rate, max_position}, sequence_length,
-eval_sequence_length, batch_size,
-optimizer.* (grad_clip_norm clips gradients), num_epochs / num_steps, ngram_orders, and the
-samples written at the end: sample_length, sample_temperature, num_sample_levels,
-sample_level_columns.
+model.{cell, embed_dim, hidden, num_layers, dropout_rate, max_position, previous_line_input},
+sequence_length, eval_sequence_length, batch_size, optimizer.* (grad_clip_norm clips gradients),
+num_epochs / num_steps, ngram_orders, and the samples written at the end: sample_length,
+sample_temperature, num_sample_levels, sample_level_columns.
 """
 
 import dataclasses
@@ -74,10 +73,18 @@ def create_model(config: ml_collections.ConfigDict, vocab: text.Vocabulary) -> r
   max_position = config.model.get("max_position", 0)
   if not isinstance(max_position, int) or max_position < 0:
     raise UserError(f"config field model.max_position={max_position!r} must be an integer >= 0")
+  previous_line_input = config.model.get("previous_line_input", False)
+  if not isinstance(previous_line_input, bool):
+    raise UserError(f"config field model.previous_line_input={previous_line_input!r} must be "
+                    "True or False")
+  if previous_line_input and not max_position:
+    raise UserError("config field model.previous_line_input=True needs model.max_position > 0 "
+                    "(the length of line it remembers)")
   return rnn.CharLM(vocab_size=len(vocab), embed_dim=config.model.embed_dim,
                     hidden=config.model.hidden, num_layers=config.model.num_layers,
                     cell=config.model.cell, dropout_rate=config.model.dropout_rate,
-                    max_position=max_position, line_token=start_id(vocab))
+                    max_position=max_position, line_token=start_id(vocab),
+                    previous_line_input=previous_line_input)
 
 
 def create_state(model: rnn.CharLM, config: ml_collections.ConfigDict, num_steps: int,
