@@ -45,12 +45,17 @@ def reset_carry(carry: Carry, reset: jax.Array) -> Carry:
   return jax.tree.map(reset_rows, carry)
 
 
+def _position_after(position: jax.Array, token: jax.Array, line_token: int) -> jax.Array:
+  """The line position of the token after `token` (at `position`): 0 once a line ends."""
+  return jnp.where(token == line_token, 0, position + 1)
+
+
 def line_positions(tokens: jax.Array, next_position: jax.Array, line_token: int
                    ) -> tuple[jax.Array, jax.Array]:
   """(int32 positions [B, T] of `tokens` [B, T] within their lines, position of the token after
   them [B]); the first token is at `next_position` [B], and a token after `line_token` is at 0."""
   def step(position, token):
-    return jnp.where(token == line_token, 0, position + 1), position
+    return _position_after(position, token, line_token), position
   after, positions = jax.lax.scan(step, next_position.astype(jnp.int32), tokens.T)
   return positions.T, after
 
@@ -81,7 +86,7 @@ def line_context(tokens: jax.Array, next_position: jax.Array, previous_line: jax
     ends = token == line_token
     previous = jnp.where(ends[:, None], current, previous)
     current = jnp.where(ends[:, None], 0, current)
-    following = jnp.where(ends, 0, position + 1)
+    following = _position_after(position, token, line_token)
     above = jnp.take_along_axis(previous, jnp.minimum(following, length - 1)[:, None], axis=1)[:, 0]
     above = jnp.where(following < length, above, 0)
     return (following, previous, current), (position, above)

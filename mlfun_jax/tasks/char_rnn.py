@@ -245,8 +245,9 @@ def baselines(train_ids: list[np.ndarray], vocab: text.Vocabulary, tokens: np.nd
   """Held-out bits per character of the unigram and Kneser-Ney n-gram models of the encoded
   training documents `train_ids` (the model's own, `training_documents`)."""
   results = {"unigram_bits_per_character": ngram.unigram_bits(train_ids, tokens, mask, len(vocab))}
+  start = start_id(vocab)
   for order in orders:
-    model = ngram.KneserNey(train_ids, order, len(vocab), start_id(vocab))
+    model = ngram.KneserNey(train_ids, order, len(vocab), start)
     results[f"kneser_ney_{order}gram_bits_per_character"] = model.bits(tokens, mask)
   return results
 
