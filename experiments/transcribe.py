@@ -5,8 +5,10 @@
 Prints one JSON line per file: {"path": ..., "text": ...}. Files of any sample rate are resampled
 to the model's. Greedy decoding by default; --beam_width > 1 runs the prefix beam search, which
 --lm_words (a file of allowed words, one per line or space-separated) or --lm_text (a text file
-for a character n-gram) rescore. --picture_dir writes one PNG per file: the spectrogram with the
-network's per-frame best characters under it.
+for a character n-gram) rescore. --one_speaker: the files are one speaker's, so a recogniser
+trained with per-speaker normalisation (audio.normalize_over='speaker') standardises their
+features together, as it was trained; otherwise each file is standardised alone. --picture_dir
+writes one PNG per file: the spectrogram with the network's per-frame best characters under it.
 """
 
 import json
@@ -22,6 +24,9 @@ _BEAM = flags.DEFINE_integer("beam_width", 1, "Prefix beam width (1: greedy).", 
 _LM_WORDS = flags.DEFINE_string("lm_words", None, "Word list for the beam search's language model.")
 _LM_TEXT = flags.DEFINE_string("lm_text", None, "Text for a character 3-gram language model.")
 _LM_WEIGHT = flags.DEFINE_float("lm_weight", 0.5, "Weight of the language model's log-probability.")
+_ONE_SPEAKER = flags.DEFINE_bool(
+    "one_speaker", False, "The files are one speaker's: normalise their features together (for "
+    "recognisers trained with audio.normalize_over='speaker').")
 _PICTURE_DIR = flags.DEFINE_string("picture_dir", None, "Write <file>.png spectrograms here.")
 flags.mark_flag_as_required("workdir")
 
@@ -49,9 +54,12 @@ def main(argv):
     elif _LM_TEXT.value:
       lm = ctc_decode.CharNgramLM(_read_text(_LM_TEXT.value).splitlines())
     transcriber = speech.Transcriber(_WORKDIR.value)
-    for path in paths:
-      wave = audio.load_audio(path, transcriber.front_end.sample_rate)
-      features = transcriber.features([wave])[0]
+    waves = [audio.load_audio(path, transcriber.front_end.sample_rate) for path in paths]
+    if _ONE_SPEAKER.value:
+      all_features = transcriber.features(waves, one_speaker=True)
+    else:
+      all_features = (transcriber.features([wave])[0] for wave in waves)
+    for path, features in zip(paths, all_features):
       logits = transcriber.logits(features)
       text = transcriber.decode(logits, _BEAM.value, lm=lm, lm_weight=_LM_WEIGHT.value)
       if _PICTURE_DIR.value:

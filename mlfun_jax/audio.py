@@ -38,6 +38,9 @@ class FrontEnd:
     mel_bins: 0 for the log-power spectrum (n_fft // 2 + 1 bins), else that many mel bins.
     fmin, fmax: mel filter range in Hz (fmax 0: sample_rate / 2).
     log_floor: added to the power before the log.
+    top_db: 0 for none, else each utterance's (mel) power is floored at its largest value over
+      frames and bins minus top_db decibels, so recordings with different noise floors (a studio
+      silence vs a noisy room) look alike in their quiet parts.
     mfcc: 0 for log-mel (or log-power) features, else that many cepstral coefficients of the
       log-mel spectrum (needs mel_bins >= mfcc).
     normalize: standardise each feature over the utterance's frames (mean 0, variance 1).
@@ -51,6 +54,7 @@ class FrontEnd:
   fmin: float = 20.0
   fmax: float = 0.0
   log_floor: float = 1e-6
+  top_db: float = 0.0
   mfcc: int = 0
   normalize: bool = True
 
@@ -63,6 +67,8 @@ class FrontEnd:
     if self.n_fft and self.n_fft < self.frame_length:
       raise UserError(f"audio n_fft={self.n_fft} is shorter than the frame "
                       f"({self.frame_length} samples)")
+    if self.top_db < 0:
+      raise UserError(f"audio top_db={self.top_db} must be >= 0 (0: no floor)")
     if self.mel_bins < 0:
       raise UserError(f"audio mel_bins={self.mel_bins} must be >= 0")
     if self.mfcc < 0 or (self.mfcc and self.mfcc > self.mel_bins):
@@ -170,6 +176,9 @@ def spectrogram(front_end: FrontEnd, waves: jax.Array, lengths: jax.Array
     filters = mel_filterbank(front_end.sample_rate, front_end.fft_length, front_end.mel_bins,
                              front_end.fmin, front_end.fmax)
     power = jnp.dot(power, filters, precision=jax.lax.Precision.HIGHEST)
+  if front_end.top_db:
+    peak = jnp.max(power, axis=(1, 2), keepdims=True)  # Padding frames hold 0 power.
+    power = jnp.maximum(power, peak * 10.0 ** (-front_end.top_db / 10.0))
   features = jnp.log(power + front_end.log_floor)
   if front_end.mfcc:
     features = jnp.dot(features, dct_matrix(front_end.mel_bins, front_end.mfcc),
@@ -189,6 +198,21 @@ def normalize(features: jax.Array, frame_counts: jax.Array, eps: float = 1e-5) -
   mean = jnp.sum(features * mask, axis=1, keepdims=True) / count
   variance = jnp.sum(jnp.square(features - mean) * mask, axis=1, keepdims=True) / count
   return jnp.where(mask, (features - mean) / jnp.sqrt(variance + eps), 0.0)
+
+
+def normalize_groups(features: list[np.ndarray], groups, eps: float = 1e-5) -> list[np.ndarray]:
+  """Standardises each bin of per-utterance features [frames, F] over all frames of the utterances
+  in the same group (groups[i]: any hashable naming utterance i's group, e.g. its speaker)."""
+  out = [None] * len(features)
+  members: dict = {}
+  for i, group in enumerate(groups):
+    members.setdefault(group, []).append(i)
+  for indices in members.values():
+    frames = np.concatenate([features[i] for i in indices]).astype(np.float64)
+    mean, std = frames.mean(axis=0), np.sqrt(frames.var(axis=0) + eps)
+    for i in indices:
+      out[i] = ((features[i] - mean) / std).astype(np.float32)
+  return out
 
 
 def read_wav(path: str) -> tuple[np.ndarray, int]:

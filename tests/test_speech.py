@@ -120,6 +120,58 @@ def test_log_mel_equals_loop_reference_and_normalisation_is_masked():
     audio.FrontEnd(mel_bins=20, mfcc=30)
 
 
+def test_top_db_floors_each_utterance_at_its_peak_minus_top_db():
+  t = np.arange(4000) / 8000
+  loud = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+  wave = np.concatenate([loud, np.zeros(2000, np.float32)])  # A tone, then digital silence.
+  quiet = wave * 1e-3  # The same 60 dB lower: its floor moves with its own peak.
+  padded, lengths = audio.pad_batch([wave, quiet])
+  plain = audio.FrontEnd(mel_bins=20, fmin=0.0, normalize=False, log_floor=1e-20)
+  floored = audio.FrontEnd(mel_bins=20, fmin=0.0, normalize=False, log_floor=1e-20, top_db=30.0)
+  raw, counts = jax.device_get(audio.spectrogram(plain, padded, lengths))
+  out, _ = jax.device_get(audio.spectrogram(floored, padded, lengths))
+  floor_nats = 30.0 * np.log(10.0) / 10.0
+  for i in range(2):
+    real = out[i, :counts[i]]
+    np.testing.assert_allclose(real.max(), raw[i, :counts[i]].max(), rtol=1e-6)
+    np.testing.assert_allclose(real.min(), real.max() - floor_nats, atol=1e-3)  # Silence.
+    above = raw[i, :counts[i]] > real.max() - floor_nats + 1e-3
+    np.testing.assert_allclose(real[above], raw[i, :counts[i]][above], rtol=1e-6)
+  assert raw[0, :counts[0]].min() < raw[0, :counts[0]].max() - 3 * floor_nats  # Without: deep.
+  np.testing.assert_allclose(out[1, :counts[1]] - out[0, :counts[0]], np.log(1e-6), atol=1e-3)
+  with pytest.raises(UserError, match='top_db'):
+    audio.FrontEnd(top_db=-1.0)
+
+
+def test_normalize_groups_standardises_each_speaker_over_all_their_frames():
+  rng = np.random.default_rng(0)
+  features = [rng.normal(3.0, 2.0, size=(n, 5)).astype(np.float32) for n in (30, 50, 40)]
+  out = audio.normalize_groups(features, ['anna', 'bob', 'anna'])
+  anna = np.concatenate([out[0], out[2]])
+  np.testing.assert_allclose(anna.mean(axis=0), 0, atol=1e-5)
+  np.testing.assert_allclose(anna.std(axis=0), 1, atol=1e-4)
+  assert abs(out[0].mean()) > 1e-3  # One utterance of a group is not standardised alone...
+  # ... but a group of one is exactly the front end's per-utterance normalisation.
+  alone = audio.normalize(jnp.asarray(features[1])[None], jnp.array([50]))[0]
+  np.testing.assert_allclose(out[1], np.asarray(alone), atol=1e-5)
+
+
+def test_with_noise_reaches_the_drawn_snr_and_is_seeded():
+  rng = np.random.default_rng(0)
+  waves = [(0.3 * rng.standard_normal(8000)).astype(np.float32) for _ in range(6)]
+  noisy = speech_data.with_noise(waves, fraction=1.0, snr_db=(20.0, 20.0), seed=3)
+  for clean, dirty in zip(waves, noisy):
+    snr = 10 * np.log10(np.mean(clean**2) / np.mean((dirty - clean)**2))
+    assert abs(snr - 20.0) < 0.3
+  again = speech_data.with_noise(waves, fraction=1.0, snr_db=(20.0, 20.0), seed=3)
+  assert all(np.array_equal(a, b) for a, b in zip(noisy, again))
+  half = speech_data.with_noise(waves, fraction=0.5, snr_db=(10.0, 30.0), seed=1)
+  changed = [not np.array_equal(a, b) for a, b in zip(waves, half)]
+  assert 0 < sum(changed) < len(waves)
+  with pytest.raises(UserError, match='train_noise'):
+    speech_data.with_noise(waves, fraction=1.5, snr_db=(10.0, 30.0), seed=0)
+
+
 def test_read_wav_any_rate_resamples(tmp_path):
   t = np.arange(16000) / 16000
   samples = (0.5 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
@@ -240,8 +292,8 @@ def test_fsdd_splits_and_phone_numbers(shared_data_dir):
     speech_data.split_recordings(recordings, 'speaker:nobody')
   numbers = speech_data.phone_numbers(test_set, 20, sample_rate=8000, seed=5)
   again = speech_data.phone_numbers(test_set, 20, sample_rate=8000, seed=5)
-  for (wave, text), (wave2, text2) in zip(numbers, again):
-    assert text == text2 and np.array_equal(wave, wave2)
+  for (wave, text, speaker), (wave2, text2, speaker2) in zip(numbers, again):
+    assert text == text2 and speaker == speaker2 and np.array_equal(wave, wave2)
     words = text.split(' ')
     assert 3 <= len(words) <= 7 and set(words) <= set(speech_data.DIGIT_WORDS)
 
@@ -324,10 +376,40 @@ def test_pmap_over_8_devices_equals_one_device():
   assert sums8['char_edits'] == sums1['char_edits']
 
 
+def test_speaker_normalisation_groups_speakers_and_speeds(tmp_path):
+  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings', speakers=('anna', 'bob', 'carl'))
+  config = tiny_config(data_dir=str(tmp_path), split='speaker:bob', train_speeds=(1.0, 1.1))
+  config.audio.normalize_over = 'speaker'
+  dataset = speech_data.load_speech_dataset(config)
+  # Train: speeds outside, recordings (anna's and carl's, in file order) inside; each speed of
+  # each speaker is one group. Test: all of bob.
+  train_recordings, _ = speech_data.split_recordings(
+      speech_data.read_fsdd(str(tmp_path), 8000), 'speaker:bob')
+  speakers = [r.speaker for r in train_recordings] * 2
+  groups = [[f for i, f in enumerate(dataset.train.features)
+             if speakers[i] == name and (i >= 60) == fast]
+            for name in ('anna', 'carl') for fast in (False, True)] + [dataset.test.features]
+  assert [len(g) for g in groups] == [30, 30, 30, 30, 30]
+  for group in groups:
+    frames = np.concatenate(group)
+    np.testing.assert_allclose(frames.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(frames.std(axis=0), 1, atol=1e-3)
+  first = dataset.test.features[0]
+  assert np.abs(first.mean(axis=0)).max() > 0.05  # Not standardised alone.
+  limited = speech_data.load_test_split(config, limit=4)
+  assert limited.texts == dataset.test.texts[:4]
+  for a, b in zip(limited.features, dataset.test.features[:4]):
+    np.testing.assert_allclose(a, b, atol=1e-6)  # Bob's statistics still come from all 30.
+  config.audio.normalize_over = 'session'
+  with pytest.raises(UserError, match='normalize_over'):
+    speech_data.load_test_split(config)
+
+
 def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
   _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
   workdir = tmp_path / 'work'
   config = tiny_config(data_dir=str(tmp_path), split='speaker:bob', num_steps=4)
+  config.audio.normalize_over = 'speaker'
   _, summary = train.train_and_evaluate(config, str(workdir))
   assert 0.0 <= summary['eval_cer'] and summary['eval_count'] == 30
   assert (workdir / 'spectrograms.png').is_file()
@@ -339,5 +421,17 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
   assert [line['path'] for line in lines] == wavs
   assert all(set(line['text']) <= set(ctc_decode.ALPHABET) for line in lines)
   assert (tmp_path / 'pics' / '3_bob_0.png').is_file()
+  together = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs, '--one_speaker')
+  assert together.returncode == 0, together.stderr
+  assert [json.loads(line)['path'] for line in together.stdout.strip().splitlines()] == wavs
+  # --one_speaker on all of bob's recordings gives exactly the features the checkpoint was
+  # evaluated on; each file alone does not.
+  transcriber = speech.Transcriber(str(workdir))
+  test = speech_data.load_test_split(transcriber.config)
+  recordings = speech_data.read_fsdd(str(tmp_path), 8000)
+  bob = [r.wave for r in recordings if r.speaker == 'bob']
+  for a, b in zip(transcriber.features(bob, one_speaker=True), test.features):
+    np.testing.assert_allclose(a, b, atol=1e-5)
+  assert not np.allclose(transcriber.features(bob[:1])[0], test.features[0], atol=1e-3)
   missing = run_module('experiments.transcribe', f'--workdir={tmp_path / "none"}', wavs[0])
   assert missing.returncode == cli.EXIT_USER_ERROR and 'no checkpoints' in missing.stderr

@@ -7,8 +7,9 @@ FSDD (`data_dir/fsdd/recordings/{digit}_{speaker}_{index}.wav`, 8 kHz 16-bit mon
 - 'phone_numbers': utterances of 3-7 digit recordings joined with short random silences (seeded),
   transcribed as words ("four one one"); train numbers are built from the official train takes,
   test numbers from the test takes.
-Utterances become features once (jitted JAX spectrograms, `mlfun_jax.audio`) and are batched with
-numpy in length buckets (`data.buckets`), so few shapes are compiled.
+Utterances become features once (jitted JAX spectrograms, `mlfun_jax.audio`), standardised per
+utterance or per speaker (config `audio.normalize_over`), and are batched with numpy in length
+buckets (`data.buckets`), so few shapes are compiled.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import glob
 import os
 import re
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from mlfun_jax.errors import UserError
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DATASETS = ("fsdd", "tfds_spoken_digit")
+NORMALIZE_OVER = ("utterance", "speaker")
 _FILE_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 Batch = dict[str, np.ndarray]
 
@@ -40,6 +43,14 @@ class Recording:
   digit: int
   speaker: str
   take: int
+
+
+class Utterance(NamedTuple):
+  """A waveform, its transcript and who speaks (the group its features are standardised over when
+  normalising per speaker)."""
+  wave: np.ndarray
+  text: str
+  speaker: str
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -140,9 +151,9 @@ def split_recordings(recordings: Sequence[Recording], split: str
 
 def phone_numbers(recordings: Sequence[Recording], count: int, *, sample_rate: int, seed: int,
                   min_digits: int = 3, max_digits: int = 7, min_silence_s: float = 0.05,
-                  max_silence_s: float = 0.3) -> list[tuple[np.ndarray, str]]:
-  """`count` (waveform, transcript) pairs: min..max_digits random recordings of one random speaker
-  joined by silences of min..max_silence_s seconds (also before and after), seeded."""
+                  max_silence_s: float = 0.3) -> list[Utterance]:
+  """`count` utterances: min..max_digits random recordings of one random speaker joined by
+  silences of min..max_silence_s seconds (also before and after), transcribed as words; seeded."""
   if not recordings:
     raise UserError("no recordings to build phone numbers from")
   if not 1 <= min_digits <= max_digits:
@@ -159,14 +170,16 @@ def phone_numbers(recordings: Sequence[Recording], count: int, *, sample_rate: i
 
   out = []
   for _ in range(count):
-    pool = by_speaker[speakers[rng.integers(len(speakers))]]
+    speaker = speakers[rng.integers(len(speakers))]
+    pool = by_speaker[speaker]
     chosen = [pool[i] for i in rng.integers(len(pool), size=rng.integers(min_digits,
                                                                           max_digits + 1))]
     pieces = []
     for r in chosen:
       pieces += [silence(), r.wave]
     pieces.append(silence())
-    out.append((np.concatenate(pieces), " ".join(DIGIT_WORDS[r.digit] for r in chosen)))
+    out.append(Utterance(np.concatenate(pieces), " ".join(DIGIT_WORDS[r.digit] for r in chosen),
+                         speaker))
   return out
 
 
@@ -177,9 +190,49 @@ def speed_perturbed(wave: np.ndarray, speed: float, sample_rate: int) -> np.ndar
   return audio.resample(wave, int(round(sample_rate * speed)), sample_rate)
 
 
-def make_split(front_end: audio.FrontEnd, waves: Sequence[np.ndarray], texts: Sequence[str],
-               label_length: int) -> SpeechSplit:
-  """Features and padded labels of (waveform, transcript) pairs."""
+def with_noise(waves: Sequence[np.ndarray], *, fraction: float, snr_db: tuple[float, float],
+               seed: int) -> list[np.ndarray]:
+  """The waveforms, a seeded `fraction` of them with white noise added at a signal-to-noise ratio
+  drawn uniformly from snr_db = (low, high) decibels (relative to each waveform's mean power)."""
+  if not 0.0 <= fraction <= 1.0 or snr_db[0] > snr_db[1]:
+    raise UserError(f"train_noise needs 0 <= fraction <= 1 and snr_db low <= high, got "
+                    f"{fraction}, {tuple(snr_db)}")
+  rng = np.random.default_rng(seed)
+  out = []
+  for wave in waves:
+    noisy, snr, noise = rng.random() < fraction, rng.uniform(*snr_db), rng.standard_normal(len(wave))
+    if noisy:
+      power = float(np.mean(np.square(wave))) if len(wave) else 0.0
+      wave = (wave + noise * np.sqrt(power * 10.0 ** (-snr / 10.0))).astype(np.float32)
+    out.append(wave)
+  return out
+
+
+def speech_features(front_end: audio.FrontEnd, waves: Sequence[np.ndarray],
+                    speakers: Sequence[str], normalize_over: str = "utterance"
+                    ) -> list[np.ndarray]:
+  """Per waveform its features float32 [frames, F]. With front_end.normalize each feature is
+  standardised over the utterance's frames ('utterance') or over all frames of the waveforms
+  with the same speakers[i] ('speaker': cepstral mean and variance normalisation per speaker, so
+  an utterance's silences and its word's own average spectrum are not normalised away)."""
+  if normalize_over not in NORMALIZE_OVER:
+    raise UserError(f"unknown config field audio.normalize_over={normalize_over!r}; choose one of "
+                    f"{', '.join(NORMALIZE_OVER)}")
+  if normalize_over == "utterance" or not front_end.normalize:
+    return audio.features_of(front_end, list(waves))
+  raw = audio.features_of(dataclasses.replace(front_end, normalize=False), list(waves))
+  return audio.normalize_groups(raw, speakers)
+
+
+def config_normalize_over(config) -> str:
+  """The config's audio.normalize_over ('utterance' for configs written before it existed)."""
+  return config.audio.get("normalize_over", "utterance")
+
+
+def make_split(front_end: audio.FrontEnd, utterances: Sequence[Utterance], label_length: int,
+               normalize_over: str = "utterance") -> SpeechSplit:
+  """Features (see `speech_features`) and padded labels of utterances."""
+  texts = [u.text for u in utterances]
   labels = np.zeros((len(texts), label_length), np.int32)
   label_lengths = np.zeros(len(texts), np.int32)
   for i, text in enumerate(texts):
@@ -188,7 +241,9 @@ def make_split(front_end: audio.FrontEnd, waves: Sequence[np.ndarray], texts: Se
       raise UserError(f"transcript {text!r} is longer than {label_length} characters")
     labels[i, :len(ids)] = ids
     label_lengths[i] = len(ids)
-  return SpeechSplit(audio.features_of(front_end, list(waves)), list(texts), labels, label_lengths)
+  features = speech_features(front_end, [u.wave for u in utterances],
+                             [u.speaker for u in utterances], normalize_over)
+  return SpeechSplit(features, texts, labels, label_lengths)
 
 
 def _split_recordings(config, sample_rate: int) -> tuple[list[Recording], list[Recording]]:
@@ -203,15 +258,15 @@ def _split_recordings(config, sample_rate: int) -> tuple[list[Recording], list[R
   return split_recordings(recordings, config.split)
 
 
-def _pairs(config, recordings: Sequence[Recording], sample_rate: int, *, train: bool
-           ) -> list[tuple[np.ndarray, str]]:
-  """(waveform, transcript) pairs of one side of the split (train: before speed perturbation).
+def _utterances(config, recordings: Sequence[Recording], sample_rate: int, *, train: bool
+                ) -> list[Utterance]:
+  """The utterances of one side of the split (train: before speed perturbation and noise).
 
   Phone numbers are seeded per side (train phone_numbers.seed, test seed + 1), so either side can
   be built alone.
   """
   if config.split != "phone_numbers":
-    return [(r.wave, DIGIT_WORDS[r.digit]) for r in recordings]
+    return [Utterance(r.wave, DIGIT_WORDS[r.digit], r.speaker) for r in recordings]
   p = config.phone_numbers
   min_digits, max_digits = p.min_digits, p.max_digits
   if train:
@@ -230,37 +285,51 @@ def _empty_split_error(config) -> UserError:
 
 def load_speech_dataset(config) -> SpeechDataset:
   """The dataset, split and front end named by the config (see experiments/configs/
-  speech_ctc_digits.py): fields dataset, data_dir, split, audio.*, phone_numbers.*, train_speeds."""
+  speech_ctc_digits.py): fields dataset, data_dir, split, audio.*, phone_numbers.*, train_speeds,
+  train_noise.*.
+
+  Each speed of a training speaker counts as its own speaker for `audio.normalize_over='speaker'`.
+  """
   front_end = audio.FrontEnd.from_config(config.audio)
   rate = front_end.sample_rate
   train, test = _split_recordings(config, rate)
-  train_pairs = _pairs(config, train, rate, train=True)
-  test_pairs = _pairs(config, test, rate, train=False)
-  if not train_pairs or not test_pairs:
+  train_utterances = _utterances(config, train, rate, train=True)
+  test_utterances = _utterances(config, test, rate, train=False)
+  if not train_utterances or not test_utterances:
     raise _empty_split_error(config)
   speeds = tuple(config.get("train_speeds", (1.0,)))
-  train_pairs = [(speed_perturbed(w, s, rate), t) for s in speeds for w, t in train_pairs]
-  label_length = max(len(t) for _, t in train_pairs + test_pairs)
+  train_utterances = [
+      Utterance(speed_perturbed(u.wave, s, rate), u.text, u.speaker if s == 1.0 else
+                f"{u.speaker}@{s}") for s in speeds for u in train_utterances]
+  noise = config.get("train_noise")
+  if noise is not None and noise.fraction:
+    noisy = with_noise([u.wave for u in train_utterances], fraction=noise.fraction,
+                       snr_db=tuple(noise.snr_db), seed=noise.seed)
+    train_utterances = [u._replace(wave=w) for w, u in zip(noisy, train_utterances)]
+  label_length = max(len(u.text) for u in train_utterances + test_utterances)
   return SpeechDataset(
       name=config.dataset,
-      train=make_split(front_end, *zip(*train_pairs), label_length),
-      test=make_split(front_end, *zip(*test_pairs), label_length),
+      train=make_split(front_end, train_utterances, label_length, config_normalize_over(config)),
+      test=make_split(front_end, test_utterances, label_length, config_normalize_over(config)),
       front_end=front_end,
       info={"split": config.split, "label_length": label_length, "data_dir": config.data_dir})
 
 
 def load_test_split(config, limit: int = 0) -> SpeechSplit:
   """The test split of `load_speech_dataset(config)` (same utterances, transcripts and features)
-  without building the training set; only its first `limit` utterances (0: all). Its labels are
-  padded to its own longest transcript."""
+  without building the training set; only its first `limit` utterances (0: all; speaker
+  statistics still come from all). Its labels are padded to its own longest transcript."""
   front_end = audio.FrontEnd.from_config(config.audio)
   _, test = _split_recordings(config, front_end.sample_rate)
-  pairs = _pairs(config, test, front_end.sample_rate, train=False)
-  if not pairs:
+  utterances = _utterances(config, test, front_end.sample_rate, train=False)
+  if not utterances:
     raise _empty_split_error(config)
-  if limit:
-    pairs = pairs[:limit]
-  return make_split(front_end, *zip(*pairs), max(len(t) for _, t in pairs))
+  split = make_split(front_end, utterances, max(len(u.text) for u in utterances),
+                     config_normalize_over(config))
+  if not limit:
+    return split
+  return SpeechSplit(split.features[:limit], split.texts[:limit], split.labels[:limit],
+                     split.label_lengths[:limit])
 
 
 def _gather(split: SpeechSplit, indices: np.ndarray, frames: int, shape: tuple[int, int]) -> Batch:

@@ -221,9 +221,14 @@ class Transcriber:
         self.model, self.config, self.front_end.num_features, 1, jax.random.key(0)))
     self._logits = _logits_fn(self.model)
 
-  def features(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Per waveform (at the model's sample rate) its features [frames, F]."""
-    return audio.features_of(self.front_end, list(waves))
+  def features(self, waves: Sequence[np.ndarray], one_speaker: bool = False
+               ) -> list[np.ndarray]:
+    """Per waveform (at the model's sample rate) its features [frames, F]. For a recogniser
+    trained with audio.normalize_over='speaker', one_speaker=True standardises the waveforms
+    together as one speaker's (as in training); otherwise each alone."""
+    speakers = ["one"] * len(waves) if one_speaker else [str(i) for i in range(len(waves))]
+    return speech_data.speech_features(self.front_end, list(waves), speakers,
+                                       speech_data.config_normalize_over(self.config))
 
   def logits(self, features: np.ndarray) -> np.ndarray:
     """float32 [T', K] per-frame logits of one utterance's features [T, F]."""
@@ -242,10 +247,10 @@ class Transcriber:
     return ctc_decode.beam_search(logits, beam_width, lm=lm, lm_weight=lm_weight)
 
   def transcribe(self, waves: Sequence[np.ndarray], beam_width: int = 1, lm=None,
-                 lm_weight: float = 0.5) -> list[str]:
-    """Transcripts of waveforms (see `decode`)."""
+                 lm_weight: float = 0.5, one_speaker: bool = False) -> list[str]:
+    """Transcripts of waveforms (see `decode` and `features`)."""
     return [self.decode(self.logits(features), beam_width, lm, lm_weight)
-            for features in self.features(waves)]
+            for features in self.features(waves, one_speaker)]
 
 
 def levenshtein(a: Sequence, b: Sequence) -> int:
