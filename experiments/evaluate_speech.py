@@ -4,6 +4,10 @@
 
 Rebuilds the test split from the checkpoint's config (same data_dir, split and seeds) and prints one
 JSON line per decoder: {"decoder": ..., "cer": ..., "wer": ..., "exact": ..., "count": ...}.
+With --adapt_steps > 0 (default 20) the greedy and LM decoders are also run on features adapted to
+each test speaker without transcripts (`mlfun_jax.speaker_adaptation`; decoders named
+"...+adapted"), cross-fitted by default: each utterance is decoded with a transform fitted on the
+other half of its speaker's utterances.
 """
 
 import functools
@@ -17,6 +21,11 @@ from mlfun_jax import cli
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained speech recogniser.")
 _BEAM = flags.DEFINE_integer("beam_width", 8, "Prefix beam width.", lower_bound=1)
 _LM_WEIGHT = flags.DEFINE_float("lm_weight", 1.0, "Weight of the word-list LM.")
+_ADAPT_STEPS = flags.DEFINE_integer("adapt_steps", 20, "Steps of unsupervised speaker adaptation "
+                                    "(0: none).", lower_bound=0)
+_ADAPT_LR = flags.DEFINE_float("adapt_learning_rate", 0.01, "Adam learning rate of the adaptation.")
+_CROSS_FITTED = flags.DEFINE_bool("adapt_cross_fitted", True, "Decode each utterance with a "
+                                  "transform fitted on the other half of its speaker's utterances.")
 _LIMIT = flags.DEFINE_integer("limit", 0, "Only the first N test utterances (0: all).")
 flags.mark_flag_as_required("workdir")
 
@@ -32,11 +41,17 @@ def main(argv):
     test = speech_data.load_test_split(transcriber.config, limit=_LIMIT.value)
     lm = ctc_decode.WordListLM(speech_data.DIGIT_WORDS)
     beam = functools.partial(ctc_decode.beam_search, beam_width=_BEAM.value)
+    with_lm = functools.partial(beam, lm=lm, lm_weight=_LM_WEIGHT.value)
     results = speech.evaluate_decoders(transcriber, test, {
         "greedy": ctc_decode.greedy_decode,
         f"beam{_BEAM.value}": beam,
-        f"beam{_BEAM.value}+digit_words": functools.partial(beam, lm=lm,
-                                                             lm_weight=_LM_WEIGHT.value)})
+        f"beam{_BEAM.value}+digit_words": with_lm})
+    if _ADAPT_STEPS.value:
+      adapted = transcriber.adapt(test.features, test.speakers, cross_fitted=_CROSS_FITTED.value,
+                                  steps=_ADAPT_STEPS.value, learning_rate=_ADAPT_LR.value)
+      results.update(speech.evaluate_decoders(transcriber, test, {
+          "greedy+adapted": ctc_decode.greedy_decode,
+          f"beam{_BEAM.value}+digit_words+adapted": with_lm}, features=adapted))
     for name, rates in results.items():
       print(json.dumps({"decoder": name, **rates}), flush=True)
 

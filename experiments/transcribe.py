@@ -7,7 +7,9 @@ to the model's. Greedy decoding by default; --beam_width > 1 runs the prefix bea
 --lm_words (a file of allowed words, one per line or space-separated) or --lm_text (a text file
 for a character n-gram) rescore. --one_speaker: the files are one speaker's, so a recogniser
 trained with per-speaker normalisation (audio.normalize_over='speaker') standardises their
-features together, as it was trained; otherwise each file is standardised alone. --picture_dir
+features together, as it was trained; otherwise each file is standardised alone; with
+--adapt_steps > 0 the features are also adapted to that speaker without transcripts
+(`mlfun_jax.speaker_adaptation`, fitted on the given files). --picture_dir
 writes one PNG per file: the spectrogram with the network's per-frame best characters under it.
 """
 
@@ -27,6 +29,9 @@ _LM_WEIGHT = flags.DEFINE_float("lm_weight", 0.5, "Weight of the language model'
 _ONE_SPEAKER = flags.DEFINE_bool(
     "one_speaker", False, "The files are one speaker's: normalise their features together (for "
     "recognisers trained with audio.normalize_over='speaker').")
+_ADAPT_STEPS = flags.DEFINE_integer(
+    "adapt_steps", 0, "With --one_speaker: steps of unsupervised adaptation to the speaker (0: "
+    "none; 20 measured well).", lower_bound=0)
 _PICTURE_DIR = flags.DEFINE_string("picture_dir", None, "Write <file>.png spectrograms here.")
 flags.mark_flag_as_required("workdir")
 
@@ -55,8 +60,13 @@ def main(argv):
       lm = ctc_decode.CharNgramLM(_read_text(_LM_TEXT.value).splitlines())
     transcriber = speech.Transcriber(_WORKDIR.value)
     waves = [audio.load_audio(path, transcriber.front_end.sample_rate) for path in paths]
+    if _ADAPT_STEPS.value and not _ONE_SPEAKER.value:
+      raise app.UsageError("--adapt_steps needs --one_speaker (it adapts to one speaker's files)")
     if _ONE_SPEAKER.value:
       all_features = transcriber.features(waves, one_speaker=True)
+      if _ADAPT_STEPS.value:
+        all_features = transcriber.adapt(all_features, ["one"] * len(waves),
+                                         steps=_ADAPT_STEPS.value)
     else:
       all_features = (transcriber.features([wave])[0] for wave in waves)
     for path, features in zip(paths, all_features):

@@ -421,9 +421,12 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
   assert [line['path'] for line in lines] == wavs
   assert all(set(line['text']) <= set(ctc_decode.ALPHABET) for line in lines)
   assert (tmp_path / 'pics' / '3_bob_0.png').is_file()
-  together = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs, '--one_speaker')
+  together = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs, '--one_speaker',
+                        '--adapt_steps=3')
   assert together.returncode == 0, together.stderr
   assert [json.loads(line)['path'] for line in together.stdout.strip().splitlines()] == wavs
+  alone = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs, '--adapt_steps=3')
+  assert alone.returncode != 0 and '--adapt_steps needs --one_speaker' in alone.stderr
   # --one_speaker on all of bob's recordings gives exactly the features the checkpoint was
   # evaluated on; each file alone does not.
   transcriber = speech.Transcriber(str(workdir))
@@ -433,5 +436,15 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
   for a, b in zip(transcriber.features(bob, one_speaker=True), test.features):
     np.testing.assert_allclose(a, b, atol=1e-5)
   assert not np.allclose(transcriber.features(bob[:1])[0], test.features[0], atol=1e-3)
+  assert test.speakers == ['bob'] * 30
+  adapted = transcriber.adapt(test.features, test.speakers, cross_fitted=True, steps=3)
+  assert [a.shape for a in adapted] == [f.shape for f in test.features]
+  assert not np.allclose(adapted[0], test.features[0])
+  evaluated = run_module('experiments.evaluate_speech', f'--workdir={workdir}', '--beam_width=2',
+                         '--adapt_steps=2')
+  assert evaluated.returncode == 0, evaluated.stderr
+  decoders = [json.loads(line)['decoder'] for line in evaluated.stdout.strip().splitlines()]
+  assert decoders == ['greedy', 'beam2', 'beam2+digit_words', 'greedy+adapted',
+                      'beam2+digit_words+adapted']
   missing = run_module('experiments.transcribe', f'--workdir={tmp_path / "none"}', wavs[0])
   assert missing.returncode == cli.EXIT_USER_ERROR and 'no checkpoints' in missing.stderr

@@ -61,11 +61,13 @@ class SpeechSplit:
     features: per utterance float32 [frames, F].
     texts: per utterance its transcript.
     labels: int32 [N, L] class ids (1..), 0-padded; label_lengths int32 [N].
+    speakers: per utterance its speaker (training copies: speaker@speed), or empty.
   """
   features: list[np.ndarray]
   texts: list[str]
   labels: np.ndarray
   label_lengths: np.ndarray
+  speakers: list[str] = dataclasses.field(default_factory=list)
 
   def __len__(self) -> int:
     return len(self.texts)
@@ -241,9 +243,9 @@ def make_split(front_end: audio.FrontEnd, utterances: Sequence[Utterance], label
       raise UserError(f"transcript {text!r} is longer than {label_length} characters")
     labels[i, :len(ids)] = ids
     label_lengths[i] = len(ids)
-  features = speech_features(front_end, [u.wave for u in utterances],
-                             [u.speaker for u in utterances], normalize_over)
-  return SpeechSplit(features, texts, labels, label_lengths)
+  speakers = [u.speaker for u in utterances]
+  features = speech_features(front_end, [u.wave for u in utterances], speakers, normalize_over)
+  return SpeechSplit(features, texts, labels, label_lengths, speakers)
 
 
 def _split_recordings(config, sample_rate: int) -> tuple[list[Recording], list[Recording]]:
@@ -329,7 +331,7 @@ def load_test_split(config, limit: int = 0) -> SpeechSplit:
   if not limit:
     return split
   return SpeechSplit(split.features[:limit], split.texts[:limit], split.labels[:limit],
-                     split.label_lengths[:limit])
+                     split.label_lengths[:limit], split.speakers[:limit])
 
 
 def _gather(split: SpeechSplit, indices: np.ndarray, frames: int, shape: tuple[int, int]) -> Batch:

@@ -23,6 +23,7 @@ from mlfun_jax import checkpoint
 from mlfun_jax import ctc_decode
 from mlfun_jax import optim
 from mlfun_jax import parallel
+from mlfun_jax import speaker_adaptation
 from mlfun_jax import train
 from mlfun_jax.data import speech as speech_data
 from mlfun_jax.errors import UserError
@@ -230,6 +231,14 @@ class Transcriber:
     return speech_data.speech_features(self.front_end, list(waves), speakers,
                                        speech_data.config_normalize_over(self.config))
 
+  def adapt(self, features: Sequence[np.ndarray], speakers: Sequence[str],
+            cross_fitted: bool = False, **fit_kwargs) -> list[np.ndarray]:
+    """The features after unsupervised per-speaker adaptation (`speaker_adaptation`: a
+    per-feature scale and shift fitted to make this network confident on each speaker)."""
+    return speaker_adaptation.adapt_by_speaker(
+        lambda params, x, lengths: self.model.apply({"params": params}, x, lengths),
+        self.state.params, features, speakers, cross_fitted=cross_fitted, **fit_kwargs)
+
   def logits(self, features: np.ndarray) -> np.ndarray:
     """float32 [T', K] per-frame logits of one utterance's features [T, F]."""
     padded = np.zeros((-(-len(features) // 32) * 32, features.shape[1]), np.float32)
@@ -275,8 +284,10 @@ def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict[st
 
 
 def evaluate_decoders(transcriber: Transcriber, split: speech_data.SpeechSplit,
-                      decoders: dict[str, Callable[[np.ndarray], str]]) -> dict[str, dict]:
-  """Error rates of each named decoder (per-utterance logits [T', K] -> text) on a split."""
-  logits = [transcriber.logits(f) for f in split.features]
+                      decoders: dict[str, Callable[[np.ndarray], str]],
+                      features: Sequence[np.ndarray] | None = None) -> dict[str, dict]:
+  """Error rates of each named decoder (per-utterance logits [T', K] -> text) on a split (with
+  `features` in place of the split's own, e.g. adapted ones)."""
+  logits = [transcriber.logits(f) for f in (split.features if features is None else features)]
   return {name: error_rates(split.texts, [decode(x) for x in logits])
           for name, decode in decoders.items()}
