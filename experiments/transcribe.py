@@ -18,6 +18,7 @@ import os
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from mlfun_jax import cli
 
@@ -48,8 +49,11 @@ def main(argv):
   paths = argv[1:]
   if not paths:
     raise app.UsageError("give one or more wav files to transcribe")
+  if _ADAPT_STEPS.value and not _ONE_SPEAKER.value:
+    raise app.UsageError("--adapt_steps needs --one_speaker (it adapts to one speaker's files)")
   from mlfun_jax import audio  # pylint: disable=g-import-not-at-top
   from mlfun_jax import ctc_decode  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.data import speech as speech_data  # pylint: disable=g-import-not-at-top
   from mlfun_jax.tasks import speech  # pylint: disable=g-import-not-at-top
   from mlfun_jax.tasks import speech_pictures  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
@@ -60,8 +64,11 @@ def main(argv):
       lm = ctc_decode.CharNgramLM(_read_text(_LM_TEXT.value).splitlines())
     transcriber = speech.Transcriber(_WORKDIR.value)
     waves = [audio.load_audio(path, transcriber.front_end.sample_rate) for path in paths]
-    if _ADAPT_STEPS.value and not _ONE_SPEAKER.value:
-      raise app.UsageError("--adapt_steps needs --one_speaker (it adapts to one speaker's files)")
+    if (not _ONE_SPEAKER.value and
+        speech_data.config_normalize_over(transcriber.config) == "speaker"):
+      logging.warning("this recogniser was trained with per-speaker normalisation: each file is "
+                      "standardised alone, which reads worse; give several files of one speaker "
+                      "with --one_speaker")
     if _ONE_SPEAKER.value:
       all_features = transcriber.features(waves, one_speaker=True)
       if _ADAPT_STEPS.value:

@@ -167,6 +167,26 @@ def test_embeddings_have_unit_norm():
     np.testing.assert_allclose(np.linalg.norm(np.asarray(e), axis=1), 1.0, rtol=1e-5)
 
 
+def test_test_time_augmentation_averages_six_views():
+  images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (3, 12, 10, 1)), jnp.float32)
+  views = np.asarray(faces.test_time_views(images, shift=2))
+  assert views.shape == (6, 3, 12, 10, 1)
+  np.testing.assert_array_equal(views[0], images)
+  np.testing.assert_array_equal(views[1], np.asarray(images)[:, :, ::-1])
+  np.testing.assert_array_equal(views[2][:, 2:], np.asarray(images)[:, :-2])  # Moved down...
+  np.testing.assert_array_equal(views[2][:, :2], np.repeat(np.asarray(images)[:, :1], 2, axis=1))
+  np.testing.assert_array_equal(views[5][:, :, :-2], np.asarray(images)[:, :, 2:])  # ...moved left.
+  model = face_embedding.FaceEmbedding(conv_features=(4,), embedding_size=8)
+  params = model.init(jax.random.key(1), images, train=False)['params']
+  single = [faces.embed(model, params, jnp.asarray(v), 100.0, 50.0) for v in views]
+  expected = np.mean(np.asarray(single), axis=0)
+  expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+  averaged = faces.embed(model, params, images, 100.0, 50.0, test_time_augmentation=True)
+  np.testing.assert_allclose(np.asarray(averaged), expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(single[0]), np.asarray(
+      faces.embed(model, params, images, 100.0, 50.0)), rtol=1e-6)
+
+
 def test_identity_splits_are_disjoint(shared_data_dir):
   root = shared_data_dir / 'faces_orl'
   dataset = face_data.load_faces(str(root), sizes=(18, 4, 8), seed=3, image_shape=(56, 46, 1))

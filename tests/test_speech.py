@@ -421,6 +421,7 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
   assert [line['path'] for line in lines] == wavs
   assert all(set(line['text']) <= set(ctc_decode.ALPHABET) for line in lines)
   assert (tmp_path / 'pics' / '3_bob_0.png').is_file()
+  assert 'per-speaker normalisation' in result.stderr  # The warning: files read one at a time.
   together = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs, '--one_speaker',
                         '--adapt_steps=3')
   assert together.returncode == 0, together.stderr

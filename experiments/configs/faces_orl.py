@@ -60,6 +60,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.augment.brightness = 0.1  # Up to +-10% of the range.
   config.augment.contrast = 0.2  # Contrast factor in [0.8, 1.2].
 
+  # Embed every measured or recognised face as the normalised mean embedding of 6 views: itself,
+  # its mirror image and 2-pixel shifts up, down, left and right (training is unchanged).
+  config.test_time_augmentation = False
+
   config.model = ml_collections.ConfigDict()
   config.model.conv_features = (64, 128, 256)
   config.model.convs_per_block = 1

@@ -105,9 +105,39 @@ def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.Con
   return jax.vmap(one)(keys, images)
 
 
-def embed(model, params, images: jax.Array, mean: float, std: float) -> jax.Array:
-  """Unit-norm float32 embeddings [B, E] of images [B, H, W, C] with values 0..255 (eval mode)."""
-  return model.apply({"params": params}, classification.normalise(images, mean, std), train=False)
+TTA_SHIFT = 2  # Pixels of the shifted views of test-time augmentation.
+
+
+def test_time_views(images: jax.Array, shift: int = TTA_SHIFT) -> jax.Array:
+  """[6, B, H, W, C]: the images, their mirror images, and the images moved `shift` pixels down,
+  up, right and left (the edge rows or columns repeated)."""
+  height, width = images.shape[1:3]
+  padded = jnp.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+  moved = [padded[:, shift + dy:shift + dy + height, shift + dx:shift + dx + width]
+           for dy, dx in ((-shift, 0), (shift, 0), (0, -shift), (0, shift))]
+  return jnp.stack([images, images[:, :, ::-1]] + moved)
+
+
+def embed(model, params, images: jax.Array, mean: float, std: float,
+          test_time_augmentation: bool = False) -> jax.Array:
+  """Unit-norm float32 embeddings [B, E] of images [B, H, W, C] with values 0..255 (eval mode).
+
+  test_time_augmentation: each embedding is the L2-normalised mean of the embeddings of the
+  image's `test_time_views`.
+  """
+  def one(x):
+    return model.apply({"params": params}, classification.normalise(x, mean, std), train=False)
+
+  if not test_time_augmentation:
+    return one(images)
+  views = test_time_views(images)
+  embeddings = one(views.reshape((-1,) + images.shape[1:])).reshape(views.shape[:2] + (-1,))
+  return face_embedding.l2_normalise(embeddings.mean(axis=0))
+
+
+def uses_test_time_augmentation(config: ml_collections.ConfigDict) -> bool:
+  """The config's test_time_augmentation (False for configs written before it existed)."""
+  return bool(config.get("test_time_augmentation", False))
 
 
 def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: float):
@@ -156,12 +186,13 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: 
   return train_step
 
 
-def make_eval_step(model, num_images: int, mean: float, std: float):
+def make_eval_step(model, num_images: int, mean: float, std: float,
+                   test_time_augmentation: bool = False):
   """(state, batch) -> {'embeddings': float32 [N, E] with this batch's rows filled in (at
   batch['index']), 'count'}: summed over batches and devices, the embeddings of the whole split."""
 
   def eval_step(state, batch):
-    embeddings = embed(model, state.params, batch["image"], mean, std)
+    embeddings = embed(model, state.params, batch["image"], mean, std, test_time_augmentation)
     mask = batch["mask"]
     rows = jnp.zeros((num_images, embeddings.shape[1]), jnp.float32)
     return {"embeddings": rows.at[batch["index"]].add(embeddings * mask[:, None]),
@@ -191,11 +222,12 @@ def make_summarize_eval(labels: np.ndarray):
 
 
 class Embedder:
-  """Embeds uint8 faces [N, H, W, 1] with given parameters (jit, batches of 256)."""
+  """Embeds uint8 faces [N, H, W, 1] with given parameters (jit, batches of 256; see `embed`)."""
 
-  def __init__(self, model, mean: float, std: float):
+  def __init__(self, model, mean: float, std: float, test_time_augmentation: bool = False):
     self._size = model.embedding_size
-    self._embed = jax.jit(lambda params, images: embed(model, params, images, mean, std))
+    self._embed = jax.jit(lambda params, images: embed(model, params, images, mean, std,
+                                                       test_time_augmentation))
 
   def __call__(self, params, images: np.ndarray) -> np.ndarray:
     if not len(images):  # np.concatenate needs at least one array.
@@ -236,7 +268,8 @@ def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset
 
 
 def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
-  results = measure_unseen(Embedder(model, mean, std), state.params, dataset)
+  results = measure_unseen(Embedder(model, mean, std, uses_test_time_augmentation(config)),
+                           state.params, dataset)
   test = dataset.splits["test"]
   report = {"validation": results["validation"], "test": results["test"], "people": people,
             "split_seed": config.split_seed, "step": int(state.step)}
@@ -283,7 +316,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   return train.Task(
       init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
       train_step=make_train_step(model, config, mean, std),
-      eval_step=make_eval_step(model, len(validation), mean, std),
+      eval_step=make_eval_step(model, len(validation), mean, std,
+                               uses_test_time_augmentation(config)),
       summarize_eval=make_summarize_eval(validation.labels),
       train_batches=lambda start: face_data.triplet_batches(
           train_split, people_per_batch=config.people_per_batch,
@@ -316,7 +350,8 @@ class TrainedFaceEmbedder:
     self.model = create_model(self.config)
     self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
         self.model, self.config, self.image_shape, 1, jax.random.key(0)))
-    self._embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"])
+    self._embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"],
+                              uses_test_time_augmentation(self.config))
 
   def embed(self, images: np.ndarray) -> np.ndarray:
     """uint8 faces [N, H, W, 1] -> unit-norm float32 embeddings [N, E]."""
