@@ -201,8 +201,9 @@ def with_noise(waves: Sequence[np.ndarray], *, fraction: float, snr_db: tuple[fl
                     f"{fraction}, {tuple(snr_db)}")
   rng = np.random.default_rng(seed)
   out = []
-  for wave in waves:
-    noisy, snr, noise = rng.random() < fraction, rng.uniform(*snr_db), rng.standard_normal(len(wave))
+  for wave in waves:  # Every draw is made for every wave: the stream does not depend on fraction.
+    noisy, snr = rng.random() < fraction, rng.uniform(*snr_db)
+    noise = rng.standard_normal(len(wave))
     if noisy:
       power = float(np.mean(np.square(wave))) if len(wave) else 0.0
       wave = (wave + noise * np.sqrt(power * 10.0 ** (-snr / 10.0))).astype(np.float32)
