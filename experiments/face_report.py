@@ -3,17 +3,27 @@
   python -m experiments.face_report workdirs/faces_orl_s0 workdirs/faces_orl_s1 ...
 
 Reads each WORKDIR/report.json (written at the end of a faces run) and prints one line per
-measure: mean +- standard deviation (over runs), min and max.
+measure: mean +- standard deviation (over runs), min and max. With --remeasure the measures are
+computed again from each workdir's latest checkpoint instead (nothing is written), with
+--test_time_augmentation choosing how faces are embedded (default: as the run was configured):
+
+  python -m experiments.face_report --remeasure --test_time_augmentation workdirs/faces_orl_s*
 """
 
 import json
 import os
 
 from absl import app
+from absl import flags
 import numpy as np
 
 from mlfun_jax import cli
 from mlfun_jax.errors import UserError
+
+_REMEASURE = flags.DEFINE_bool("remeasure", False, "Measure the test people again from each "
+                               "workdir's latest checkpoint instead of reading report.json.")
+_TTA = flags.DEFINE_bool("test_time_augmentation", None, "With --remeasure: embed each face as the "
+                         "mean of 6 views (default: as the run was configured).")
 
 MEASURES = ("accuracy", "balanced_accuracy", "auc", "tar_at_far_1pct", "nearest_neighbour_top1",
             "linear_top1", "linear_top1_5_enrolled", "threshold", "pooled_accuracy",
@@ -32,17 +42,36 @@ def summarise(reports: list[dict]) -> dict[str, dict[str, float]]:
   return out
 
 
+def read_report(workdir: str) -> dict:
+  """The report.json a finished faces run wrote."""
+  path = os.path.join(workdir, "report.json")
+  if not os.path.isfile(path):
+    raise UserError(f"{path} does not exist (is {workdir} a finished faces run?)")
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def remeasure(workdir: str, test_time_augmentation: bool | None) -> dict:
+  """{'split_seed', 'test'}: the unseen-people measures of the workdir's latest checkpoint, faces
+  embedded with or without test-time augmentation (None: as the run was configured)."""
+  from mlfun_jax.tasks import faces  # pylint: disable=g-import-not-at-top
+  trained = faces.TrainedFaceEmbedder(workdir)
+  if test_time_augmentation is None:
+    test_time_augmentation = faces.uses_test_time_augmentation(trained.config)
+  embedder = faces.Embedder(trained.model, trained.meta["input_mean"], trained.meta["input_std"],
+                            test_time_augmentation)
+  results = faces.measure_unseen(embedder, trained.state.params, faces.load_dataset(trained.config))
+  return {"split_seed": trained.config.split_seed, "test": results["test"]}
+
+
 def main(argv):
   if len(argv) < 2:
     raise app.UsageError("give one or more workdirs of faces runs")
+  if _TTA.value is not None and not _REMEASURE.value:
+    raise app.UsageError("--test_time_augmentation needs --remeasure")
   with cli.user_errors():
-    reports = []
-    for workdir in argv[1:]:
-      path = os.path.join(workdir, "report.json")
-      if not os.path.isfile(path):
-        raise UserError(f"{path} does not exist (is {workdir} a finished faces run?)")
-      with open(path, encoding="utf-8") as f:
-        reports.append(json.load(f))
+    reports = [remeasure(w, _TTA.value) if _REMEASURE.value else read_report(w)
+               for w in argv[1:]]
     print(f"test people of {len(reports)} runs (split seeds "
           f"{', '.join(str(r.get('split_seed')) for r in reports)}):")
     for name, s in summarise(reports).items():

@@ -384,6 +384,25 @@ def test_short_training_on_orl_learns_unseen_people(trained_workdir):
                                                           abs=1e-3)
 
 
+def test_face_report_reads_and_remeasures(trained_workdir):
+  workdir, _ = trained_workdir
+  report = json.loads((workdir / 'report.json').read_text())['test']
+  read = run_module('experiments.face_report', str(workdir))
+  assert read.returncode == 0, read.stderr
+  assert f"accuracy                 {report['accuracy']:.4f} +- 0.0000" in read.stdout
+  again = run_module('experiments.face_report', '--remeasure', str(workdir))
+  assert again.returncode == 0, again.stderr
+  assert f"nearest_neighbour_top1   {report['nearest_neighbour_top1']:.4f}" in again.stdout
+  assert f"accuracy                 {report['accuracy']:.4f}" in again.stdout
+  tta = run_module('experiments.face_report', '--remeasure', '--test_time_augmentation',
+                   str(workdir))
+  assert tta.returncode == 0, tta.stderr
+  auc = float(tta.stdout.split('auc')[1].split()[0])
+  assert 0.9 < auc <= 1.0 and f"{auc:.4f}" != f"{report['auc']:.4f}"
+  bad = run_module('experiments.face_report', '--test_time_augmentation', str(workdir))
+  assert bad.returncode != 0 and 'needs --remeasure' in bad.stderr
+
+
 def test_recognize_prints_names_and_unknown_person(trained_workdir, shared_data_dir, tmp_path):
   workdir, _ = trained_workdir
   report = json.loads((workdir / 'report.json').read_text())
