@@ -20,8 +20,8 @@ Measured on the 2-core CPU (pmap over 2 CPU devices; README):
 - speaker:<name> with '--config.train_speeds=(0.9,1.0,1.1)' --config.num_epochs=10
   --config.audio.top_db=40 --config.audio.normalize_over=speaker, then
   experiments/evaluate_speech.py (beam 8 + digit-word LM after unsupervised speaker adaptation):
-  WER theo 6.0%, jackson 1.0%, lucas 9.6%, george 19.2%, nicolas 14.6% (greedy without
-  adaptation 10.2-30.4%), ~150 s wall each.
+  WER theo 6.0%, jackson 1.0%, lucas 9.6%, george 19.2%, nicolas 14.6% (seed 1: 4.2 / 2.2 / 6.8 /
+  16.4 / 11.6%; greedy without adaptation 5.8-30.4%), 123-159 s wall each.
 """
 
 import os
