@@ -55,12 +55,9 @@ def remeasure(workdir: str, test_time_augmentation: bool | None) -> dict:
   """{'split_seed', 'test'}: the unseen-people measures of the workdir's latest checkpoint, faces
   embedded with or without test-time augmentation (None: as the run was configured)."""
   from mlfun_jax.tasks import faces  # pylint: disable=g-import-not-at-top
-  trained = faces.TrainedFaceEmbedder(workdir)
-  if test_time_augmentation is None:
-    test_time_augmentation = faces.uses_test_time_augmentation(trained.config)
-  embedder = faces.Embedder(trained.model, trained.meta["input_mean"], trained.meta["input_std"],
-                            test_time_augmentation)
-  results = faces.measure_unseen(embedder, trained.state.params, faces.load_dataset(trained.config))
+  trained = faces.TrainedFaceEmbedder(workdir, test_time_augmentation)
+  results = faces.measure_unseen(trained.embedder, trained.state.params,
+                                 faces.load_dataset(trained.config))
   return {"split_seed": trained.config.split_seed, "test": results["test"]}
 
 

@@ -257,9 +257,13 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
 
 
 def pad_batch(waves: list[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """(float32 [B, S] zero-padded waveforms, int32 [B] lengths); S = `length` or the longest."""
+  """(float32 [B, S, ...] zero-padded arrays, int32 [B] lengths); S = `length` or the longest.
+
+  Waveforms [S_i] give [B, S]; per-frame features [T_i, F] give [B, T, F].
+  """
   lengths = np.array([len(w) for w in waves], np.int32)
-  out = np.zeros((len(waves), length or max(int(lengths.max(initial=0)), 1)), np.float32)
+  rest = waves[0].shape[1:] if len(waves) else ()
+  out = np.zeros((len(waves), length or max(int(lengths.max(initial=0)), 1)) + rest, np.float32)
   for i, w in enumerate(waves):
     out[i, :len(w)] = w[:out.shape[1]]
   return out, np.minimum(lengths, out.shape[1])

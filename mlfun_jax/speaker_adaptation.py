@@ -13,12 +13,15 @@ the speaker's other utterances only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from mlfun_jax import audio
 
 # (params, features float32 [B, T, F], lengths int32 [B]) -> (logits [B, T', K], lengths' [B]).
 LogitsFn = Callable[[object, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
@@ -41,12 +44,8 @@ class FeatureAffine:
 def pad_features(features: Sequence[np.ndarray], multiple: int = 32
                  ) -> tuple[np.ndarray, np.ndarray]:
   """(float32 [N, T, F] zero-padded to a multiple of `multiple` frames, int32 lengths [N])."""
-  lengths = np.array([len(f) for f in features], np.int32)
-  frames = -(-max(int(lengths.max()), 1) // multiple) * multiple
-  padded = np.zeros((len(features), frames, features[0].shape[1]), np.float32)
-  for i, f in enumerate(features):
-    padded[i, :len(f)] = f
-  return padded, lengths
+  longest = max(max(len(f) for f in features), 1)
+  return audio.pad_batch(list(features), -(-longest // multiple) * multiple)
 
 
 def output_entropy(logits_fn: LogitsFn, params, affine: dict[str, jax.Array],
@@ -62,13 +61,23 @@ def output_entropy(logits_fn: LogitsFn, params, affine: dict[str, jax.Array],
   return jnp.sum(entropy * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+@functools.partial(jax.jit, static_argnames=("logits_fn", "learning_rate"))
+def _adam_step(affine, opt_state, params, features, lengths, *, logits_fn: LogitsFn,
+               learning_rate: float):
+  """One Adam step on `output_entropy` (compiled once per network, learning rate and shape)."""
+  grads = jax.grad(lambda a: output_entropy(logits_fn, params, a, features, lengths))(affine)
+  updates, opt_state = optax.adam(learning_rate).update(grads, opt_state)
+  return optax.apply_updates(affine, updates), opt_state
+
+
 def fit_feature_affine(logits_fn: LogitsFn, params, features: Sequence[np.ndarray], *,
                        steps: int = 20, learning_rate: float = 0.01, batch_size: int = 64,
                        seed: int = 0) -> FeatureAffine:
   """The FeatureAffine minimising `output_entropy` over one speaker's utterances.
 
   Args:
-    logits_fn: the trained network (see LogitsFn); params: its parameters (fixed).
+    logits_fn: the trained network (see LogitsFn; the same function object across calls reuses
+      the compiled step); params: its parameters (fixed).
     features: the speaker's utterances, float32 [frames, F] each (already normalised as in
       training).
     steps: Adam steps (0: the identity); each uses `batch_size` utterances drawn without
@@ -83,20 +92,13 @@ def fit_feature_affine(logits_fn: LogitsFn, params, features: Sequence[np.ndarra
   padded, lengths = pad_features(features)
   affine = {"scale": jnp.ones(num_features, jnp.float32),
             "shift": jnp.zeros(num_features, jnp.float32)}
-  optimizer = optax.adam(learning_rate)
-  opt_state = optimizer.init(affine)
-
-  @jax.jit
-  def step(affine, opt_state, x, n):
-    grads = jax.grad(lambda a: output_entropy(logits_fn, params, a, x, n))(affine)
-    updates, opt_state = optimizer.update(grads, opt_state)
-    return optax.apply_updates(affine, updates), opt_state
-
+  opt_state = optax.adam(learning_rate).init(affine)
   rng = np.random.default_rng(seed)
   size = min(batch_size, len(features))
   for _ in range(steps):
     rows = rng.choice(len(features), size, replace=False)
-    affine, opt_state = step(affine, opt_state, padded[rows], lengths[rows])
+    affine, opt_state = _adam_step(affine, opt_state, params, padded[rows], lengths[rows],
+                                   logits_fn=logits_fn, learning_rate=learning_rate)
   return FeatureAffine(np.asarray(affine["scale"]), np.asarray(affine["shift"]))
 
 

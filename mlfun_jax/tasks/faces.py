@@ -340,9 +340,11 @@ class TrainedFaceEmbedder:
   Attributes:
     image_shape: (H, W, 1) the network takes.
     threshold: the Euclidean distance threshold picked on the validation people, or None.
+    embedder: its `Embedder` (for `measure_unseen`).
   """
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, test_time_augmentation: bool | None = None):
+    """test_time_augmentation: embed with or without it (None: as the run was configured)."""
     self.meta, self.step, self.config = checkpoint.latest_run(workdir, "faces",
                                                               "a face-embedding network")
     self.image_shape = tuple(self.meta["image_shape"])
@@ -350,12 +352,14 @@ class TrainedFaceEmbedder:
     self.model = create_model(self.config)
     self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
         self.model, self.config, self.image_shape, 1, jax.random.key(0)))
-    self._embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"],
-                              uses_test_time_augmentation(self.config))
+    if test_time_augmentation is None:
+      test_time_augmentation = uses_test_time_augmentation(self.config)
+    self.embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"],
+                             test_time_augmentation)
 
   def embed(self, images: np.ndarray) -> np.ndarray:
     """uint8 faces [N, H, W, 1] -> unit-norm float32 embeddings [N, E]."""
-    return self._embedder(self.state.params, images)
+    return self.embedder(self.state.params, images)
 
   def embed_files(self, paths: list[str]) -> np.ndarray:
     """Embeddings [N, E] of image files (grey, resized/cropped to the network's input)."""

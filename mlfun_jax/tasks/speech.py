@@ -236,15 +236,13 @@ class Transcriber:
     """The features after unsupervised per-speaker adaptation (`speaker_adaptation`: a
     per-feature scale and shift fitted to make this network confident on each speaker)."""
     return speaker_adaptation.adapt_by_speaker(
-        lambda params, x, lengths: self.model.apply({"params": params}, x, lengths),
-        self.state.params, features, speakers, cross_fitted=cross_fitted, **fit_kwargs)
+        self._logits, self.state.params, features, speakers, cross_fitted=cross_fitted,
+        **fit_kwargs)
 
   def logits(self, features: np.ndarray) -> np.ndarray:
     """float32 [T', K] per-frame logits of one utterance's features [T, F]."""
-    padded = np.zeros((-(-len(features) // 32) * 32, features.shape[1]), np.float32)
-    padded[:len(features)] = features
-    logits, lengths = self._logits(self.state.params, padded[None],
-                                   np.array([len(features)], np.int32))
+    padded, lengths = speaker_adaptation.pad_features([features])
+    logits, lengths = self._logits(self.state.params, padded, lengths)
     return np.asarray(logits[0, :int(lengths[0])])
 
   @staticmethod
