@@ -5,9 +5,11 @@
 Reads each WORKDIR/report.json (written at the end of a faces run) and prints one line per
 measure: mean +- standard deviation (over runs), min and max. With --remeasure the measures are
 computed again from each workdir's latest checkpoint instead (nothing is written), with
---test_time_augmentation choosing how faces are embedded (default: as the run was configured):
+--test_time_augmentation choosing how faces are embedded and --threshold_impostors how the
+threshold is picked (defaults: as the run was configured):
 
-  python -m experiments.face_report --remeasure --test_time_augmentation workdirs/faces_orl_s*
+  python -m experiments.face_report --remeasure --test_time_augmentation \
+      --threshold_impostors=validation+train workdirs/faces_orl_s*
 """
 
 import json
@@ -24,10 +26,13 @@ _REMEASURE = flags.DEFINE_bool("remeasure", False, "Measure the test people agai
                                "workdir's latest checkpoint instead of reading report.json.")
 _TTA = flags.DEFINE_bool("test_time_augmentation", None, "With --remeasure: embed each face as the "
                          "mean of 6 views (default: as the run was configured).")
+_IMPOSTORS = flags.DEFINE_enum("threshold_impostors", None, ["validation", "validation+train"],
+                               "With --remeasure: the different-person pairs the threshold is "
+                               "picked on (default: as the run was configured).")
 
 MEASURES = ("accuracy", "balanced_accuracy", "auc", "tar_at_far_1pct", "nearest_neighbour_top1",
-            "linear_top1", "linear_top1_5_enrolled", "threshold", "pooled_accuracy",
-            "pooled_balanced_accuracy", "pooled_threshold")
+            "linear_top1", "linear_top1_5_enrolled", "threshold", "validation_pairs_accuracy",
+            "validation_pairs_balanced_accuracy", "validation_pairs_threshold")
 
 
 def summarise(reports: list[dict]) -> dict[str, dict[str, float]]:
@@ -51,28 +56,31 @@ def read_report(workdir: str) -> dict:
     return json.load(f)
 
 
-def remeasure(workdir: str, test_time_augmentation: bool | None) -> dict:
+def remeasure(workdir: str, test_time_augmentation: bool | None,
+              threshold_impostors: str | None = None) -> dict:
   """{'split_seed', 'test'}: the unseen-people measures of the workdir's latest checkpoint, faces
-  embedded with or without test-time augmentation (None: as the run was configured)."""
+  embedded with or without test-time augmentation and the threshold picked with
+  `threshold_impostors` (None: as the run was configured)."""
   from mlfun_jax.tasks import faces  # pylint: disable=g-import-not-at-top
   trained = faces.TrainedFaceEmbedder(workdir, test_time_augmentation)
+  impostors = threshold_impostors or faces.threshold_impostors(trained.config)
   results = faces.measure_unseen(trained.embedder, trained.state.params,
-                                 faces.load_dataset(trained.config))
+                                 faces.load_dataset(trained.config), impostors)
   return {"split_seed": trained.config.split_seed, "test": results["test"]}
 
 
 def main(argv):
   if len(argv) < 2:
     raise app.UsageError("give one or more workdirs of faces runs")
-  if _TTA.value is not None and not _REMEASURE.value:
-    raise app.UsageError("--test_time_augmentation needs --remeasure")
+  if (_TTA.value is not None or _IMPOSTORS.value) and not _REMEASURE.value:
+    raise app.UsageError("--test_time_augmentation and --threshold_impostors need --remeasure")
   with cli.user_errors():
-    reports = [remeasure(w, _TTA.value) if _REMEASURE.value else read_report(w)
+    reports = [remeasure(w, _TTA.value, _IMPOSTORS.value) if _REMEASURE.value else read_report(w)
                for w in argv[1:]]
     print(f"test people of {len(reports)} runs (split seeds "
           f"{', '.join(str(r.get('split_seed')) for r in reports)}):")
     for name, s in summarise(reports).items():
-      print(f"  {name:24s} {s['mean']:.4f} +- {s['std']:.4f}  (min {s['min']:.4f}, "
+      print(f"  {name:34s} {s['mean']:.4f} +- {s['std']:.4f}  (min {s['min']:.4f}, "
             f"max {s['max']:.4f})")
 
 

@@ -236,3 +236,42 @@ def random_brightness_contrast(rng: jax.Array, images: jax.Array, brightness: fl
   shift = 255.0 * brightness * jax.random.uniform(b_rng, (b, 1, 1, 1), minval=-1.0, maxval=1.0)
   mean = images.mean(axis=(1, 2, 3), keepdims=True)
   return jnp.clip((images - mean) * factor + mean + shift, 0.0, 255.0)
+
+
+def random_erase(rng: jax.Array, images: jax.Array, probability: float,
+                 area: tuple[float, float] = (0.02, 0.2),
+                 aspect: tuple[float, float] = (0.3, 3.3)) -> jax.Array:
+  """Random erasing (Zhong et al. 2020): with `probability`, one rectangle of each image is
+  filled with uniform noise over 0..255.
+
+  The rectangle covers a fraction of the image drawn uniformly from `area`, its height / width
+  ratio is drawn log-uniformly from `aspect` (clipped to the image), and it lies wholly inside.
+
+  Args:
+    rng: PRNG key.
+    images: float [B, H, W, C] with values 0..255.
+    probability: chance that an image gets a rectangle (0 returns `images` unchanged).
+
+  Returns:
+    float32 [B, H, W, C].
+  """
+  if probability <= 0:
+    return images
+  b, h, w, c = images.shape
+  keys = jax.random.split(rng, 6)
+  chosen = jax.random.bernoulli(keys[0], probability, (b,))
+  fraction = jax.random.uniform(keys[1], (b,), minval=area[0], maxval=area[1])
+  log_ratio = jax.random.uniform(keys[2], (b,), minval=math.log(aspect[0]),
+                                 maxval=math.log(aspect[1]))
+  size = fraction * h * w
+  box_h = jnp.clip(jnp.round(jnp.sqrt(size * jnp.exp(log_ratio))), 1, h)
+  box_w = jnp.clip(jnp.round(jnp.sqrt(size / jnp.exp(log_ratio))), 1, w)
+  top = jnp.floor(jax.random.uniform(keys[3], (b,)) * (h - box_h + 1))
+  left = jnp.floor(jax.random.uniform(keys[4], (b,)) * (w - box_w + 1))
+  rows = jnp.arange(h)[None, :, None]
+  cols = jnp.arange(w)[None, None, :]
+  inside = ((rows >= top[:, None, None]) & (rows < (top + box_h)[:, None, None])
+            & (cols >= left[:, None, None]) & (cols < (left + box_w)[:, None, None]))
+  inside = inside & chosen[:, None, None]
+  noise = jax.random.uniform(keys[5], images.shape, minval=0.0, maxval=255.0)
+  return jnp.where(inside[..., None], noise, images.astype(jnp.float32))

@@ -73,6 +73,19 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
   return float(0.5 * (low + high))
 
 
+def calibration_pairs(embeddings: np.ndarray, labels: np.ndarray,
+                      impostors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """(distances, same) of the pairs a threshold is picked on: all pairs of `embeddings` [N, E]
+  (people `labels` [N]) and, when `impostors` [M, E] (other people's faces) are given, every
+  face of `embeddings` against every impostor face as a different-person pair (N x M more)."""
+  distances, same = pair_distances(embeddings, labels)
+  if impostors is None or not len(impostors):
+    return distances, same
+  cross = distance_matrix(embeddings, impostors).ravel()
+  return (np.concatenate([distances, cross]),
+          np.concatenate([same, np.zeros(len(cross), bool)]))
+
+
 def tar_at_far(distances: np.ndarray, same: np.ndarray, far: float = 0.01) -> float:
   """True-accept rate at the largest threshold whose false-accept rate is at most `far`."""
   distances = np.asarray(distances, np.float64)

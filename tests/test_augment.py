@@ -105,3 +105,20 @@ def test_random_blur_leaves_about_half_exactly_unchanged():
   assert blurred_var.mean() < 0.5 * original_var.mean()
   assert augment.random_blur(jax.random.key(5), images, 0.0, 1.0) is images
   assert augment.random_blur(jax.random.key(5), images, 0.5, 0.0) is images
+
+
+def test_random_erase_fills_one_rectangle_of_the_drawn_area():
+  images = jnp.full((400, 56, 46, 1), 100.0)
+  assert augment.random_erase(jax.random.key(0), images, 0.0) is images
+  erased = np.asarray(augment.random_erase(jax.random.key(1), images, 1.0))
+  for image in erased[:, :, :, 0]:
+    rows, cols = np.nonzero(image != 100.0)
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    box = image[top:bottom + 1, left:right + 1]
+    # One solid rectangle of noise (a noise pixel may hit 100.0 exactly: practically never).
+    assert (box != 100.0).all() and len(rows) == box.size
+    assert 0.015 * 56 * 46 <= box.size <= 0.22 * 56 * 46
+    assert ((box >= 0) & (box <= 255)).all()
+  half = np.asarray(augment.random_erase(jax.random.key(2), images, 0.5))
+  share = (half != 100.0).any(axis=(1, 2, 3)).mean()
+  assert 0.4 < share < 0.6

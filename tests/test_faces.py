@@ -148,7 +148,8 @@ def test_class_labels_and_bad_loss_config(shared_data_dir):
                              ({'loss': 'cosface', 'cosface__scale': 0.0}, 'cosface.scale=0.0'),
                              ({'loss': 'triplet+cosface', 'cosface__margin': -0.1},
                               'cosface.margin=-0.1'),
-                             ({'loss': 'cosface', 'cosface__weight': 0.0}, 'cosface.weight=0.0')):
+                             ({'loss': 'cosface', 'cosface__weight': 0.0}, 'cosface.weight=0.0'),
+                             ({'threshold_impostors': 'test'}, 'config field threshold_impostors=')):
     with pytest.raises(UserError, match=message):
       faces.build(faces_config(root, **overrides), '/nonexistent')
   model = faces.create_model(faces_config(root, loss='cosface'))
@@ -323,6 +324,28 @@ def test_train_step_on_8_devices_equals_1_device(shared_data_dir, overrides):
                params_1)
 
 
+def test_impostor_pairs_lower_a_threshold_set_by_far_apart_validation_people():
+  # Two validation people far apart (distances 1.06-1.41); a training face (impostor) near
+  # person 0.
+  validation = np.array([[1.0, 0.0, 0.0], [0.9, 0.44, 0.0], [0.0, 1.0, 0.0], [0.0, 0.9, 0.44]])
+  validation /= np.linalg.norm(validation, axis=1, keepdims=True)
+  labels = np.array([0, 0, 1, 1])
+  impostors = np.array([[0.8, 0.0, 0.6]])
+  distances, same = face_measures.calibration_pairs(validation, labels, impostors)
+  assert len(distances) == 6 + 4 and same.sum() == 2 and not same[6:].any()
+  np.testing.assert_allclose(distances[6:],
+                             face_measures.distance_matrix(validation, impostors).ravel())
+  alone = faces.pick_threshold(validation, labels, None)
+  with_impostors = faces.pick_threshold(validation, labels, impostors)
+  same_distance = np.linalg.norm(validation[0] - validation[1])  # ~0.45 (same person).
+  impostor_distance = np.linalg.norm(validation[0] - impostors[0])  # ~0.63.
+  # Alone: the middle of the gap between ~0.45 and ~1.06 (the closest different people); with
+  # the impostor: between the same-person distance and the impostor's.
+  assert alone > impostor_distance
+  assert same_distance < with_impostors < impostor_distance
+  assert face_measures.calibration_pairs(validation, labels, None)[0].shape == (6,)
+
+
 def test_measures_on_known_pairs():
   distances = np.array([0.1, 0.2, 0.3, 0.25, 0.5, 0.9])
   same = np.array([True, True, True, False, False, False])
@@ -346,7 +369,8 @@ def trained_workdir(tmp_path_factory, shared_data_dir):
   workdir = tmp_path_factory.mktemp('faces') / 'run'
   config = faces_config(shared_data_dir / 'faces_orl', num_steps=150, eval_every=75,
                         checkpoint_every=150, log_every=50, loss='triplet', triplet__margin=0.2,
-                        model__conv_features=(32, 64, 128))
+                        model__conv_features=(32, 64, 128), test_time_augmentation=False)
+  assert config.threshold_impostors == 'validation+train'
   _, summary = train.run(faces.build(config, str(workdir)), config, str(workdir))
   return workdir, summary
 
@@ -362,21 +386,22 @@ def test_short_training_on_orl_learns_unseen_people(trained_workdir):
   assert summary['eval_auc'] > 0.9
   assert (workdir / 'test_embeddings.png').stat().st_size > 0
   assert (workdir / 'hog.png').stat().st_size > 0
-  # The validation+train ("pooled") threshold and the test accuracy at it, recomputed from the
-  # restored network: no test person takes part in picking it.
+  # The thresholds (validation pairs + validation-vs-training impostor pairs; validation pairs
+  # alone) and the test accuracies at them, recomputed from the restored network: no test person
+  # takes part in picking them.
   embedder = faces.TrainedFaceEmbedder(str(workdir))
   dataset = faces.load_dataset(embedder.config)
   embedded = {s: embedder.embed(dataset.splits[s].images) for s in ('train', 'validation', 'test')}
-  pooled = np.concatenate([embedded['validation'], embedded['train']])
-  pooled_labels = np.concatenate([dataset.splits['validation'].labels,
-                                  dataset.splits['train'].labels])
-  threshold = face_measures.best_threshold(*face_measures.pair_distances(pooled, pooled_labels))
-  assert test['pooled_threshold'] == pytest.approx(threshold, abs=1e-4)
-  at_threshold = face_measures.accuracy_at(
-      *face_measures.pair_distances(embedded['test'], dataset.splits['test'].labels), threshold)
-  assert test['pooled_accuracy'] == pytest.approx(at_threshold['accuracy'], abs=1e-3)
-  assert test['pooled_false_accept_rate'] == pytest.approx(at_threshold['false_accept_rate'],
-                                                           abs=1e-3)
+  labels = dataset.splits['validation'].labels
+  test_pairs = face_measures.pair_distances(embedded['test'], dataset.splits['test'].labels)
+  for threshold, prefix in ((face_measures.best_threshold(*face_measures.calibration_pairs(
+      embedded['validation'], labels, embedded['train'])), ''), (face_measures.best_threshold(
+          *face_measures.pair_distances(embedded['validation'], labels)), 'validation_pairs_')):
+    assert test[prefix + 'threshold'] == pytest.approx(threshold, abs=1e-4)
+    at_threshold = face_measures.accuracy_at(*test_pairs, threshold)
+    for name in ('accuracy', 'false_accept_rate', 'true_accept_rate'):
+      assert test[prefix + name] == pytest.approx(at_threshold[name], abs=1e-3), prefix + name
+  assert report['validation']['threshold'] == test['threshold']
   # The validation threshold travels with the final checkpoint.
   meta, step = checkpoint.latest_meta(str(workdir / 'checkpoints'))
   assert step == 150
@@ -389,18 +414,23 @@ def test_face_report_reads_and_remeasures(trained_workdir):
   report = json.loads((workdir / 'report.json').read_text())['test']
   read = run_module('experiments.face_report', str(workdir))
   assert read.returncode == 0, read.stderr
-  assert f"accuracy                 {report['accuracy']:.4f} +- 0.0000" in read.stdout
+  line = lambda name: f"{name:34s} {report[name]:.4f}"
+  assert line('accuracy') + ' +- 0.0000' in read.stdout
   again = run_module('experiments.face_report', '--remeasure', str(workdir))
   assert again.returncode == 0, again.stderr
-  assert f"nearest_neighbour_top1   {report['nearest_neighbour_top1']:.4f}" in again.stdout
-  assert f"accuracy                 {report['accuracy']:.4f}" in again.stdout
+  assert line('nearest_neighbour_top1') in again.stdout and line('accuracy') in again.stdout
+  strict = run_module('experiments.face_report', '--remeasure', '--threshold_impostors=validation',
+                      str(workdir))
+  assert strict.returncode == 0, strict.stderr
+  assert f"{'threshold':34s} {report['validation_pairs_threshold']:.4f}" in strict.stdout
+  assert f"{'accuracy':34s} {report['validation_pairs_accuracy']:.4f}" in strict.stdout
   tta = run_module('experiments.face_report', '--remeasure', '--test_time_augmentation',
                    str(workdir))
   assert tta.returncode == 0, tta.stderr
   auc = float(tta.stdout.split('auc')[1].split()[0])
   assert 0.9 < auc <= 1.0 and f"{auc:.4f}" != f"{report['auc']:.4f}"
   bad = run_module('experiments.face_report', '--test_time_augmentation', str(workdir))
-  assert bad.returncode != 0 and 'needs --remeasure' in bad.stderr
+  assert bad.returncode != 0 and 'need --remeasure' in bad.stderr
 
 
 def test_recognize_prints_names_and_unknown_person(trained_workdir, shared_data_dir, tmp_path):

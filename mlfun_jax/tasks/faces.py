@@ -5,8 +5,9 @@ image_size ([H, W], None: the images' own size), people ([train, validation, tes
 split_seed, people_per_batch (P) and images_per_person (K) (the global batch is P x K),
 loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term times
 cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard', 'batch_hard'),
-cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip, rotate_degrees, brightness, contrast),
-model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's cadence fields.
+cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip, rotate_degrees,
+brightness, contrast, erase), test_time_augmentation, threshold_impostors ('validation' or
+'validation+train'), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's cadence fields.
 
 Training mines triplets over the global batch (embeddings gathered from every device); the CosFace
 loss classifies each image among the training people with the model's `class_centres` (only
@@ -14,7 +15,10 @@ training uses them; the embedding measured and used by recognize is the L2-norma
 evaluation embeds the validation people and reports verification measures (AUC, the best
 threshold and its accuracy, TAR at 1% FAR) and one-enrolled-image identification; the threshold
 (Euclidean distance) is saved in the checkpoint's meta as `validation.threshold`, the default
-tolerance of experiments/recognize.py. At the end the test people, never seen in training nor
+tolerance of experiments/recognize.py. It is the best-accuracy threshold over the validation
+people's pairs, with `threshold_impostors='validation+train'` also over every validation face
+against every training face (more different-person pairs: a few validation people alone may be
+far apart by chance and set the threshold too high). At the end the test people, never seen in training nor
 used for the threshold, are measured (report.json), with a scatter plot of their embeddings and
 a HOG picture of a face.
 """
@@ -46,6 +50,9 @@ from mlfun_jax.tasks import face_pictures
 
 TrainState = train_state.TrainState
 LOSSES = ("triplet", "cosface", "triplet+cosface")
+# Different-person pairs the verification threshold is picked on: those among the validation
+# people, or also each validation face against each training face.
+THRESHOLD_IMPOSTORS = ("validation", "validation+train")
 
 
 def loss_terms(config: ml_collections.ConfigDict) -> tuple[bool, bool]:
@@ -63,6 +70,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if mining not in triplet.MINING:
     raise UserError(f"unknown config field triplet.mining={mining!r}; choose one of "
                     f"{', '.join(triplet.MINING)}")
+  if threshold_impostors(config) not in THRESHOLD_IMPOSTORS:
+    raise UserError(f"unknown config field threshold_impostors={threshold_impostors(config)!r}; "
+                    f"choose one of {', '.join(THRESHOLD_IMPOSTORS)}")
   if loss_terms(config)[1]:
     c = config.cosface
     if not c.scale > 0:
@@ -98,9 +108,11 @@ def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.Con
 
   def one(key, image):
     geometry_rng, light_rng = jax.random.split(key)
+    erase_rng = jax.random.fold_in(key, 1)
     out = augment.augment(geometry_rng, image[None], shift=a.shift, flip=a.flip,
                           rotate_degrees=a.rotate_degrees)
-    return augment.random_brightness_contrast(light_rng, out, a.brightness, a.contrast)[0]
+    out = augment.random_brightness_contrast(light_rng, out, a.brightness, a.contrast)
+    return augment.random_erase(erase_rng, out, a.erase)[0]
 
   return jax.vmap(one)(keys, images)
 
@@ -138,6 +150,11 @@ def embed(model, params, images: jax.Array, mean: float, std: float,
 def uses_test_time_augmentation(config: ml_collections.ConfigDict) -> bool:
   """The config's test_time_augmentation (False for configs written before it existed)."""
   return bool(config.get("test_time_augmentation", False))
+
+
+def threshold_impostors(config: ml_collections.ConfigDict) -> str:
+  """The config's threshold_impostors ('validation' for configs written before it existed)."""
+  return config.get("threshold_impostors", "validation")
 
 
 def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: float):
@@ -209,11 +226,27 @@ def indexed_eval_batches(split: data.ArraySplit, **layout):
     yield batch
 
 
+def pick_threshold(validation: np.ndarray, labels: np.ndarray, impostors: np.ndarray | None
+                   ) -> float:
+  """The best-accuracy Euclidean threshold over the pairs of the validation embeddings [N, E]
+  (people `labels`), with `impostors` [M, E] (training faces; None: none) as more different-person
+  pairs (`face_measures.calibration_pairs`)."""
+  return face_measures.best_threshold(
+      *face_measures.calibration_pairs(validation, labels, impostors))
+
+
 def make_summarize_eval(labels: np.ndarray):
-  """Totals -> validation measures (verification and nearest-neighbour identification)."""
+  """Totals -> validation measures (verification and nearest-neighbour identification).
+
+  The eval split is the validation faces (people `labels`), possibly followed by impostor faces
+  (training people) that only serve to pick the threshold (`pick_threshold`).
+  """
 
   def summarize_eval(totals):
-    measures = face_measures.evaluate_people(totals["embeddings"], labels, linear=False)
+    validation, impostors = np.split(np.asarray(totals["embeddings"]), [len(labels)])
+    measures = face_measures.evaluate_people(
+        validation, labels, threshold=pick_threshold(validation, labels, impostors),
+        linear=False)
     keys = ("auc", "accuracy", "balanced_accuracy", "threshold", "tar_at_far_1pct",
             "nearest_neighbour_top1")
     return {k: measures[k] for k in keys} | {"count": totals["count"]}
@@ -236,40 +269,35 @@ class Embedder:
                            for i in range(0, len(images), 256)])
 
 
-def pooled_threshold(embedded: dict[str, np.ndarray], dataset: face_data.FaceDataset) -> float:
-  """The best-accuracy threshold over all pairs of the validation and training people together.
-
-  More people than the validation split alone, so a steadier threshold (README: with 4
-  validation people it failed on one identity split of six); still no test person.
-  """
-  pooled = np.concatenate([embedded["validation"], embedded["train"]])
-  labels = np.concatenate([dataset.splits["validation"].labels, dataset.splits["train"].labels])
-  return face_measures.best_threshold(*face_measures.pair_distances(pooled, labels))
-
-
-def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset
-                   ) -> dict[str, Any]:
+def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset,
+                   impostors: str = "validation") -> dict[str, Any]:
   """Validation measures (they pick the threshold) and test measures at that threshold.
 
-  The test measures also hold `pooled_threshold` (see `pooled_threshold`) and `pooled_accuracy`,
-  `pooled_balanced_accuracy`, `pooled_false_accept_rate`, `pooled_true_accept_rate` at it.
+  impostors: one of THRESHOLD_IMPOSTORS; with 'validation+train' the threshold is picked on the
+  validation people's pairs plus every validation face against every training face.
+  The test measures also hold `validation_pairs_threshold` (picked on the validation people's
+  pairs alone) and `validation_pairs_accuracy`, `..._balanced_accuracy`,
+  `..._false_accept_rate`, `..._true_accept_rate` at it.
   """
   embedded = {s: embedder(params, dataset.splits[s].images) for s in face_data.SPLITS}
-  validation = face_measures.evaluate_people(embedded["validation"],
-                                             dataset.splits["validation"].labels, linear=False)
+  labels = dataset.splits["validation"].labels
+  threshold = pick_threshold(embedded["validation"], labels,
+                             embedded["train"] if impostors == "validation+train" else None)
+  validation = face_measures.evaluate_people(embedded["validation"], labels, threshold=threshold,
+                                             linear=False)
   test_labels = dataset.splits["test"].labels
-  test = face_measures.evaluate_people(embedded["test"], test_labels,
-                                       threshold=validation["threshold"])
-  test["pooled_threshold"] = pooled_threshold(embedded, dataset)
-  at_pooled = face_measures.accuracy_at(
-      *face_measures.pair_distances(embedded["test"], test_labels), test["pooled_threshold"])
-  test.update({f"pooled_{name}": value for name, value in at_pooled.items()})
+  test = face_measures.evaluate_people(embedded["test"], test_labels, threshold=threshold)
+  test["validation_pairs_threshold"] = pick_threshold(embedded["validation"], labels, None)
+  at_validation_pairs = face_measures.accuracy_at(
+      *face_measures.pair_distances(embedded["test"], test_labels),
+      test["validation_pairs_threshold"])
+  test.update({f"validation_pairs_{name}": value for name, value in at_validation_pairs.items()})
   return {"validation": validation, "test": test, "embeddings": embedded}
 
 
 def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
   results = measure_unseen(Embedder(model, mean, std, uses_test_time_augmentation(config)),
-                           state.params, dataset)
+                           state.params, dataset, threshold_impostors(config))
   test = dataset.splits["test"]
   report = {"validation": results["validation"], "test": results["test"], "people": people,
             "split_seed": config.split_seed, "step": int(state.step)}
@@ -279,11 +307,11 @@ def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> N
   face_pictures.hog_picture(test.images[0, :, :, 0], os.path.join(workdir, "hog.png"))
   t = results["test"]
   logging.info("unseen test people (%d): verification accuracy %.4f (balanced %.4f) at "
-               "validation threshold %.3f (%.4f at the validation+train threshold %.3f), AUC "
+               "the validation threshold %.3f (%.4f at %.3f, picked on validation pairs alone), AUC "
                "%.4f, TAR@1%%FAR %.4f; identification top-1: nearest neighbour %.4f, linear %.4f "
                "(5 enrolled: %.4f)", t["people"], t["accuracy"], t["balanced_accuracy"],
-               t["threshold"], t["pooled_accuracy"], t["pooled_threshold"], t["auc"],
-               t["tar_at_far_1pct"], t["nearest_neighbour_top1"], t["linear_top1"],
+               t["threshold"], t["validation_pairs_accuracy"], t["validation_pairs_threshold"],
+               t["auc"], t["tar_at_far_1pct"], t["nearest_neighbour_top1"], t["linear_top1"],
                t["linear_top1_5_enrolled"])
 
 
@@ -313,10 +341,15 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   num_steps = train.num_train_steps(config, len(train_split))
   (mean,), (std,) = classification.channel_stats(train_split.images)
   people = {s: dataset.people_of(s) for s in face_data.SPLITS}
+  # Evaluations embed the validation faces, then the training faces when they are impostors.
+  evaluated = validation.images
+  if threshold_impostors(config) == "validation+train":
+    evaluated = np.concatenate([validation.images, train_split.images])
+  evaluated = data.ArraySplit(evaluated, np.zeros(len(evaluated), np.int32))
   return train.Task(
       init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
       train_step=make_train_step(model, config, mean, std),
-      eval_step=make_eval_step(model, len(validation), mean, std,
+      eval_step=make_eval_step(model, len(evaluated), mean, std,
                                uses_test_time_augmentation(config)),
       summarize_eval=make_summarize_eval(validation.labels),
       train_batches=lambda start: face_data.triplet_batches(
@@ -324,7 +357,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
           images_per_person=config.images_per_person, seed=config.seed, start_step=start,
           process_index=layout["process_index"], process_count=layout["process_count"],
           local_device_count=layout["local_device_count"]),
-      eval_batches=lambda: indexed_eval_batches(validation, **layout),
+      eval_batches=lambda: indexed_eval_batches(evaluated, **layout),
       num_steps=num_steps,
       examples_per_step=batch_size,
       meta={"task": "faces", "image_shape": list(dataset.image_shape), "input_mean": mean,
