@@ -7,7 +7,8 @@ loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term
 cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard', 'batch_hard'),
 cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip, rotate_degrees,
 brightness, contrast, erase), test_time_augmentation, threshold_impostors ('validation' or
-'validation+train'), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's cadence fields.
+'validation+train'), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's cadence
+fields.
 
 Training mines triplets over the global batch (embeddings gathered from every device); the CosFace
 loss classifies each image among the training people with the model's `class_centres` (only
@@ -18,9 +19,9 @@ threshold and its accuracy, TAR at 1% FAR) and one-enrolled-image identification
 tolerance of experiments/recognize.py. It is the best-accuracy threshold over the validation
 people's pairs, with `threshold_impostors='validation+train'` also over every validation face
 against every training face (more different-person pairs: a few validation people alone may be
-far apart by chance and set the threshold too high). At the end the test people, never seen in training nor
-used for the threshold, are measured (report.json), with a scatter plot of their embeddings and
-a HOG picture of a face.
+far apart by chance and set the threshold too high). At the end the test people, never seen in
+training nor used for the threshold, are measured (report.json), with a scatter plot of their
+embeddings and a HOG picture of a face.
 """
 
 import os
@@ -307,8 +308,8 @@ def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> N
   face_pictures.hog_picture(test.images[0, :, :, 0], os.path.join(workdir, "hog.png"))
   t = results["test"]
   logging.info("unseen test people (%d): verification accuracy %.4f (balanced %.4f) at "
-               "the validation threshold %.3f (%.4f at %.3f, picked on validation pairs alone), AUC "
-               "%.4f, TAR@1%%FAR %.4f; identification top-1: nearest neighbour %.4f, linear %.4f "
+               "the validation threshold %.3f (%.4f at %.3f, picked on validation pairs alone), "
+               "AUC %.4f, TAR@1%%FAR %.4f; identification top-1: nearest neighbour %.4f, linear %.4f "
                "(5 enrolled: %.4f)", t["people"], t["accuracy"], t["balanced_accuracy"],
                t["threshold"], t["validation_pairs_accuracy"], t["validation_pairs_threshold"],
                t["auc"], t["tar_at_far_1pct"], t["nearest_neighbour_top1"], t["linear_top1"],
