@@ -20,13 +20,14 @@ from absl import flags
 import numpy as np
 
 from mlfun_jax import cli
+from mlfun_jax import face_measures
 from mlfun_jax.errors import UserError
 
 _REMEASURE = flags.DEFINE_bool("remeasure", False, "Measure the test people again from each "
                                "workdir's latest checkpoint instead of reading report.json.")
 _TTA = flags.DEFINE_bool("test_time_augmentation", None, "With --remeasure: embed each face as the "
                          "mean of 6 views (default: as the run was configured).")
-_IMPOSTORS = flags.DEFINE_enum("threshold_impostors", None, ["validation", "validation+train"],
+_IMPOSTORS = flags.DEFINE_enum("threshold_impostors", None, face_measures.THRESHOLD_IMPOSTORS,
                                "With --remeasure: the different-person pairs the threshold is "
                                "picked on (default: as the run was configured).")
 

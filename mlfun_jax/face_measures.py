@@ -73,6 +73,11 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
   return float(0.5 * (low + high))
 
 
+# Different-person pairs a verification threshold is picked on: those among the validation people
+# ('validation'), or also each validation face against each training face ('validation+train').
+THRESHOLD_IMPOSTORS = ("validation", "validation+train")
+
+
 def calibration_pairs(embeddings: np.ndarray, labels: np.ndarray,
                       impostors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
   """(distances, same) of the pairs a threshold is picked on: all pairs of `embeddings` [N, E]

@@ -111,6 +111,8 @@ def adapt_by_speaker(logits_fn: LogitsFn, params, features: Sequence[np.ndarray]
   each half is transformed with the affine fitted on the other half, so no utterance is decoded
   with a transform that saw it. False: one affine per speaker, fitted on all of them.
   """
+  if len(speakers) != len(features):
+    raise ValueError(f"{len(speakers)} speakers for {len(features)} utterances")
   out = list(features)
   members: dict[str, list[int]] = {}
   for i, speaker in enumerate(speakers):

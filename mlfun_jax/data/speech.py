@@ -61,13 +61,13 @@ class SpeechSplit:
     features: per utterance float32 [frames, F].
     texts: per utterance its transcript.
     labels: int32 [N, L] class ids (1..), 0-padded; label_lengths int32 [N].
-    speakers: per utterance its speaker (training copies: speaker@speed), or empty.
+    speakers: per utterance its speaker (training copies: speaker@speed).
   """
   features: list[np.ndarray]
   texts: list[str]
   labels: np.ndarray
   label_lengths: np.ndarray
-  speakers: list[str] = dataclasses.field(default_factory=list)
+  speakers: list[str]
 
   def __len__(self) -> int:
     return len(self.texts)

@@ -51,9 +51,7 @@ from mlfun_jax.tasks import face_pictures
 
 TrainState = train_state.TrainState
 LOSSES = ("triplet", "cosface", "triplet+cosface")
-# Different-person pairs the verification threshold is picked on: those among the validation
-# people, or also each validation face against each training face.
-THRESHOLD_IMPOSTORS = ("validation", "validation+train")
+THRESHOLD_IMPOSTORS = face_measures.THRESHOLD_IMPOSTORS
 
 
 def loss_terms(config: ml_collections.ConfigDict) -> tuple[bool, bool]:
@@ -219,9 +217,9 @@ def make_eval_step(model, num_images: int, mean: float, std: float,
   return eval_step
 
 
-def indexed_eval_batches(split: data.ArraySplit, **layout):
-  """`data.eval_batches` of `split` with each example's row in the split as batch['index']."""
-  indexed = data.ArraySplit(split.images, np.arange(len(split), dtype=np.int32))
+def indexed_eval_batches(images: np.ndarray, **layout):
+  """`data.eval_batches` of `images` [N, H, W, C] with each image's row as batch['index']."""
+  indexed = data.ArraySplit(images, np.arange(len(images), dtype=np.int32))
   for batch in data.eval_batches(indexed, **layout):
     batch["index"] = batch.pop("label")
     yield batch
@@ -346,7 +344,6 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   evaluated = validation.images
   if threshold_impostors(config) == "validation+train":
     evaluated = np.concatenate([validation.images, train_split.images])
-  evaluated = data.ArraySplit(evaluated, np.zeros(len(evaluated), np.int32))
   return train.Task(
       init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
       train_step=make_train_step(model, config, mean, std),
