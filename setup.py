@@ -38,7 +38,9 @@ setuptools.setup(
         "sacrebleu",
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist"],
+        # Synthetic training voices for speech (eSpeak NG, GPL-3.0, loaded with ctypes at run time).
+        "speech": ["espeakng-loader>=0.2.4"],
+        "test": ["pytest", "pytest-xdist", "espeakng-loader>=0.2.4"],
         # tf.data / TFRecord datasets through tfds.load.
         "tf": ["tensorflow-cpu"],
         # Side-by-side speed comparison in benchmarks/ (CPU build shipped on this machine).

@@ -54,6 +54,14 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Extra copies of every training utterance played at these speeds (1.0: the original).
   config.train_speeds = (1.0,)
+  # Synthetic training voices (eSpeak NG, mlfun_jax.data.synthetic_speech): `count` voices drawn
+  # with `seed`, each saying every digit `takes` times; 0: none.
+  config.synthetic_voices = ml_collections.ConfigDict()
+  config.synthetic_voices.count = 0
+  config.synthetic_voices.takes = 2
+  config.synthetic_voices.seed = 0
+  # Share of them with a drawn second-language accent (synthetic_speech.ACCENT_TRAITS).
+  config.synthetic_voices.accented = 0.0
   # White noise added to a seeded fraction of the training copies (after the speeds), at an SNR
   # drawn from snr_db; 0: none.
   config.train_noise = ml_collections.ConfigDict()

@@ -27,6 +27,7 @@ import numpy as np
 from mlfun_jax import audio
 from mlfun_jax import ctc_decode
 from mlfun_jax.data import buckets as buckets_lib
+from mlfun_jax.data import synthetic_speech
 from mlfun_jax.errors import UserError
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -309,6 +310,15 @@ def load_speech_dataset(config) -> SpeechDataset:
     noisy = with_noise([u.wave for u in train_utterances], fraction=noise.fraction,
                        snr_db=tuple(noise.snr_db), seed=noise.seed)
     train_utterances = [u._replace(wave=w) for w, u in zip(noisy, train_utterances)]
+  synthetic = config.get("synthetic_voices")
+  if synthetic is not None and synthetic.count:
+    accented = synthetic.get("accented", 0.0)
+    if synthetic.count < 0 or synthetic.takes < 1 or not 0.0 <= accented <= 1.0:
+      raise UserError(f"config synthetic_voices needs count >= 0, takes >= 1 and 0 <= accented "
+                      f"<= 1; got count={synthetic.count}, takes={synthetic.takes}, accented={accented}")
+    voices = synthetic_speech.draw_voices(synthetic.count, synthetic.seed, accented=accented)
+    train_utterances += [Utterance(*u) for u in synthetic_speech.synthetic_utterances(
+        DIGIT_WORDS, voices, takes=synthetic.takes, sample_rate=rate, seed=synthetic.seed)]
   label_length = max(len(u.text) for u in train_utterances + test_utterances)
   return SpeechDataset(
       name=config.dataset,
