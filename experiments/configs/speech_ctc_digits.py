@@ -22,6 +22,7 @@ Measured on the 2-core CPU (pmap over 2 CPU devices; README):
   experiments/evaluate_speech.py (beam 8 + digit-word LM after unsupervised speaker adaptation):
   WER theo 6.0%, jackson 1.0%, lucas 9.6%, george 19.2%, nicolas 14.6% (seed 1: 4.2 / 2.2 / 6.8 /
   16.4 / 11.6%; greedy without adaptation 5.8-30.4%), 123-159 s wall each.
+- the same plus 300 synthetic voices: speech_ctc_new_voices.py.
 """
 
 import os
