@@ -62,6 +62,9 @@ class Synthesiser:
         _AUDIO_OUTPUT_SYNCHRONOUS, 0, self._data_path.encode(), 0)
     if self.sample_rate <= 0:
       raise UserError(f"eSpeak NG failed to start (espeak_Initialize returned {self.sample_rate})")
+    self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+    # The voice variants the data ships (an unknown one would silently fall back to the default).
+    self._variants = frozenset(os.listdir(os.path.join(self._data_path, "voices", "!v")))
     self._chunks: list[np.ndarray] = []
     self._callback = _CALLBACK(self._collect)  # Kept alive as long as the library may call it.
     self._lib.espeak_SetSynthCallback(self._callback)
@@ -76,9 +79,7 @@ class Synthesiser:
     self._lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
 
   def _set_voice(self, voice: Voice) -> None:
-    # An unknown variant would silently fall back to the default one.
-    variant_file = os.path.join(self._data_path, "voices", "!v", voice.variant)
-    if (not os.path.isfile(variant_file)
+    if (voice.variant not in self._variants
         or self._lib.espeak_SetVoiceByName(voice.name.encode()) != 0):
       raise UserError(f"eSpeak NG has no voice {voice.name!r}")
 
@@ -87,7 +88,6 @@ class Synthesiser:
     en-us), before the voice's rewrites."""
     self._set_voice(voice)
     pointer = ctypes.c_char_p(text.encode())
-    self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
     result = self._lib.espeak_TextToPhonemes(
         ctypes.cast(ctypes.pointer(pointer), ctypes.POINTER(ctypes.c_void_p)), 1, 0)
     return (result or b"").decode().strip()

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-import scipy.io.wavfile
 
 from mlfun_jax import audio
 from mlfun_jax import cli
@@ -15,6 +14,7 @@ from mlfun_jax.data import speech as speech_data
 from mlfun_jax.data import synthetic_speech
 from mlfun_jax.errors import UserError
 from tests.conftest import REPO_ROOT
+from tests.test_speech import _write_fake_fsdd
 
 
 def test_voices_are_seeded_and_every_listed_voice_exists():
@@ -102,13 +102,7 @@ def test_a_voice_says_the_digit_it_is_labelled_with():
 
 
 def test_synthetic_voices_join_the_training_split_only(tmp_path):
-  folder = tmp_path / 'fsdd' / 'recordings'
-  folder.mkdir(parents=True)
-  for digit, speaker, take in itertools.product(range(10), ('anna', 'bob'), range(2)):
-    t = np.arange(2400) / 8000
-    tone = 0.3 * np.sin(2 * np.pi * (300 + 150 * digit) * t) * np.hanning(len(t))
-    scipy.io.wavfile.write(str(folder / f'{digit}_{speaker}_{take}.wav'), 8000,
-                           (tone * 32767).astype(np.int16))
+  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings', takes=2)
   config = cli.load_config_file(str(REPO_ROOT / 'experiments' / 'configs' /
                                     'speech_ctc_digits.py'))
   config.data_dir, config.split = str(tmp_path), 'speaker:bob'

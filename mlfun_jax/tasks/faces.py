@@ -51,7 +51,6 @@ from mlfun_jax.tasks import face_pictures
 
 TrainState = train_state.TrainState
 LOSSES = ("triplet", "cosface", "triplet+cosface")
-THRESHOLD_IMPOSTORS = face_measures.THRESHOLD_IMPOSTORS
 
 
 def loss_terms(config: ml_collections.ConfigDict) -> tuple[bool, bool]:
@@ -69,9 +68,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if mining not in triplet.MINING:
     raise UserError(f"unknown config field triplet.mining={mining!r}; choose one of "
                     f"{', '.join(triplet.MINING)}")
-  if threshold_impostors(config) not in THRESHOLD_IMPOSTORS:
+  if threshold_impostors(config) not in face_measures.THRESHOLD_IMPOSTORS:
     raise UserError(f"unknown config field threshold_impostors={threshold_impostors(config)!r}; "
-                    f"choose one of {', '.join(THRESHOLD_IMPOSTORS)}")
+                    f"choose one of {', '.join(face_measures.THRESHOLD_IMPOSTORS)}")
   if loss_terms(config)[1]:
     c = config.cosface
     if not c.scale > 0:
@@ -272,7 +271,7 @@ def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset,
                    impostors: str = "validation") -> dict[str, Any]:
   """Validation measures (they pick the threshold) and test measures at that threshold.
 
-  impostors: one of THRESHOLD_IMPOSTORS; with 'validation+train' the threshold is picked on the
+  impostors: one of face_measures.THRESHOLD_IMPOSTORS; with 'validation+train' the threshold is picked on the
   validation people's pairs plus every validation face against every training face.
   The test measures also hold `validation_pairs_threshold` (picked on the validation people's
   pairs alone) and `validation_pairs_accuracy`, `..._balanced_accuracy`,
