@@ -4,6 +4,8 @@
 
 Rebuilds the test split from the checkpoint's config (same data_dir, split and seeds) and prints one
 JSON line per decoder: {"decoder": ..., "cer": ..., "wer": ..., "exact": ..., "count": ...}.
+Several --workdir flags (e.g. seeds of one recipe, trained on the same split) are decoded as one
+ensemble: the mean of their per-frame output distributions (`mlfun_jax.tasks.speech_ensemble`).
 With --adapt_steps > 0 (default 20) the greedy and LM decoders are also run on features adapted to
 each test speaker without transcripts (`mlfun_jax.speaker_adaptation`; decoders named
 "...+adapted"), cross-fitted by default: each utterance is decoded with a transform fitted on the
@@ -18,7 +20,8 @@ from absl import flags
 
 from mlfun_jax import cli
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained speech recogniser.")
+_WORKDIR = flags.DEFINE_multi_string("workdir", None, "Workdir of a trained speech recogniser; "
+                                      "repeat the flag for an ensemble.")
 _BEAM = flags.DEFINE_integer("beam_width", 8, "Prefix beam width.", lower_bound=1)
 _LM_WEIGHT = flags.DEFINE_float("lm_weight", 1.0, "Weight of the word-list LM.")
 _ADAPT_STEPS = flags.DEFINE_integer("adapt_steps", 20, "Steps of unsupervised speaker adaptation "
@@ -36,22 +39,25 @@ def main(argv):
   from mlfun_jax import ctc_decode  # pylint: disable=g-import-not-at-top
   from mlfun_jax.data import speech as speech_data  # pylint: disable=g-import-not-at-top
   from mlfun_jax.tasks import speech  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import speech_ensemble  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
-    transcriber = speech.Transcriber(_WORKDIR.value)
-    test = speech_data.load_test_split(transcriber.config, limit=_LIMIT.value)
+    ensemble = speech_ensemble.Ensemble(_WORKDIR.value)
+    splits = ensemble.test_splits(limit=_LIMIT.value)
+    texts, speakers = splits[0].texts, splits[0].speakers
+    features = [split.features for split in splits]
     lm = ctc_decode.WordListLM(speech_data.DIGIT_WORDS)
     beam = functools.partial(ctc_decode.beam_search, beam_width=_BEAM.value)
     with_lm = functools.partial(beam, lm=lm, lm_weight=_LM_WEIGHT.value)
-    results = speech.evaluate_decoders(transcriber, test, {
+    results = speech.evaluate_decoders(ensemble.log_probs(features), texts, {
         "greedy": ctc_decode.greedy_decode,
         f"beam{_BEAM.value}": beam,
         f"beam{_BEAM.value}+digit_words": with_lm})
     if _ADAPT_STEPS.value:
-      adapted = transcriber.adapt(test.features, test.speakers, cross_fitted=_CROSS_FITTED.value,
-                                  steps=_ADAPT_STEPS.value, learning_rate=_ADAPT_LR.value)
-      results.update(speech.evaluate_decoders(transcriber, test, {
+      adapted = ensemble.adapt(features, speakers, cross_fitted=_CROSS_FITTED.value,
+                               steps=_ADAPT_STEPS.value, learning_rate=_ADAPT_LR.value)
+      results.update(speech.evaluate_decoders(ensemble.log_probs(adapted), texts, {
           "greedy+adapted": ctc_decode.greedy_decode,
-          f"beam{_BEAM.value}+digit_words+adapted": with_lm}, features=adapted))
+          f"beam{_BEAM.value}+digit_words+adapted": with_lm}))
     for name, rates in results.items():
       print(json.dumps({"decoder": name, **rates}), flush=True)
 

@@ -11,6 +11,9 @@ features together, as it was trained; otherwise each file is standardised alone;
 --adapt_steps > 0 the features are also adapted to that speaker without transcripts
 (`mlfun_jax.speaker_adaptation`, fitted on the given files). --picture_dir
 writes one PNG per file: the spectrogram with the network's per-frame best characters under it.
+Several --workdir flags decode the files with an ensemble of recognisers (the mean of their
+per-frame output distributions; `mlfun_jax.tasks.speech_ensemble`), each adapted on its own; an
+ensemble needs the beam search (--beam_width > 1).
 """
 
 import json
@@ -22,7 +25,8 @@ from absl import logging
 
 from mlfun_jax import cli
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained speech recogniser.")
+_WORKDIR = flags.DEFINE_multi_string("workdir", None, "Workdir of a trained speech recogniser; "
+                                      "repeat the flag for an ensemble.")
 _BEAM = flags.DEFINE_integer("beam_width", 1, "Prefix beam width (1: greedy).", lower_bound=1)
 _LM_WORDS = flags.DEFINE_string("lm_words", None, "Word list for the beam search's language model.")
 _LM_TEXT = flags.DEFINE_string("lm_text", None, "Text for a character 3-gram language model.")
@@ -51,10 +55,14 @@ def main(argv):
     raise app.UsageError("give one or more wav files to transcribe")
   if _ADAPT_STEPS.value and not _ONE_SPEAKER.value:
     raise app.UsageError("--adapt_steps needs --one_speaker (it adapts to one speaker's files)")
+  if len(_WORKDIR.value) > 1 and _BEAM.value == 1:
+    raise app.UsageError("an ensemble (several --workdir) needs --beam_width > 1: its members' CTC "
+                         "spikes fall on different frames, so greedy decoding of the averaged "
+                         "outputs drops characters")
   from mlfun_jax import audio  # pylint: disable=g-import-not-at-top
   from mlfun_jax import ctc_decode  # pylint: disable=g-import-not-at-top
   from mlfun_jax.data import speech as speech_data  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import speech  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.tasks import speech_ensemble  # pylint: disable=g-import-not-at-top
   from mlfun_jax.tasks import speech_pictures  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     lm = None
@@ -62,28 +70,29 @@ def main(argv):
       lm = ctc_decode.WordListLM(_read_text(_LM_WORDS.value).split())
     elif _LM_TEXT.value:
       lm = ctc_decode.CharNgramLM(_read_text(_LM_TEXT.value).splitlines())
-    transcriber = speech.Transcriber(_WORKDIR.value)
-    waves = [audio.load_audio(path, transcriber.front_end.sample_rate) for path in paths]
-    if (not _ONE_SPEAKER.value and
-        speech_data.config_normalize_over(transcriber.config) == "speaker"):
+    ensemble = speech_ensemble.Ensemble(_WORKDIR.value)
+    first = ensemble.members[0]
+    waves = [audio.load_audio(path, ensemble.sample_rate) for path in paths]
+    if not _ONE_SPEAKER.value and any(
+        speech_data.config_normalize_over(member.config) == "speaker"
+        for member in ensemble.members):
       logging.warning("this recogniser was trained with per-speaker normalisation: each file is "
                       "standardised alone, which reads worse; give several files of one speaker "
                       "with --one_speaker")
     if _ONE_SPEAKER.value:
-      all_features = transcriber.features(waves, one_speaker=True)
+      features = ensemble.features(waves, one_speaker=True)
       if _ADAPT_STEPS.value:
-        all_features = transcriber.adapt(all_features, ["one"] * len(waves),
-                                         steps=_ADAPT_STEPS.value)
-    else:
-      all_features = (transcriber.features([wave])[0] for wave in waves)
-    for path, features in zip(paths, all_features):
-      logits = transcriber.logits(features)
-      text = transcriber.decode(logits, _BEAM.value, lm=lm, lm_weight=_LM_WEIGHT.value)
-      if _PICTURE_DIR.value:
+        features = ensemble.adapt(features, ["one"] * len(waves), steps=_ADAPT_STEPS.value)
+    else:  # Each file standardised alone.
+      features = [[f for wave in waves for f in member.features([wave])]
+                  for member in ensemble.members]
+    for i, (path, log_probs) in enumerate(zip(paths, ensemble.log_probs(features))):
+      text = first.decode(log_probs, _BEAM.value, lm=lm, lm_weight=_LM_WEIGHT.value)
+      if _PICTURE_DIR.value:  # The first member's features under the ensemble's characters.
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         speech_pictures.save_spectrogram_picture(
-            os.path.join(_PICTURE_DIR.value, name), [(features, logits, f"heard: {text!r}")],
-            transcriber.front_end)
+            os.path.join(_PICTURE_DIR.value, name), [(features[0][i], log_probs,
+                                                      f"heard: {text!r}")], first.front_end)
       print(json.dumps({"path": path, "text": text}), flush=True)
 
 

@@ -63,6 +63,7 @@ def test_frequency_warp_interpolates_the_bin_axis_and_spec_augment_keeps_padding
       speech.spec_augment(jax.random.key(3), features, jnp.int32(7), freq_warp=0.0),
       speech.spec_augment(jax.random.key(3), features, jnp.int32(7)))
 
+
 def test_log_power_spectrogram_equals_scipy_stft():
   rng = np.random.default_rng(0)
   wave = rng.normal(size=2000).astype(np.float32)
@@ -170,6 +171,40 @@ def test_with_noise_reaches_the_drawn_snr_and_is_seeded():
   assert 0 < sum(changed) < len(waves)
   with pytest.raises(UserError, match='train_noise'):
     speech_data.with_noise(waves, fraction=1.5, snr_db=(10.0, 30.0), seed=0)
+
+
+def test_tightly_trimmed_cuts_weak_edges_at_the_drawn_threshold_and_is_seeded():
+  rng = np.random.default_rng(0)
+  loud = np.sin(np.arange(1280) * 0.3)  # A 'vowel' between a -20 dB 's' and a -25 dB ending.
+  wave = np.concatenate([0.1 * rng.standard_normal(640) * np.sqrt(0.5), loud,
+                         0.056 * rng.standard_normal(640) * np.sqrt(0.5)]).astype(np.float32)
+  [vowel] = speech_data.tightly_trimmed([wave], fraction=1.0, top_db=(15.0, 15.0), seed=0)
+  np.testing.assert_array_equal(vowel, wave[640:1920])
+  [with_s] = speech_data.tightly_trimmed([wave], fraction=1.0, top_db=(22.0, 22.0), seed=0)
+  np.testing.assert_array_equal(with_s, wave[:1920])
+  [whole] = speech_data.tightly_trimmed([wave], fraction=1.0, top_db=(30.0, 30.0), seed=0)
+  np.testing.assert_array_equal(whole, wave)
+  waves = [wave] * 20
+  half = speech_data.tightly_trimmed(waves, fraction=0.5, top_db=(15.0, 30.0), seed=1)
+  lengths = [len(w) for w in half]
+  assert min(lengths) == 1280 and max(lengths) == 2560 and len(set(lengths)) >= 3  # Drawn dBs.
+  assert 5 <= sum(not np.array_equal(a, wave) for a in half) <= 15
+  again = speech_data.tightly_trimmed(waves, fraction=0.5, top_db=(15.0, 30.0), seed=1)
+  assert all(np.array_equal(a, b) for a, b in zip(half, again))
+  with pytest.raises(UserError, match='train_trim'):
+    speech_data.tightly_trimmed(waves, fraction=0.5, top_db=(30.0, 15.0), seed=0)
+
+
+def test_train_trim_shortens_training_utterances_only(tmp_path):
+  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
+  plain = speech_data.load_speech_dataset(tiny_config(data_dir=str(tmp_path), split='speaker:bob'))
+  trimmed = speech_data.load_speech_dataset(tiny_config(
+      data_dir=str(tmp_path), split='speaker:bob', train_trim__fraction=1.0,
+      train_trim__top_db=(6.0, 6.0)))  # The tones' Hann envelope: edges more than 6 dB down go.
+  assert all(len(t) < len(p) for t, p in zip(trimmed.train.features, plain.train.features))
+  assert trimmed.train.texts == plain.train.texts
+  for t, p in zip(trimmed.test.features, plain.test.features):
+    np.testing.assert_array_equal(t, p)
 
 
 def test_read_wav_any_rate_resamples(tmp_path):

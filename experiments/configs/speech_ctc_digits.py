@@ -70,6 +70,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.train_noise.snr_db = (10.0, 40.0)
   config.train_noise.seed = 0
 
+  # A seeded fraction of the training utterances (recordings, speeds and synthetic voices) trimmed
+  # to the frames within top_db (drawn from (low, high)) of their loudest: weak onsets and endings
+  # cut off, as tight trimming cut them from some FSDD recordings; 0: none.
+  config.train_trim = ml_collections.ConfigDict()
+  config.train_trim.fraction = 0.0
+  config.train_trim.top_db = (15.0, 30.0)
+  config.train_trim.seed = 0
+
   config.audio = ml_collections.ConfigDict()  # Fields of mlfun_jax.audio.FrontEnd.
   config.audio.sample_rate = 8000
   config.audio.frame_ms = 20.0

@@ -212,6 +212,23 @@ def with_noise(waves: Sequence[np.ndarray], *, fraction: float, snr_db: tuple[fl
   return out
 
 
+def tightly_trimmed(waves: Sequence[np.ndarray], *, fraction: float, top_db: tuple[float, float],
+                    seed: int) -> list[np.ndarray]:
+  """The waveforms, a seeded `fraction` of them with their edges trimmed down to the frames
+  within a threshold drawn uniformly from top_db = (low, high) decibels of their loudest frame
+  (`synthetic_speech.trim_silence`): weak onsets and endings ('s', 'ks', 'f') cut off, as tight
+  energy trimming cuts them from some recordings."""
+  if not 0.0 <= fraction <= 1.0 or not 0.0 < top_db[0] <= top_db[1]:
+    raise UserError(f"train_trim needs 0 <= fraction <= 1 and 0 < top_db low <= high, got "
+                    f"{fraction}, {tuple(top_db)}")
+  rng = np.random.default_rng(seed)
+  out = []
+  for wave in waves:  # Every draw is made for every wave: the stream does not depend on fraction.
+    trimmed, threshold = rng.random() < fraction, rng.uniform(*top_db)
+    out.append(synthetic_speech.trim_silence(wave, threshold) if trimmed else wave)
+  return out
+
+
 def speech_features(front_end: audio.FrontEnd, waves: Sequence[np.ndarray],
                     speakers: Sequence[str], normalize_over: str = "utterance"
                     ) -> list[np.ndarray]:
@@ -290,7 +307,7 @@ def _empty_split_error(config) -> UserError:
 def load_speech_dataset(config) -> SpeechDataset:
   """The dataset, split and front end named by the config (see experiments/configs/
   speech_ctc_digits.py): fields dataset, data_dir, split, audio.*, phone_numbers.*, train_speeds,
-  train_noise.*.
+  train_noise.*, synthetic_voices.*, train_trim.*.
 
   Each speed of a training speaker counts as its own speaker for `audio.normalize_over='speaker'`.
   """
@@ -319,6 +336,11 @@ def load_speech_dataset(config) -> SpeechDataset:
     voices = synthetic_speech.draw_voices(synthetic.count, synthetic.seed, accented=accented)
     train_utterances += [Utterance(*u) for u in synthetic_speech.synthetic_utterances(
         DIGIT_WORDS, voices, takes=synthetic.takes, sample_rate=rate, seed=synthetic.seed)]
+  trim = config.get("train_trim")
+  if trim is not None and trim.fraction:
+    trimmed = tightly_trimmed([u.wave for u in train_utterances], fraction=trim.fraction,
+                              top_db=tuple(trim.top_db), seed=trim.seed)
+    train_utterances = [u._replace(wave=w) for w, u in zip(trimmed, train_utterances)]
   label_length = max(len(u.text) for u in train_utterances + test_utterances)
   return SpeechDataset(
       name=config.dataset,

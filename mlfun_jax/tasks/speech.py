@@ -281,11 +281,8 @@ def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict[st
           "count": len(references)}
 
 
-def evaluate_decoders(transcriber: Transcriber, split: speech_data.SpeechSplit,
-                      decoders: dict[str, Callable[[np.ndarray], str]],
-                      features: Sequence[np.ndarray] | None = None) -> dict[str, dict]:
-  """Error rates of each named decoder (per-utterance logits [T', K] -> text) on a split (with
-  `features` in place of the split's own, e.g. adapted ones)."""
-  logits = [transcriber.logits(f) for f in (split.features if features is None else features)]
-  return {name: error_rates(split.texts, [decode(x) for x in logits])
-          for name, decode in decoders.items()}
+def evaluate_decoders(logits: Sequence[np.ndarray], texts: Sequence[str],
+                      decoders: dict[str, Callable[[np.ndarray], str]]) -> dict[str, dict]:
+  """Error rates (`error_rates`) of each named decoder (per-utterance logits or log-probabilities
+  [T', K] -> text) against the utterances' transcripts."""
+  return {name: error_rates(texts, [decode(x) for x in logits]) for name, decode in decoders.items()}
