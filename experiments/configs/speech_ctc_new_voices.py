@@ -19,8 +19,9 @@ speaker adaptation and the digit-word decoder, one model or an ensemble of two s
 Measured on the 2-core CPU (README, "Speech recognition with CTC"), WER after adaptation with the
 digit-word decoder, seed 0 / seed 1 / the two as an ensemble: theo 4.0 / 3.6 / 3.2%, jackson 4.4 /
 2.0 / 1.8%, lucas 9.0 / 9.6 / 8.2%, george 9.4 / 11.8 / 9.4%, nicolas 8.8 / 8.6 / 8.4%; 5-7 min a
-run. A third seed (2): george 9.2%, lucas 15.6%; their ensembles of seeds 1+2: 10.2 / 11.6%, of
-0+1+2: 9.6 / 8.2%. Without the trimming (previous stop), seeds 0 / 1: theo 5.6 / 6.8%, jackson 2.6 / 4.6%, lucas
+run. A third seed (2) alone: theo 3.8, jackson 1.8, lucas 15.6, george 9.2, nicolas 7.8%; the
+three seeds as an ensemble: theo 3.2, jackson 1.2, lucas 8.2, george 9.6, nicolas 7.4% (pairs with
+seed 2 reach 10.2% on george, 11.6% on lucas). Without the trimming (previous stop), seeds 0 / 1: theo 5.6 / 6.8%, jackson 2.6 / 4.6%, lucas
 8.6 / 11.2%, george 7.8 / 14.6%, nicolas 14.0 / 13.2%.
 """
 
