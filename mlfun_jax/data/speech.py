@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import glob
+import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -348,6 +349,15 @@ def load_speech_dataset(config) -> SpeechDataset:
       test=make_split(front_end, test_utterances, label_length, config_normalize_over(config)),
       front_end=front_end,
       info={"split": config.split, "label_length": label_length, "data_dir": config.data_dir})
+
+
+def test_split_key(config) -> str:
+  """The config fields `load_test_split` reads (dataset, data_dir, split, phone_numbers, audio), as
+  one string: configs with equal keys give equal test splits."""
+  fields = {name: config.get(name) for name in ("dataset", "data_dir", "split", "phone_numbers",
+                                                "audio")}
+  return json.dumps({name: value.to_dict() if hasattr(value, "to_dict") else value
+                     for name, value in fields.items()}, sort_keys=True, default=str)
 
 
 def load_test_split(config, limit: int = 0) -> SpeechSplit:

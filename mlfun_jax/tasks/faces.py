@@ -271,8 +271,8 @@ def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset,
                    impostors: str = "validation") -> dict[str, Any]:
   """Validation measures (they pick the threshold) and test measures at that threshold.
 
-  impostors: one of face_measures.THRESHOLD_IMPOSTORS; with 'validation+train' the threshold is picked on the
-  validation people's pairs plus every validation face against every training face.
+  impostors: one of face_measures.THRESHOLD_IMPOSTORS; with 'validation+train' the threshold is
+  picked on the validation people's pairs plus every validation face against every training face.
   The test measures also hold `validation_pairs_threshold` (picked on the validation people's
   pairs alone) and `validation_pairs_accuracy`, `..._balanced_accuracy`,
   `..._false_accept_rate`, `..._true_accept_rate` at it.

@@ -84,7 +84,12 @@ class Ensemble:
     """Per member the test split its config names (`speech_data.load_test_split`), each with that
     member's features; refuses members whose test utterances differ (another held-out speaker,
     other phone numbers)."""
-    splits = [speech_data.load_test_split(member.config, limit=limit) for member in self.members]
+    loaded = {}  # Members that read the same test split (seeds of one recipe) share one load.
+    for member in self.members:
+      key = speech_data.test_split_key(member.config)
+      if key not in loaded:
+        loaded[key] = speech_data.load_test_split(member.config, limit=limit)
+    splits = [loaded[speech_data.test_split_key(member.config)] for member in self.members]
     check_same_test_split(self.workdirs, self.members, splits)
     return splits
 
