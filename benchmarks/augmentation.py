@@ -70,7 +70,7 @@ def _rotate_gather(images, angles_degrees):
   """`augment.rotate` as an explicit four-point gather (the alternative to map_coordinates)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from mlfun_jax import augment  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.data import augment  # pylint: disable=g-import-not-at-top
   _, h, w, _ = images.shape
   cos, sin = augment._cos_sin_degrees(angles_degrees)  # pylint: disable=protected-access
   di = (jnp.arange(h, dtype=jnp.float32) - (h - 1) / 2)[None, :, None]
@@ -100,7 +100,7 @@ def _best_rate(run_batch, steps, repeats, batch_size):
 def _augment_fn(rotate_fn=None):
   """jitted (step, uint8 images) -> `augment.augment` with _SETTINGS, optionally another rotate."""
   import jax  # pylint: disable=g-import-not-at-top
-  from mlfun_jax import augment  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.data import augment  # pylint: disable=g-import-not-at-top
   key = jax.random.key(0)
   if rotate_fn is None:
     return jax.jit(lambda step, x: augment.augment(jax.random.fold_in(key, step), x, **_SETTINGS))
@@ -136,7 +136,7 @@ def bench_host(images, steps, repeats):
 def bench_rotations(images, steps, repeats):
   """Best images/s of jitted rotation alone: {variant: rate}."""
   import jax  # pylint: disable=g-import-not-at-top
-  from mlfun_jax import augment  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.data import augment  # pylint: disable=g-import-not-at-top
   x = jax.device_put(images.astype(np.float32))
   angles = jax.device_put(np.random.default_rng(1).uniform(-25, 25, len(images)).astype(np.float32))
   rates = {}
@@ -150,7 +150,7 @@ def bench_rotations(images, steps, repeats):
 
 def check_agreement(images):
   """Largest |device - host| of rotate and blur on the same angles and sigmas (values 0..255)."""
-  from mlfun_jax import augment  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.data import augment  # pylint: disable=g-import-not-at-top
   x = images[:16].astype(np.float32)
   rng = np.random.default_rng(2)
   angles = rng.uniform(-25, 25, len(x)).astype(np.float32)

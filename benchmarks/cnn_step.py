@@ -54,8 +54,8 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False):
   """
   import jax  # pylint: disable=g-import-not-at-top
   from mlfun_jax import data  # pylint: disable=g-import-not-at-top
-  from mlfun_jax import train  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core import train  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.classification import task as classification  # pylint: disable=g-import-not-at-top
   import importlib  # pylint: disable=g-import-not-at-top
   import flax.jax_utils  # pylint: disable=g-import-not-at-top
 
@@ -179,7 +179,7 @@ def bench_torch(network, batch_size, steps, repeats, threads):
 
 def main(argv):
   del argv
-  from mlfun_jax import parallel  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core import parallel  # pylint: disable=g-import-not-at-top
   parallel.configure_cpu_devices(_CPU_DEVICES.value)
   import jax  # pylint: disable=g-import-not-at-top
   devices = jax.local_devices()

@@ -35,7 +35,7 @@ def _rate(count, seconds):
 
 def main(argv):
   del argv
-  from mlfun_jax import parallel  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core import parallel  # pylint: disable=g-import-not-at-top
   parallel.configure_cpu_devices(FLAGS.cpu_devices)
   import jax  # pylint: disable=g-import-not-at-top
   from mlfun_jax import data  # pylint: disable=g-import-not-at-top

@@ -20,8 +20,8 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from mlfun_jax import subwords
-from mlfun_jax.data import sentence_pairs
+from mlfun_jax.translation import subwords
+from mlfun_jax.translation import data as sentence_pairs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 _DATA_PATH = flags.DEFINE_string(

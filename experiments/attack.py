@@ -33,14 +33,14 @@ from absl import logging
 import jax
 import numpy as np
 
-from mlfun_jax import attack_pictures
-from mlfun_jax import cli
-from mlfun_jax import files
-from mlfun_jax import images as image_files
-from mlfun_jax import parallel
-from mlfun_jax import pictures
-from mlfun_jax import robustness
-from mlfun_jax.errors import UserError
+from mlfun_jax.adversarial import pictures as attack_pictures
+from mlfun_jax.core import cli
+from mlfun_jax.core import files
+from mlfun_jax.data import images as image_files
+from mlfun_jax.core import parallel
+from mlfun_jax.core import pictures
+from mlfun_jax.adversarial import robustness
+from mlfun_jax.core.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained classifier.")
 _ATTACK = flags.DEFINE_enum("attack", "pgd", robustness.ATTACKS, "Which attack.")
@@ -110,7 +110,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   parallel.configure_cpu_devices(_CPU_DEVICES.value)
-  from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.classification import task as classification  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     start_time = time.perf_counter()
     epsilons = parse_epsilons(_EPSILON.value)

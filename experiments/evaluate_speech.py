@@ -5,9 +5,9 @@
 Rebuilds the test split from the checkpoint's config (same data_dir, split and seeds) and prints one
 JSON line per decoder: {"decoder": ..., "cer": ..., "wer": ..., "exact": ..., "count": ...}.
 Several --workdir flags (e.g. seeds of one recipe, trained on the same split) are decoded as one
-ensemble: the mean of their per-frame output distributions (`mlfun_jax.tasks.speech_ensemble`).
+ensemble: the mean of their per-frame output distributions (`mlfun_jax.speech.ensemble`).
 With --adapt_steps > 0 (default 20) the greedy and LM decoders are also run on features adapted to
-each test speaker without transcripts (`mlfun_jax.speaker_adaptation`; decoders named
+each test speaker without transcripts (`mlfun_jax.speech.speaker_adaptation`; decoders named
 "...+adapted"), cross-fitted by default: each utterance is decoded with a transform fitted on the
 other half of its speaker's utterances.
 """
@@ -18,7 +18,7 @@ import json
 from absl import app
 from absl import flags
 
-from mlfun_jax import cli
+from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_multi_string("workdir", None, "Workdir of a trained speech recogniser; "
                                       "repeat the flag for an ensemble.")
@@ -36,10 +36,10 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from mlfun_jax import ctc_decode  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.data import speech as speech_data  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import speech  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import speech_ensemble  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import ctc_decode  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import data as speech_data  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import task as speech  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import ensemble as speech_ensemble  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     ensemble = speech_ensemble.Ensemble(_WORKDIR.value)
     splits = ensemble.test_splits(limit=_LIMIT.value)

@@ -19,9 +19,9 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from mlfun_jax import cli
-from mlfun_jax import face_measures
-from mlfun_jax.errors import UserError
+from mlfun_jax.core import cli
+from mlfun_jax.faces import measures as face_measures
+from mlfun_jax.core.errors import UserError
 
 _REMEASURE = flags.DEFINE_bool("remeasure", False, "Measure the test people again from each "
                                "workdir's latest checkpoint instead of reading report.json.")
@@ -62,7 +62,7 @@ def remeasure(workdir: str, test_time_augmentation: bool | None,
   """{'split_seed', 'test'}: the unseen-people measures of the workdir's latest checkpoint, faces
   embedded with or without test-time augmentation and the threshold picked with
   `threshold_impostors` (None: as the run was configured)."""
-  from mlfun_jax.tasks import faces  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.faces import task as faces  # pylint: disable=g-import-not-at-top
   trained = faces.TrainedFaceEmbedder(workdir, test_time_augmentation)
   impostors = threshold_impostors or faces.threshold_impostors(trained.config)
   results = faces.measure_unseen(trained.embedder, trained.state.params,

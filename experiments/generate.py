@@ -20,7 +20,7 @@ import sys
 from absl import app
 from absl import flags
 
-from mlfun_jax import cli
+from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained character model.")
 _LENGTH = flags.DEFINE_integer("length", 500, "Characters to generate (level models: columns).",
@@ -42,12 +42,12 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from mlfun_jax import files  # pylint: disable=g-import-not-at-top
-  from mlfun_jax import level_quality  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.data import levels  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.data import text  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import char_rnn  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core import files  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.char_rnn import level_quality  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.char_rnn import levels  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.char_rnn import text  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core.errors import UserError  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.char_rnn import task as char_rnn  # pylint: disable=g-import-not-at-top
   options = dict(prime=_PRIME.value.replace("\\n", "\n"), seed=_SEED.value,
                  temperature=_TEMPERATURE.value, top_k=_TOP_K.value)
   with cli.user_errors():

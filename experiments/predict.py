@@ -18,8 +18,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from mlfun_jax import cli
-from mlfun_jax import images
+from mlfun_jax.core import cli
+from mlfun_jax.data import images
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained classifier.")
 _TOP_K = flags.DEFINE_integer("top_k", 5, "How many classes to print per image.", lower_bound=1)
@@ -36,7 +36,7 @@ def main(argv):
   paths = argv[1:]
   if not paths:
     raise app.UsageError("give one or more image files to classify")
-  from mlfun_jax.tasks import classification  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.classification import task as classification  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     classifier = classification.Classifier(_WORKDIR.value)
     for start in range(0, len(paths), _BATCH):

@@ -22,10 +22,10 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from mlfun_jax import cli
-from mlfun_jax import face_measures
-from mlfun_jax.data import faces as face_data
-from mlfun_jax.errors import UserError
+from mlfun_jax.core import cli
+from mlfun_jax.faces import measures as face_measures
+from mlfun_jax.faces import data as face_data
+from mlfun_jax.core.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained face-embedding network.")
 _TOLERANCE = flags.DEFINE_float(
@@ -88,7 +88,7 @@ def main(argv):
   if len(argv) != 3:
     raise app.UsageError("give KNOWN_DIR and IMAGE_OR_DIR")
   known_dir, target = argv[1], argv[2]
-  from mlfun_jax.tasks import faces  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.faces import task as faces  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     embedder = faces.TrainedFaceEmbedder(_WORKDIR.value)
     tolerance = _TOLERANCE.value if _TOLERANCE.value is not None else embedder.threshold

@@ -11,7 +11,7 @@ palette and upsizes with nearest neighbour (--scale).
 from absl import app
 from absl import flags
 
-from mlfun_jax import cli
+from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained GAN.")
 _NUM = flags.DEFINE_integer("num", 64, "How many samples.", lower_bound=1)
@@ -27,9 +27,9 @@ flags.mark_flags_as_required(["workdir", "out"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from mlfun_jax import pictures  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import gan  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import gan_pictures  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core import pictures  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.gan import task as gan  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.gan import pictures as gan_pictures  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     trained = gan.TrainedGAN(_WORKDIR.value)
     images = trained.sample(_NUM.value, _SEED.value, code=_CODE.value)

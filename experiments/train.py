@@ -21,8 +21,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from mlfun_jax import cli
-from mlfun_jax import parallel
+from mlfun_jax.core import cli
+from mlfun_jax.core import parallel
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics and pictures.")
@@ -44,12 +44,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   parallel.configure_cpu_devices(_CPU_DEVICES.value)
-  from mlfun_jax import train  # pylint: disable=g-import-not-at-top
+  from mlfun_jax import families  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     parallel.initialize_processes(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     if not parallel.is_chief():
       logging.set_verbosity(logging.WARNING)
-    _, summary = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
+    _, summary = families.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
                                           init_from=_INIT_FROM.value)
   logging.info("Final metrics: %s", json.dumps(summary, sort_keys=True))
 

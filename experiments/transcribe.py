@@ -9,10 +9,10 @@ for a character n-gram) rescore. --one_speaker: the files are one speaker's, so 
 trained with per-speaker normalisation (audio.normalize_over='speaker') standardises their
 features together, as it was trained; otherwise each file is standardised alone; with
 --adapt_steps > 0 the features are also adapted to that speaker without transcripts
-(`mlfun_jax.speaker_adaptation`, fitted on the given files). --picture_dir
+(`mlfun_jax.speech.speaker_adaptation`, fitted on the given files). --picture_dir
 writes one PNG per file: the spectrogram with the network's per-frame best characters under it.
 Several --workdir flags decode the files with an ensemble of recognisers (the mean of their
-per-frame output distributions; `mlfun_jax.tasks.speech_ensemble`), each adapted on its own; an
+per-frame output distributions; `mlfun_jax.speech.ensemble`), each adapted on its own; an
 ensemble needs the beam search (--beam_width > 1).
 """
 
@@ -23,7 +23,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from mlfun_jax import cli
+from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_multi_string("workdir", None, "Workdir of a trained speech recogniser; "
                                       "repeat the flag for an ensemble.")
@@ -42,7 +42,7 @@ flags.mark_flag_as_required("workdir")
 
 
 def _read_text(path: str) -> str:
-  from mlfun_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core.errors import UserError  # pylint: disable=g-import-not-at-top
   if not os.path.isfile(path):
     raise UserError(f"language model file {path!r} does not exist")
   with open(path, encoding="utf-8") as f:
@@ -59,11 +59,11 @@ def main(argv):
     raise app.UsageError("an ensemble (several --workdir) needs --beam_width > 1: its members' CTC "
                          "spikes fall on different frames, so greedy decoding of the averaged "
                          "outputs drops characters")
-  from mlfun_jax import audio  # pylint: disable=g-import-not-at-top
-  from mlfun_jax import ctc_decode  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.data import speech as speech_data  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import speech_ensemble  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import speech_pictures  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import audio  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import ctc_decode  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import data as speech_data  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import ensemble as speech_ensemble  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import pictures as speech_pictures  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     lm = None
     if _LM_WORDS.value:

@@ -16,7 +16,7 @@ import sys
 from absl import app
 from absl import flags
 
-from mlfun_jax import cli
+from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained translator.")
 _BEAM = flags.DEFINE_integer("beam_size", None, "Beam size (1: greedy); default: the config's.")
@@ -41,8 +41,8 @@ def _input_batches(argv: list[str]):
 
 
 def main(argv):
-  from mlfun_jax import attention_pictures  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import translation  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.translation import pictures as attention_pictures  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.translation import task as translation  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     translator = translation.Translator.restore(_WORKDIR.value)
     decode = translator.config.decode

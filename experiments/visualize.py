@@ -14,7 +14,7 @@ import json
 from absl import app
 from absl import flags
 
-from mlfun_jax import cli
+from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained autoencoder.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Overrides the data_dir of the run's config.")
@@ -24,8 +24,8 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from mlfun_jax.tasks import autoencoder  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.tasks import autoencoder_pictures  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.autoencoder import task as autoencoder  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.autoencoder import pictures as autoencoder_pictures  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     trained = autoencoder.TrainedAutoencoder(_WORKDIR.value)
     config = trained.config

@@ -69,7 +69,7 @@ def shared_data_dir() -> pathlib.Path:
 
 def small_cnn_config(**overrides):
   """cnn_mnist.py shrunk for tests: a tiny CNN, batch 64, no dropout or shifts unless overridden."""
-  from mlfun_jax import cli  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core import cli  # pylint: disable=g-import-not-at-top
   config = cli.load_config_file(str(CNN_MNIST_CONFIG))
   config.model.conv_features = (8, 16)
   config.model.dense_features = (32,)

@@ -10,15 +10,16 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from mlfun_jax import adversarial_training
-from mlfun_jax import attacks
+from mlfun_jax import families
+from mlfun_jax.classification import adversarial_training
+from mlfun_jax.adversarial import attacks
 from mlfun_jax import data
-from mlfun_jax import parallel
-from mlfun_jax import robustness
-from mlfun_jax import train
-from mlfun_jax.errors import UserError
+from mlfun_jax.core import parallel
+from mlfun_jax.adversarial import robustness
+from mlfun_jax.core import train
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import cnn
-from mlfun_jax.tasks import classification
+from mlfun_jax.classification import task as classification
 from tests.conftest import run_module
 from tests.conftest import small_cnn_config
 
@@ -113,7 +114,7 @@ def trained(tmp_path_factory):
   """The tiny CNN trained 300 steps on the embedded digits (about 90% held out)."""
   workdir = tmp_path_factory.mktemp('attacked')
   config = small_cnn_config(num_steps=300, eval_every=300, checkpoint_every=300)
-  _, summary = train.train_and_evaluate(config, str(workdir))
+  _, summary = families.train_and_evaluate(config, str(workdir))
   assert summary['eval_accuracy'] > 0.85
   return str(workdir), classification.Classifier(str(workdir))
 
@@ -215,7 +216,7 @@ def test_adversarial_training_on_8_devices_equals_1_device():
 def test_adversarial_training_run_reports_adversarial_accuracy(tmp_path):
   config = _adversarial_config(num_steps=40, eval_every=40, checkpoint_every=40)
   config.adversarial.epsilon = 0.1  # 0.3 takes a bigger model and many more steps.
-  _, summary = train.train_and_evaluate(config, str(tmp_path))
+  _, summary = families.train_and_evaluate(config, str(tmp_path))
   assert summary['eval_count'] == 1000
   assert 0.0 <= summary['eval_adversarial_accuracy'] < summary['eval_accuracy']
   assert summary['eval_accuracy'] > 0.3

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.ndimage
 
-from mlfun_jax import augment
+from mlfun_jax.data import augment
 
 _SETTINGS = dict(shift=2, flip=True, rotate_degrees=25.0, blur_probability=0.5, blur_max_sigma=1.0)
 

@@ -11,15 +11,16 @@ from PIL import Image
 import pytest
 from sklearn import metrics as sk_metrics
 
-from mlfun_jax import augment
-from mlfun_jax import cli
-from mlfun_jax import metrics_writer
-from mlfun_jax import parallel
-from mlfun_jax import train
+from mlfun_jax import families
+from mlfun_jax.data import augment
+from mlfun_jax.core import cli
+from mlfun_jax.core import metrics_writer
+from mlfun_jax.core import parallel
+from mlfun_jax.core import train
 from mlfun_jax.data import embedded
-from mlfun_jax.errors import UserError
-from mlfun_jax.models import autoencoder as models
-from mlfun_jax.tasks import autoencoder
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.autoencoder import model as models
+from mlfun_jax.autoencoder import task as autoencoder
 from tests.conftest import apply_overrides
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_module
@@ -168,7 +169,7 @@ def test_vae_step_on_8_devices_equals_1_device(digits):
 def trained_2d(tmp_path_factory):
   """The series' dense 2-unit autoencoder, 400 steps on the embedded digits."""
   workdir = tmp_path_factory.mktemp('autoencoder_2d')
-  _, summary = train.train_and_evaluate(ae_config(num_steps=400, eval_every=200), str(workdir))
+  _, summary = families.train_and_evaluate(ae_config(num_steps=400, eval_every=200), str(workdir))
   return workdir, summary
 
 
@@ -234,7 +235,7 @@ def test_visualize_names_a_workdir_without_an_autoencoder(tmp_path):
 
 def test_vae_with_2d_latent_trains_and_draws_prior_samples(tmp_path):
   config = ae_config('vae_mnist.py', num_steps=200, model__latent=2, model__widths=(128,))
-  _, summary = train.train_and_evaluate(config, str(tmp_path))
+  _, summary = families.train_and_evaluate(config, str(tmp_path))
   # Negative ELBO (nats per image) on the binarized held-out digits, from ~543 at the start.
   assert summary['eval_loss'] < 220
   assert summary['eval_loss'] == pytest.approx(summary['eval_reconstruction'] + summary['eval_kl'],
@@ -248,7 +249,7 @@ def test_vae_with_2d_latent_trains_and_draws_prior_samples(tmp_path):
 def test_anomaly_auc_for_a_class_left_out_of_training(tmp_path, digits):
   config = ae_config(num_steps=300, exclude_class=1, noise='masking', noise_level=0.1,
                      model__bottleneck=8)
-  _, summary = train.train_and_evaluate(config, str(tmp_path))
+  _, summary = families.train_and_evaluate(config, str(tmp_path))
   report = json.loads((tmp_path / 'report.json').read_text())
   assert report['anomaly_class'] == '1'
   # The histogram AUC of the eval (log-MSE bins) matches the exact AUC of the report.
@@ -275,7 +276,7 @@ def test_test_split_binarized_once_with_a_fixed_seed(digits):
     ('model__bottleneck', 0, 'model.bottleneck=0')])
 def test_bad_autoencoder_fields_are_named(tmp_path, field, value, message):
   with pytest.raises(UserError, match=message):
-    train.train_and_evaluate(ae_config(**{field: value}), str(tmp_path))
+    families.train_and_evaluate(ae_config(**{field: value}), str(tmp_path))
 
 
 def test_roc_auc_from_histograms_matches_sklearn_on_reconstruction_errors():
@@ -284,7 +285,7 @@ def test_roc_auc_from_histograms_matches_sklearn_on_reconstruction_errors():
   unseen = np.r_[np.zeros(300), np.ones(100)]
   positives = autoencoder.anomaly_score_histogram(jnp.asarray(errors), jnp.asarray(unseen))
   negatives = autoencoder.anomaly_score_histogram(jnp.asarray(errors), jnp.asarray(1 - unseen))
-  from mlfun_jax import roc  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core import roc  # pylint: disable=g-import-not-at-top
   assert roc.auc_from_histograms(positives, negatives) == pytest.approx(
       sk_metrics.roc_auc_score(unseen, errors), abs=0.005)
 
@@ -302,9 +303,9 @@ def test_vae_stopped_and_resumed_equals_a_straight_run(tmp_path):
   config = ae_config('vae_mnist.py', num_steps=40, eval_every=0, checkpoint_every=20,
                      log_every=10, model__widths=(64,), model__latent=4, noise='masking',
                      noise_level=0.2)
-  straight, _ = train.train_and_evaluate(config, str(tmp_path / 'straight'))
-  train.train_and_evaluate(config, str(tmp_path / 'stopped'), stop_after_step=25)
-  resumed, _ = train.train_and_evaluate(config, str(tmp_path / 'stopped'))
+  straight, _ = families.train_and_evaluate(config, str(tmp_path / 'straight'))
+  families.train_and_evaluate(config, str(tmp_path / 'stopped'), stop_after_step=25)
+  resumed, _ = families.train_and_evaluate(config, str(tmp_path / 'stopped'))
   for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params)):
     np.testing.assert_array_equal(a, b)
   for a, b in zip(jax.tree.leaves(straight.opt_state), jax.tree.leaves(resumed.opt_state)):

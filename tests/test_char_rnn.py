@@ -9,18 +9,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlfun_jax import char_sampling
-from mlfun_jax import cli
-from mlfun_jax import level_quality
-from mlfun_jax import ngram
-from mlfun_jax import parallel
-from mlfun_jax import train
-from mlfun_jax.data import levels
-from mlfun_jax.data import streams
-from mlfun_jax.data import text
-from mlfun_jax.errors import UserError
+from mlfun_jax import families
+from mlfun_jax.char_rnn import sampling as char_sampling
+from mlfun_jax.core import cli
+from mlfun_jax.char_rnn import level_quality
+from mlfun_jax.char_rnn import ngram
+from mlfun_jax.core import parallel
+from mlfun_jax.core import train
+from mlfun_jax.char_rnn import levels
+from mlfun_jax.char_rnn import streams
+from mlfun_jax.char_rnn import text
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
-from mlfun_jax.tasks import char_rnn
+from mlfun_jax.char_rnn import task as char_rnn
 from tests.conftest import REPO_ROOT, apply_overrides, run_module
 
 TEXT_CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'char_rnn_text.py'
@@ -399,7 +400,7 @@ def test_short_mario_training_beats_the_unigram_and_generate_writes_a_level(mari
   config.optimizer.learning_rate = 5e-3
   config.optimizer.warmup_steps = 5
   workdir = tmp_path / 'mario'
-  _, summary = train.train_and_evaluate(config, str(workdir))
+  _, summary = families.train_and_evaluate(config, str(workdir))
   report = json.loads((workdir / 'report.json').read_text())
   assert summary['eval_bits_per_character'] == pytest.approx(report['heldout_bits_per_character'],
                                                              rel=1e-4)
@@ -423,9 +424,9 @@ def test_text_training_resumes_exactly_and_generate_continues_a_prime(tmp_path):
   path.write_text('abracadabra, said the magician. ' * 300, encoding='utf-8')
   config = small_config(text_path=str(path), num_steps=16, checkpoint_every=8,
                         model__dropout_rate=0.1)
-  straight, _ = train.train_and_evaluate(config, str(tmp_path / 'straight'))
-  train.train_and_evaluate(config, str(tmp_path / 'stopped'), stop_after_step=8)
-  resumed, _ = train.train_and_evaluate(config, str(tmp_path / 'stopped'))
+  straight, _ = families.train_and_evaluate(config, str(tmp_path / 'straight'))
+  families.train_and_evaluate(config, str(tmp_path / 'stopped'), stop_after_step=8)
+  resumed, _ = families.train_and_evaluate(config, str(tmp_path / 'stopped'))
   for a, b in zip(jax.tree.leaves((straight.params, straight.carry)),
                   jax.tree.leaves((resumed.params, resumed.carry))):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk_metrics
 
-from mlfun_jax import roc
-from mlfun_jax.errors import UserError
+from mlfun_jax.core import roc
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import resnet
-from mlfun_jax.tasks import classification
+from mlfun_jax.classification import task as classification
 from tests.conftest import small_cnn_config
 
 
@@ -91,7 +91,7 @@ def test_label_smoothing_changes_the_loss_only_for_softmax():
 
 
 def test_sgd_weight_decay_applies_to_kernels_only():
-  from mlfun_jax import optim  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core import optim  # pylint: disable=g-import-not-at-top
   config = ml_collections.ConfigDict(dict(
       name='momentum', learning_rate=0.1, schedule='constant', warmup_steps=0, momentum=0.0,
       weight_decay=0.5, grad_clip_norm=0.0))

@@ -9,7 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
-from mlfun_jax import checkpoint
+from mlfun_jax.core import checkpoint
 from mlfun_jax import data
 from tests.conftest import CNN_MNIST_CONFIG
 from tests.conftest import REPO_ROOT
@@ -172,7 +172,7 @@ def test_predict_errors_name_the_culprit(trained_workdir, tmp_path):
 
 UNRETRIEVED_TASKS = '''
 import asyncio, gc, logging, sys
-from mlfun_jax import cli
+from mlfun_jax.core import cli
 logging.basicConfig()
 if sys.argv[1] == "filtered":
   logging.getLogger("asyncio").addFilter(cli._DropUnretrievedReadErrors())

@@ -16,7 +16,7 @@ from mlfun_jax.data import embedded
 from mlfun_jax.data import idx
 from mlfun_jax.data import load_image_dataset
 from mlfun_jax.data import registry
-from mlfun_jax.errors import UserError
+from mlfun_jax.core.errors import UserError
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -10,16 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlfun_jax import checkpoint
-from mlfun_jax import cli
-from mlfun_jax import face_measures
-from mlfun_jax import parallel
-from mlfun_jax import train
-from mlfun_jax import triplet
-from mlfun_jax.data import faces as face_data
-from mlfun_jax.errors import UserError
-from mlfun_jax.models import face_embedding
-from mlfun_jax.tasks import faces
+from mlfun_jax.core import checkpoint
+from mlfun_jax.core import cli
+from mlfun_jax.faces import measures as face_measures
+from mlfun_jax.core import parallel
+from mlfun_jax.core import train
+from mlfun_jax.faces import triplet
+from mlfun_jax.faces import data as face_data
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.faces import model as face_embedding
+from mlfun_jax.faces import task as faces
 from tests.conftest import apply_overrides
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_module

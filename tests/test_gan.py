@@ -9,16 +9,16 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from mlfun_jax import cli
-from mlfun_jax import parallel
-from mlfun_jax import sample_quality
-from mlfun_jax import tasks
-from mlfun_jax import train
-from mlfun_jax import warm_start
+from mlfun_jax.core import cli
+from mlfun_jax.core import parallel
+from mlfun_jax.gan import sample_quality
+from mlfun_jax import families
+from mlfun_jax.core import train
+from mlfun_jax.core import warm_start
 from mlfun_jax.data import embedded
-from mlfun_jax.errors import UserError
-from mlfun_jax.models import gan as models
-from mlfun_jax.tasks import gan
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.gan import model as models
+from mlfun_jax.gan import task as gan
 from tests.conftest import apply_overrides
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_module
@@ -252,7 +252,7 @@ def test_quality_sums_give_the_statistics_of_the_features():
 def judge(tmp_path_factory):
   """A small digit classifier to judge the samples."""
   workdir = tmp_path_factory.mktemp('judge')
-  train.train_and_evaluate(small_cnn_config(num_steps=150), str(workdir))
+  families.train_and_evaluate(small_cnn_config(num_steps=150), str(workdir))
   return workdir
 
 
@@ -261,7 +261,7 @@ def trained_gan(tmp_path_factory, judge):
   workdir = tmp_path_factory.mktemp('dcgan')
   config = gan_config(quality__classifier_workdir=str(judge), samples__pixel_art=True,
                       model__categorical_code=10)
-  _, summary = train.train_and_evaluate(config, str(workdir))
+  _, summary = families.train_and_evaluate(config, str(workdir))
   return workdir, summary
 
 
@@ -326,7 +326,7 @@ def test_warm_start_takes_both_networks_and_the_average_but_fresh_optimizers(tra
   workdir, _ = trained_gan
   config = gan_config(generator_optimizer__schedule='cosine', model__categorical_code=10,
                       discriminator_optimizer__schedule='cosine')
-  task = tasks.get('gan').build(config, str(workdir / 'unused'))
+  task = families.get('gan').build(config, str(workdir / 'unused'))
   fresh = jax.device_get(task.init(jax.random.key(1)))
   warm, origin = warm_start.weights_from(fresh, task.meta, str(workdir))
   assert origin['step'] == 60 and int(warm.step) == 0
@@ -341,7 +341,7 @@ def test_warm_start_takes_both_networks_and_the_average_but_fresh_optimizers(tra
 def test_a_classifier_of_another_image_shape_is_refused(judge, tmp_path):
   config = gan_config(quality__classifier_workdir=str(judge), dataset='digits')
   with pytest.raises(UserError, match='quality.classifier_workdir'):
-    train.train_and_evaluate(config, str(tmp_path))
+    families.train_and_evaluate(config, str(tmp_path))
 
 
 def test_sample_cli_names_a_workdir_without_a_gan(judge, tmp_path):

@@ -12,12 +12,12 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from mlfun_jax import images as images_lib
+from mlfun_jax.data import images as images_lib
 from mlfun_jax.data import image_cache
 from mlfun_jax.data import image_folder
 from mlfun_jax.data import load_image_dataset
 from mlfun_jax.data import load_image_folder
-from mlfun_jax.errors import UserError
+from mlfun_jax.core.errors import UserError
 
 # Written in this (unsorted) order; labels follow the sorted names: ant 0, cat 1, dog 2.
 COUNTS = {'cat': 12, 'ant': 7, 'dog': 5}

@@ -8,10 +8,10 @@ import textwrap
 from tests.conftest import REPO_ROOT
 
 MODULES = [
-    'mlfun_jax', 'mlfun_jax.data', 'mlfun_jax.models.cnn', 'mlfun_jax.tasks',
-    'mlfun_jax.tasks.classification', 'mlfun_jax.train', 'mlfun_jax.parallel',
-    'mlfun_jax.checkpoint', 'mlfun_jax.metrics_writer', 'mlfun_jax.optim', 'mlfun_jax.augment',
-    'mlfun_jax.images', 'mlfun_jax.cli', 'mlfun_jax.progress',
+    'mlfun_jax', 'mlfun_jax.data', 'mlfun_jax.models.cnn', 'mlfun_jax.families',
+    'mlfun_jax.classification.task', 'mlfun_jax.core.train', 'mlfun_jax.core.parallel',
+    'mlfun_jax.core.checkpoint', 'mlfun_jax.core.metrics_writer', 'mlfun_jax.core.optim', 'mlfun_jax.data.augment',
+    'mlfun_jax.data.images', 'mlfun_jax.core.cli', 'mlfun_jax.core.progress',
 ]
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from mlfun_jax import checkpoint
-from mlfun_jax import metrics_writer
+from mlfun_jax.core import checkpoint
+from mlfun_jax.core import metrics_writer
 from tests.conftest import CNN_MNIST_CONFIG
 from tests.conftest import damage_checkpoint
 from tests.conftest import REPO_ROOT

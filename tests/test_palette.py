@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mlfun_jax import palette
+from mlfun_jax.gan import palette
 
 
 def _colour_set(images):

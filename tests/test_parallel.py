@@ -6,10 +6,10 @@ import ml_collections
 import numpy as np
 
 from mlfun_jax import data
-from mlfun_jax import parallel
-from mlfun_jax import train
+from mlfun_jax.core import parallel
+from mlfun_jax.core import train
 from mlfun_jax.models import resnet
-from mlfun_jax.tasks import classification
+from mlfun_jax.classification import task as classification
 from tests.conftest import small_cnn_config
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlfun_jax import images
-from mlfun_jax import metrics_writer
-from mlfun_jax.tasks import classification
+from mlfun_jax.data import images
+from mlfun_jax.core import metrics_writer
+from mlfun_jax.classification import task as classification
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_module
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlfun_jax import pictures
+from mlfun_jax.core import pictures
 from tests.conftest import REPO_ROOT
 
 
@@ -180,7 +180,7 @@ def test_scatter_codes_rejects_bad_shapes(tmp_path: pathlib.Path):
 
 
 def test_import_is_cheap_and_leaves_the_matplotlib_backend_alone():
-  script = ('import sys, mlfun_jax.pictures as p\n'
+  script = ('import sys, mlfun_jax.core.pictures as p\n'
             'assert "matplotlib" not in sys.modules and "scipy" not in sys.modules\n'
             'import matplotlib\n'
             'matplotlib.use("svg")\n'

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mlfun_jax import sample_quality
+from mlfun_jax.gan import sample_quality
 
 
 def _correlated_features(rng, n, d):

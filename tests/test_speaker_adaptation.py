@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from mlfun_jax import speaker_adaptation
+from mlfun_jax.speech import speaker_adaptation
 
 
 def _logits_fn(params, features, lengths):

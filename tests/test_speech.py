@@ -14,15 +14,16 @@ import scipy.fft
 import scipy.io.wavfile
 import scipy.signal
 
-from mlfun_jax import asr_metrics
-from mlfun_jax import audio
-from mlfun_jax import cli
-from mlfun_jax import ctc_decode
-from mlfun_jax import parallel
-from mlfun_jax import train
-from mlfun_jax.data import speech as speech_data
-from mlfun_jax.errors import UserError
-from mlfun_jax.tasks import speech
+from mlfun_jax import families
+from mlfun_jax.speech import metrics as asr_metrics
+from mlfun_jax.speech import audio
+from mlfun_jax.core import cli
+from mlfun_jax.speech import ctc_decode
+from mlfun_jax.core import parallel
+from mlfun_jax.core import train
+from mlfun_jax.speech import data as speech_data
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.speech import task as speech
 from tests.conftest import REPO_ROOT, apply_overrides, run_module
 
 CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'speech_ctc_digits.py'
@@ -445,7 +446,7 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
   workdir = tmp_path / 'work'
   config = tiny_config(data_dir=str(tmp_path), split='speaker:bob', num_steps=4)
   config.audio.normalize_over = 'speaker'
-  _, summary = train.train_and_evaluate(config, str(workdir))
+  _, summary = families.train_and_evaluate(config, str(workdir))
   assert 0.0 <= summary['eval_cer'] and summary['eval_count'] == 30
   assert (workdir / 'spectrograms.png').is_file()
   wavs = [str(tmp_path / 'fsdd' / 'recordings' / f'{d}_bob_0.wav') for d in (3, 7)]

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import scipy.special
 
-from mlfun_jax import audio
-from mlfun_jax import ctc_decode
-from mlfun_jax import train
-from mlfun_jax.data import speech as speech_data
-from mlfun_jax.errors import UserError
-from mlfun_jax.tasks import speech
-from mlfun_jax.tasks import speech_ensemble
+from mlfun_jax import families
+from mlfun_jax.speech import audio
+from mlfun_jax.speech import ctc_decode
+from mlfun_jax.speech import data as speech_data
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.speech import task as speech
+from mlfun_jax.speech import ensemble as speech_ensemble
 from tests.conftest import run_module
 from tests.test_cli import assert_one_line_error
 from tests.test_speech import _write_fake_fsdd
@@ -68,7 +68,7 @@ def test_an_ensemble_of_two_tiny_recognisers(tmp_path):
   _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
   workdirs = [str(tmp_path / f'seed{seed}') for seed in (0, 1)]
   for seed, workdir in enumerate(workdirs):
-    train.train_and_evaluate(tiny_config(data_dir=str(tmp_path), split='speaker:bob', seed=seed,
+    families.train_and_evaluate(tiny_config(data_dir=str(tmp_path), split='speaker:bob', seed=seed,
                                          num_steps=4, checkpoint_every=4), workdir)
 
   single = speech_ensemble.Ensemble(workdirs[:1])

@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from mlfun_jax import audio
-from mlfun_jax import cli
-from mlfun_jax import espeak
-from mlfun_jax.data import speech as speech_data
-from mlfun_jax.data import synthetic_speech
-from mlfun_jax.errors import UserError
+from mlfun_jax.speech import audio
+from mlfun_jax.core import cli
+from mlfun_jax.speech import espeak
+from mlfun_jax.speech import data as speech_data
+from mlfun_jax.speech import synthetic_speech
+from mlfun_jax.core.errors import UserError
 from tests.conftest import REPO_ROOT
 from tests.test_speech import _write_fake_fsdd
 

@@ -11,12 +11,12 @@ import jax
 import numpy as np
 import pytest
 
-from mlfun_jax import checkpoint
-from mlfun_jax import metrics_writer
-from mlfun_jax import tasks
-from mlfun_jax import train
-from mlfun_jax import warm_start
-from mlfun_jax.errors import UserError
+from mlfun_jax.core import checkpoint
+from mlfun_jax.core import metrics_writer
+from mlfun_jax import families
+from mlfun_jax.core import train
+from mlfun_jax.core import warm_start
+from mlfun_jax.core.errors import UserError
 from tests.conftest import CNN_MNIST_CONFIG
 from tests.conftest import damage_checkpoint
 from tests.conftest import REPO_ROOT
@@ -49,7 +49,7 @@ def read_tensorboard_scalars(directory: pathlib.Path) -> dict[str, list[tuple[in
 def test_loss_falls_and_accuracy_rises_on_real_digits(tmp_path):
   config = small_cnn_config(num_steps=150, batch_size=64, eval_every=50)
   config.optimizer.learning_rate = 5e-3
-  state, summary = train.train_and_evaluate(config, str(tmp_path))
+  state, summary = families.train_and_evaluate(config, str(tmp_path))
   records = metrics_writer.read_metrics(str(tmp_path))
   losses = [r['train_loss'] for r in records if 'train_loss' in r]
   accuracies = [r['eval_accuracy'] for r in records if 'eval_accuracy' in r]
@@ -62,7 +62,7 @@ def test_loss_falls_and_accuracy_rises_on_real_digits(tmp_path):
 
 def test_metrics_jsonl_and_tensorboard_events(tmp_path):
   config = small_cnn_config(num_steps=20, log_every=10, eval_every=10)
-  train.train_and_evaluate(config, str(tmp_path))
+  families.train_and_evaluate(config, str(tmp_path))
   records = metrics_writer.read_metrics(str(tmp_path))
   assert [r['step'] for r in records] == [10, 10, 20, 20]
   assert {'train_loss', 'train_accuracy', 'steps_per_sec', 'examples_per_sec'} <= set(records[0])
@@ -75,12 +75,12 @@ def test_metrics_jsonl_and_tensorboard_events(tmp_path):
 def test_stop_and_resume_equals_straight_run(tmp_path):
   # Dropout and random shifts on: resuming must also restore the random streams.
   overrides = dict(num_steps=20, checkpoint_every=10, model__dropout_rate=0.3, augment__shift=2)
-  straight_state, _ = train.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'a'))
+  straight_state, _ = families.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'a'))
 
-  half_state, _ = train.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'b'),
+  half_state, _ = families.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'b'),
                                            stop_after_step=10)
   assert int(half_state.step) == 10
-  resumed_state, _ = train.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'b'))
+  resumed_state, _ = families.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'b'))
 
   assert int(resumed_state.step) == int(straight_state.step) == 20
   assert_trees_equal(resumed_state.params, straight_state.params)
@@ -92,12 +92,12 @@ def test_stop_and_resume_equals_straight_run(tmp_path):
 
 def test_resume_skips_a_damaged_latest_checkpoint(tmp_path, caplog):
   config = small_cnn_config(num_steps=30, checkpoint_every=10)
-  straight_state, _ = train.train_and_evaluate(config, str(tmp_path / 'a'))
-  train.train_and_evaluate(config, str(tmp_path / 'b'), stop_after_step=20)
+  straight_state, _ = families.train_and_evaluate(config, str(tmp_path / 'a'))
+  families.train_and_evaluate(config, str(tmp_path / 'b'), stop_after_step=20)
   checkpoints = tmp_path / 'b' / 'checkpoints'
   damage_checkpoint(checkpoints / '20')
 
-  resumed_state, _ = train.train_and_evaluate(config, str(tmp_path / 'b'))
+  resumed_state, _ = families.train_and_evaluate(config, str(tmp_path / 'b'))
   assert (checkpoints / '20.damaged').is_dir()  # Set aside, not deleted.
   warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
   assert any('checkpoints/20 is damaged' in w for w in warnings), warnings
@@ -105,16 +105,16 @@ def test_resume_skips_a_damaged_latest_checkpoint(tmp_path, caplog):
 
 
 def test_every_checkpoint_damaged_is_a_clear_error(tmp_path):
-  train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
+  families.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
   damage_checkpoint(tmp_path / 'checkpoints' / '10')
   with pytest.raises(UserError, match=r'checkpoint .*checkpoints/10 is damaged'):
-    train.train_and_evaluate(small_cnn_config(num_steps=20), str(tmp_path))
+    families.train_and_evaluate(small_cnn_config(num_steps=20), str(tmp_path))
 
 
 def test_resume_with_another_model_config_is_refused(tmp_path):
-  train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
+  families.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
   with pytest.raises(UserError, match=r'model.conv_features'):
-    train.train_and_evaluate(small_cnn_config(num_steps=20, model__conv_features=(4, 8)),
+    families.train_and_evaluate(small_cnn_config(num_steps=20, model__conv_features=(4, 8)),
                              str(tmp_path))
 
 
@@ -134,11 +134,11 @@ def test_config_fields_added_later_count_as_their_old_behaviour():
 
 
 def test_leftover_temporary_checkpoint_is_ignored(tmp_path):
-  train.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
+  families.train_and_evaluate(small_cnn_config(num_steps=10), str(tmp_path))
   # What a run killed in the middle of a save leaves behind.
   (tmp_path / 'checkpoints' / '20.orbax-checkpoint-tmp-1234').mkdir()
   assert checkpoint.Checkpointer(str(tmp_path / 'checkpoints')).steps() == [10]
-  state, _ = train.train_and_evaluate(small_cnn_config(num_steps=20), str(tmp_path))
+  state, _ = families.train_and_evaluate(small_cnn_config(num_steps=20), str(tmp_path))
   assert int(state.step) == 20
 
 
@@ -166,8 +166,8 @@ def test_sigterm_stops_with_checkpoint_and_resume_matches_straight_run(tmp_path)
 
   config = small_cnn_config(num_steps=num_steps, checkpoint_every=100, augment__shift=2,
                             model__dropout_rate=0.5)
-  resumed_state, _ = train.train_and_evaluate(config, str(tmp_path / 'killed'))
-  straight_state, summary = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  resumed_state, _ = families.train_and_evaluate(config, str(tmp_path / 'killed'))
+  straight_state, summary = families.train_and_evaluate(config, str(tmp_path / 'straight'))
   assert_trees_equal(resumed_state.params, straight_state.params)
   assert_trees_equal(resumed_state.opt_state, straight_state.opt_state)
   assert summary['train_loss'] < 1.5  # From ln(10) = 2.30 at the start.
@@ -177,7 +177,7 @@ def test_sigterm_stops_with_checkpoint_and_resume_matches_straight_run(tmp_path)
 def warm_source(tmp_path_factory):
   """A 20-step run whose weights the warm-start tests start from: (workdir, final state)."""
   workdir = tmp_path_factory.mktemp('warm_source')
-  state, _ = train.train_and_evaluate(small_cnn_config(num_steps=20), str(workdir))
+  state, _ = families.train_and_evaluate(small_cnn_config(num_steps=20), str(workdir))
   return workdir, state
 
 
@@ -187,8 +187,8 @@ def test_init_from_takes_the_weights_but_not_the_step_or_optimizer(warm_source, 
   warm_overrides = dict(optimizer__name='momentum', optimizer__schedule='constant',
                         optimizer__learning_rate=0.0)
   config = small_cnn_config(num_steps=10, **warm_overrides)
-  _, fresh_summary = train.train_and_evaluate(config, str(tmp_path / 'fresh'))
-  warm_state, warm_summary = train.train_and_evaluate(config, str(tmp_path / 'b'),
+  _, fresh_summary = families.train_and_evaluate(config, str(tmp_path / 'fresh'))
+  warm_state, warm_summary = families.train_and_evaluate(config, str(tmp_path / 'b'),
                                                       init_from=str(source))
   assert int(warm_state.step) == 10  # Counted from 0, not from the source's 20.
   assert_trees_equal(warm_state.params, source_state.params)
@@ -197,7 +197,7 @@ def test_init_from_takes_the_weights_but_not_the_step_or_optimizer(warm_source, 
   assert meta['init_from'] == {'workdir': str(source), 'step': 20}
 
   # With a checkpoint of its own the run resumes from it; the origin stays in the meta.
-  resumed_state, _ = train.train_and_evaluate(
+  resumed_state, _ = families.train_and_evaluate(
       small_cnn_config(num_steps=12, **warm_overrides), str(tmp_path / 'b'),
       init_from=str(tmp_path / 'nowhere'))
   assert int(resumed_state.step) == 12
@@ -208,7 +208,7 @@ def test_init_from_takes_the_weights_but_not_the_step_or_optimizer(warm_source, 
 def test_warm_start_keeps_the_fresh_step_and_optimizer_state(warm_source, tmp_path):
   source, source_state = warm_source
   config = small_cnn_config(optimizer__name='momentum')
-  task = tasks.get(config.task).build(config, str(tmp_path / 'b'))
+  task = families.get(config.task).build(config, str(tmp_path / 'b'))
   fresh = jax.device_get(task.init(jax.random.key(1)))
   warm, origin = warm_start.weights_from(fresh, task.meta, str(source))
   assert origin == {'workdir': str(source), 'step': 20}
@@ -226,12 +226,12 @@ def test_init_from_another_model_or_no_checkpoint_is_named(warm_source, tmp_path
   named = (r"--init_from=.*warm_source\d*: \.params\['Conv_0'\]\['bias'\] is float32\[8\] there, "
            r"float32\[4\] here")
   with pytest.raises(UserError, match=named):
-    train.train_and_evaluate(small_cnn_config(model__conv_features=(4, 8)), str(tmp_path / 'b'),
+    families.train_and_evaluate(small_cnn_config(model__conv_features=(4, 8)), str(tmp_path / 'b'),
                              init_from=str(source))
   assert not (tmp_path / 'b' / 'checkpoints').exists() or not list(
       (tmp_path / 'b' / 'checkpoints').iterdir())
   with pytest.raises(UserError, match=r'no checkpoints in .*missing'):
-    train.train_and_evaluate(small_cnn_config(), str(tmp_path / 'c'),
+    families.train_and_evaluate(small_cnn_config(), str(tmp_path / 'c'),
                              init_from=str(tmp_path / 'missing'))
 
 
@@ -239,7 +239,7 @@ def test_init_from_another_model_or_no_checkpoint_is_named(warm_source, tmp_path
                                          ('checkpoint_every', -1)])
 def test_bad_loop_fields_are_named(tmp_path, field, value):
   with pytest.raises(UserError, match=f'config field {field}={value}'):
-    train.train_and_evaluate(small_cnn_config(**{field: value}), str(tmp_path))
+    families.train_and_evaluate(small_cnn_config(**{field: value}), str(tmp_path))
 
 
 def _counting_task(bad_at: int, where: str) -> train.Task:

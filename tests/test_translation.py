@@ -14,18 +14,19 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from mlfun_jax import attention_pictures
-from mlfun_jax import cli
-from mlfun_jax import metrics_writer
-from mlfun_jax import parallel
-from mlfun_jax import seq_decode
-from mlfun_jax import subwords
-from mlfun_jax import train
-from mlfun_jax import translation_metrics
-from mlfun_jax.errors import UserError
+from mlfun_jax import families
+from mlfun_jax.translation import pictures as attention_pictures
+from mlfun_jax.core import cli
+from mlfun_jax.core import metrics_writer
+from mlfun_jax.core import parallel
+from mlfun_jax.translation import decode as seq_decode
+from mlfun_jax.translation import subwords
+from mlfun_jax.core import train
+from mlfun_jax.translation import metrics as translation_metrics
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
-from mlfun_jax.models import seq2seq
-from mlfun_jax.tasks import translation
+from mlfun_jax.translation import model as seq2seq
+from mlfun_jax.translation import task as translation
 from tests.conftest import REPO_ROOT, apply_overrides, run_module
 
 CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'translate_eng_spa.py'
@@ -546,7 +547,7 @@ def test_short_run_reports_translates_and_resumes(tmp_path):
   path = _write_pairs(tmp_path / 'pairs.txt', pairs)
   workdir = tmp_path / 'work'
   config = tiny_config(path)
-  _, summary = train.train_and_evaluate(config, str(workdir))
+  _, summary = families.train_and_evaluate(config, str(workdir))
   assert np.isfinite(summary['eval_perplexity']) and summary['eval_sentences'] > 0
   report = json.loads((workdir / 'report.json').read_text())
   for name in ('greedy', 'beam'):
@@ -587,7 +588,7 @@ def test_short_run_reports_translates_and_resumes(tmp_path):
 
   # Resume with more steps, after the data gained characters: the saved tokenisers are kept.
   _write_pairs(path, pairs + [(f'zero {e}', f'cero {s}') for e, s in zip(ENGLISH, SPANISH)])
-  state, _ = train.train_and_evaluate(tiny_config(path, num_steps=9), str(workdir))
+  state, _ = families.train_and_evaluate(tiny_config(path, num_steps=9), str(workdir))
   assert int(state.step) == 9
   resumed = translation.Translator.restore(str(workdir))
   assert resumed.step == 9

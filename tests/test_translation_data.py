@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from mlfun_jax import subwords
+from mlfun_jax.translation import subwords
 from mlfun_jax.data import buckets
-from mlfun_jax.data import sentence_pairs
-from mlfun_jax.errors import UserError
+from mlfun_jax.translation import data as sentence_pairs
+from mlfun_jax.core.errors import UserError
 from tests.conftest import find_shared_data_dir
 
 SPA_TXT = find_shared_data_dir() / 'translation_eng_spa' / 'spa.txt'

@@ -55,7 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Extra copies of every training utterance played at these speeds (1.0: the original).
   config.train_speeds = (1.0,)
-  # Synthetic training voices (eSpeak NG, mlfun_jax.data.synthetic_speech): `count` voices drawn
+  # Synthetic training voices (eSpeak NG, mlfun_jax.speech.synthetic_speech): `count` voices drawn
   # with `seed`, each saying every digit `takes` times; 0: none.
   config.synthetic_voices = ml_collections.ConfigDict()
   config.synthetic_voices.count = 0
@@ -78,7 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train_trim.top_db = (15.0, 30.0)
   config.train_trim.seed = 0
 
-  config.audio = ml_collections.ConfigDict()  # Fields of mlfun_jax.audio.FrontEnd.
+  config.audio = ml_collections.ConfigDict()  # Fields of mlfun_jax.speech.audio.FrontEnd.
   config.audio.sample_rate = 8000
   config.audio.frame_ms = 20.0
   config.audio.hop_ms = 10.0

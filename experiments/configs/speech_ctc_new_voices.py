@@ -1,5 +1,5 @@
 """Speech recognition for voices never heard in training: FSDD with one speaker held out, plus 300
-synthetic voices (eSpeak NG, `mlfun_jax.data.synthetic_speech`; needs `pip install -e '.[speech]'`).
+synthetic voices (eSpeak NG, `mlfun_jax.speech.synthetic_speech`; needs `pip install -e '.[speech]'`).
 
 The network of speech_ctc_digits.py, trained on the other four speakers at speeds 0.9 / 1.0 / 1.1,
 each utterance's power floored 40 dB under its peak, features standardised per speaker, 300

@@ -12,7 +12,9 @@ from typing import Iterator
 
 import numpy as np
 
-from mlfun_jax.errors import UserError
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.core.layout import check_batch_size
+from mlfun_jax.core.layout import check_process
 
 Batch = dict[str, np.ndarray]
 
@@ -77,24 +79,6 @@ class ImageDataset:
   @property
   def num_classes(self) -> int:
     return len(self.class_names)
-
-
-def check_batch_size(global_batch_size: int, *, process_count: int, local_device_count: int) -> int:
-  """Returns the per-device batch B / (P * D); UserError unless B is a positive multiple of P*D."""
-  devices = process_count * local_device_count
-  if global_batch_size <= 0:
-    raise UserError(f'global batch size {global_batch_size} must be positive '
-                    '(config field batch_size)')
-  if global_batch_size % devices:
-    raise UserError(f'global batch size {global_batch_size} does not divide by {devices} devices '
-                    '(config field batch_size)')
-  return global_batch_size // devices
-
-
-def check_process(process_index: int, process_count: int) -> None:
-  """ValueError unless 0 <= process_index < process_count."""
-  if process_count < 1 or not 0 <= process_index < process_count:
-    raise ValueError(f'process_index {process_index} is not in 0..{process_count - 1}')
 
 
 def _permutation(num_examples: int, seed: int, epoch: int,

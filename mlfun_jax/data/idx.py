@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 
 from mlfun_jax.data.arrays import ArraySplit
-from mlfun_jax.errors import UserError
+from mlfun_jax.core.errors import UserError
 
 # IDX dtype code -> big-endian numpy dtype.
 _DTYPES = {0x08: np.dtype('>u1'), 0x09: np.dtype('>i1'), 0x0B: np.dtype('>i2'),

@@ -23,11 +23,11 @@ from PIL import Image
 from PIL import ImageFile
 from PIL import UnidentifiedImageError
 
-from mlfun_jax import images as images_lib
+from mlfun_jax.data import images as images_lib
 from mlfun_jax.data import embedded
 from mlfun_jax.data import image_cache
 from mlfun_jax.data.arrays import ArraySplit, ImageDataset
-from mlfun_jax.errors import UserError
+from mlfun_jax.core.errors import UserError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 BAD_IMAGES_CHOICES = ('error', 'skip')

@@ -11,7 +11,7 @@ from mlfun_jax.data import idx
 from mlfun_jax.data import image_folder
 from mlfun_jax.data import tfds_source
 from mlfun_jax.data.arrays import ImageDataset
-from mlfun_jax.errors import UserError
+from mlfun_jax.core.errors import UserError
 
 # Datasets shipped inside installed packages; data_dir is ignored for these.
 BUILTIN: dict[str, Callable[[], ImageDataset]] = {

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mlfun_jax.data.arrays import ArraySplit, ImageDataset
-from mlfun_jax.errors import UserError
+from mlfun_jax.core.errors import UserError
 
 _CHUNK = 10_000
 SPLITS = ('train', 'test')

@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mlfun_jax import parallel
+from mlfun_jax.core import parallel
 from mlfun_jax.models.cnn import max_pool_2x2
 
 

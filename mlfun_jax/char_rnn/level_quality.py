@@ -1,0 +1,106 @@
+"""Is a generated Super Mario level well made? Three measures, each a share in [0, 1].
+
+- valid columns: columns of the training height made only of tiles seen in training;
+- well-formed pipes: a pipe is a '<>' top with zero or more '[]' rows directly below it, aligned,
+  ending on solid ground (a solid tile under both halves, or the bottom edge). Every '<' starts a
+  candidate pipe; pipe tiles that belong to no candidate ('[' with nothing above, a lone '>', ...)
+  count as one malformed pipe per connected group. A generated level is cut after a fixed number of
+  columns, so a pipe whose left half is in its last column is cut by the edge: it is counted apart
+  (`pipes_cut_by_edge`), neither well formed nor malformed (real levels never end in half a pipe);
+- novelty: 8-column windows of the generated levels that appear nowhere in the training levels.
+"""
+
+from collections.abc import Sequence
+
+from mlfun_jax.char_rnn import levels as levels_lib
+
+PIPE_TILES = "<>[]"
+GROUND_TILES = "XS?QBb"  # Solid tiles a pipe can stand on (smb.json: 'solid', not a pipe).
+WINDOW = 8
+
+
+def valid_column_share(columns: Sequence[str], height: int, tiles: str) -> float:
+  """Share of `columns` (bottom to top) of length `height` holding only characters of `tiles`."""
+  if not columns:
+    return 0.0
+  allowed = set(tiles)
+  return sum(len(c) == height and set(c) <= allowed for c in columns) / len(columns)
+
+
+def _pipe_from(rows: Sequence[str], y: int, x: int, claimed: set) -> bool | None:
+  """Follows the pipe whose top-left '<' is at (y, x); claims its tiles; True if well formed,
+  None if its right half would lie beyond the last column."""
+  height, width = len(rows), len(rows[0])
+  if x + 1 == width:  # Cut by the edge: claim the '<' and the '[' pieces under it.
+    while y < height and rows[y][x] in "<[":
+      claimed.add((y, x))
+      y += 1
+    return None
+  if rows[y][x + 1] != ">":
+    claimed.add((y, x))
+    return False
+  claimed.update({(y, x), (y, x + 1)})
+  y += 1
+  while y < height and rows[y][x] == "[" and rows[y][x + 1] == "]":
+    claimed.update({(y, x), (y, x + 1)})
+    y += 1
+  return y == height or (rows[y][x] in GROUND_TILES and rows[y][x + 1] in GROUND_TILES)
+
+
+def pipe_counts(rows: Sequence[str]) -> tuple[int, int, int]:
+  """(well-formed pipes, pipes judged, pipes cut by the right edge) of a level given as rows (top
+  to bottom)."""
+  claimed: set[tuple[int, int]] = set()
+  good = total = cut = 0
+  for y, row in enumerate(rows):
+    for x, tile in enumerate(row):
+      if tile == "<" and (y, x) not in claimed:
+        well_formed = _pipe_from(rows, y, x, claimed)
+        if well_formed is None:
+          cut += 1
+        else:
+          good += well_formed
+          total += 1
+  stray = {(y, x) for y, row in enumerate(rows) for x, tile in enumerate(row)
+           if tile in PIPE_TILES and (y, x) not in claimed}
+  while stray:  # One malformed pipe per 4-connected group of stray pipe tiles.
+    total += 1
+    frontier = [stray.pop()]
+    while frontier:
+      y, x = frontier.pop()
+      for neighbour in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+        if neighbour in stray:
+          stray.remove(neighbour)
+          frontier.append(neighbour)
+  return good, total, cut
+
+
+def windows(columns: Sequence[str], width: int = WINDOW) -> list[tuple[str, ...]]:
+  """Every run of `width` consecutive columns."""
+  return [tuple(columns[i:i + width]) for i in range(len(columns) - width + 1)]
+
+
+def level_report(generated: Sequence[Sequence[str]], training_levels: Sequence[Sequence[str]]
+                 ) -> dict[str, float]:
+  """Measures of generated levels (each a list of columns, bottom to top) against the training
+  levels (each a list of rows, top to bottom)."""
+  height = levels_lib.typical_height(training_levels)
+  tiles = "".join(sorted({t for rows in training_levels for row in rows for t in row}))
+  seen = {w for rows in training_levels for w in windows(levels_lib.columns_of(rows))}
+  all_columns = [c for columns in generated for c in columns]
+  good = total = cut = 0
+  generated_windows = []
+  for columns in generated:
+    g, t, c = pipe_counts(levels_lib.rows_of(columns, height))
+    good, total, cut = good + g, total + t, cut + c
+    generated_windows += windows(columns)
+  return {
+      "columns": len(all_columns),
+      "valid_column_share": valid_column_share(all_columns, height, tiles),
+      "pipes": total,
+      "well_formed_pipe_share": good / total if total else float("nan"),
+      "pipes_cut_by_edge": cut,
+      "windows": len(generated_windows),
+      "novel_window_share": (sum(w not in seen for w in generated_windows) / len(generated_windows)
+                             if generated_windows else float("nan")),
+  }

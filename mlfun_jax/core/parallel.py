@@ -1,0 +1,156 @@
+"""pmap plumbing: processes and devices, replication, per-device randomness.
+
+Steps are written for one device and mapped over all local devices with `jax.pmap` under the axis
+name `AXIS` ('batch'); gradients and metrics are averaged with `lax.pmean(x, AXIS)`. With many
+processes (`initialize_processes`), one pmap spans the devices of every process: each process feeds
+its local devices and the collectives run over all of them.
+"""
+
+import os
+import re
+
+from absl import logging
+import flax.jax_utils
+import jax
+import jax.numpy as jnp
+
+from mlfun_jax.core.errors import UserError
+
+AXIS = "batch"
+
+_FORCED_DEVICES = re.compile(r"--xla_force_host_platform_device_count=(\d+)")
+
+
+def configure_cpu_devices(count: int = 0) -> int:
+  """Splits the CPU into `count` XLA devices (0: one per core); call before JAX touches a device.
+
+  Has no effect on GPU/TPU backends. An explicit
+  `XLA_FLAGS=--xla_force_host_platform_device_count=N` in the environment wins over `count`.
+  Measured on a 2-core machine: the CNN step runs ~1.7x faster as pmap over 2 CPU devices than as
+  jit on one.
+
+  Returns:
+    The number of CPU devices asked for.
+  """
+  forced = _FORCED_DEVICES.search(os.environ.get("XLA_FLAGS", ""))
+  if forced:
+    return int(forced.group(1))
+  count = count or os.cpu_count() or 1
+  try:
+    jax.config.update("jax_num_cpu_devices", count)
+  except RuntimeError as e:  # The backend is already up: keep what it has.
+    logging.warning("Could not set %d CPU devices (%s); using %d.", count, e,
+                    jax.local_device_count())
+  return count
+
+
+def detected_cluster() -> str | None:
+  """The name of the multi-process environment JAX detects (Cloud TPU, SLURM, Open MPI, ...), if any.
+
+  Uses JAX's own cluster detection (`jax._src.clusters`), leaving out opt-in methods (mpi4py).
+  """
+  try:
+    from jax._src import clusters  # pylint: disable=g-import-not-at-top
+    for cluster in clusters.ClusterEnv._cluster_types:  # pylint: disable=protected-access
+      if not cluster.opt_in_only_method and cluster.is_env_present():
+        return cluster.__name__
+  except Exception as e:  # pylint: disable=broad-except  (a private API: never fatal)
+    logging.warning("JAX cluster detection failed (%s); assuming one process.", e)
+  return None
+
+
+def initialize_processes(coordinator_address: str = "", num_processes: int = 0,
+                         process_id: int = -1, *, timeout_s: int = 300) -> bool:
+  """Joins this process to a multi-process JAX run; call before JAX touches a device.
+
+  With `coordinator_address` ('host:port') the run is described by the three arguments, which must
+  then all be given. Without it, `jax.distributed.initialize()` fills them in when JAX detects a
+  cluster environment (Cloud TPU VM, SLURM, Open MPI, Kubernetes). Otherwise nothing happens: one
+  process. On CPU, collectives between processes use gloo.
+
+  Returns:
+    True when `jax.distributed` was initialised.
+
+  Raises:
+    UserError: the flags are incomplete or inconsistent (naming the flag).
+  """
+  explicit = bool(coordinator_address) or num_processes > 0 or process_id >= 0
+  if explicit:
+    if not coordinator_address or ":" not in coordinator_address:
+      raise UserError(f"--coordinator_address={coordinator_address!r} must be host:port when "
+                      "--num_processes or --process_id is given")
+    if num_processes < 1:
+      raise UserError(f"--num_processes={num_processes} must be >= 1 with --coordinator_address")
+    if not 0 <= process_id < num_processes:
+      raise UserError(f"--process_id={process_id} must be in 0..{num_processes - 1}")
+    cluster = "flags"
+  else:
+    cluster = detected_cluster()
+    if cluster is None:
+      return False
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  if explicit:
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes, process_id=process_id,
+                               initialization_timeout=timeout_s)
+  else:
+    jax.distributed.initialize(initialization_timeout=timeout_s)
+  logging.info("Process %d of %d (from %s).", jax.process_index(), jax.process_count(), cluster)
+  return True
+
+
+def is_chief() -> bool:
+  """True in the process that writes logs, summaries and pictures (process 0)."""
+  return jax.process_index() == 0
+
+
+def replicate(tree):
+  """Copies a pytree of arrays onto every local device: leaves get a leading [local_devices] axis."""
+  return flax.jax_utils.replicate(tree)
+
+
+def _first_copy(x):
+  if not isinstance(x, jax.Array):
+    return x[0]
+  shard = x.addressable_shards[0].data  # [1, ...] when split over devices, [D, ...] if replicated.
+  return shard[0] if shard.shape == x.shape else shard.reshape(x.shape[1:])
+
+
+def unreplicate(tree):
+  """Takes the first local device's copy of a replicated pytree (leaves lose their device axis).
+
+  Reads the first shard directly (no gather), and handles pmaps over any subset of devices.
+  """
+  return jax.tree.map(_first_copy, tree)
+
+
+def to_host(tree):
+  """Device 0's copy of a replicated pytree as numpy arrays (for checkpoints and reports)."""
+  return jax.device_get(unreplicate(tree))
+
+
+def device_rng(rng: jax.Array, step: jax.Array) -> jax.Array:
+  """The PRNG key of this device at this step; call inside a function mapped over `AXIS`.
+
+  Keys depend only on (rng, step, device index), so the same seed gives the same numbers and a
+  resumed run draws exactly what a straight run would.
+  """
+  return device_key(jax.random.fold_in(rng, step))
+
+
+def device_key(rng: jax.Array) -> jax.Array:
+  """`rng` made distinct per device (its global index over all processes); inside `AXIS` maps."""
+  return jax.random.fold_in(rng, jax.lax.axis_index(AXIS))
+
+
+def example_keys(rng: jax.Array, per_device_batch: int) -> jax.Array:
+  """One key per example of this device's batch, from the example's index in the global batch.
+
+  Inside a function mapped over `AXIS`. Unlike `device_key`, the keys do not depend on how the
+  global batch is split over devices and processes: 8 devices draw what 1 device draws.
+
+  Returns:
+    A key array [per_device_batch].
+  """
+  first = jax.lax.axis_index(AXIS) * per_device_batch
+  return jax.vmap(lambda i: jax.random.fold_in(rng, i))(first + jnp.arange(per_device_batch))

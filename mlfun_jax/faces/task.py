@@ -1,0 +1,396 @@
+"""Face recognition with learned embeddings: a CNN trained with a triplet and/or CosFace loss.
+
+Config fields (see experiments/configs/faces_orl.py): data_dir (a face folder root/<person>/*),
+image_size ([H, W], None: the images' own size), people ([train, validation, test] counts),
+split_seed, people_per_batch (P) and images_per_person (K) (the global batch is P x K),
+loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term times
+cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard', 'batch_hard'),
+cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip, rotate_degrees,
+brightness, contrast, erase), test_time_augmentation, threshold_impostors ('validation' or
+'validation+train'), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's cadence
+fields.
+
+Training mines triplets over the global batch (embeddings gathered from every device); the CosFace
+loss classifies each image among the training people with the model's `class_centres` (only
+training uses them; the embedding measured and used by recognize is the L2-normalised one). Each
+evaluation embeds the validation people and reports verification measures (AUC, the best
+threshold and its accuracy, TAR at 1% FAR) and one-enrolled-image identification; the threshold
+(Euclidean distance) is saved in the checkpoint's meta as `validation.threshold`, the default
+tolerance of experiments/recognize.py. It is the best-accuracy threshold over the validation
+people's pairs, with `threshold_impostors='validation+train'` also over every validation face
+against every training face (more different-person pairs: a few validation people alone may be
+far apart by chance and set the threshold too high). At the end the test people, never seen in
+training nor used for the threshold, are measured (report.json), with a scatter plot of their
+embeddings and a HOG picture of a face.
+"""
+
+import os
+from typing import Any
+
+from absl import logging
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from mlfun_jax.data import augment
+from mlfun_jax.core import checkpoint
+from mlfun_jax import data
+from mlfun_jax.faces import measures as face_measures
+from mlfun_jax.core import files
+from mlfun_jax.core import optim
+from mlfun_jax.core import parallel
+from mlfun_jax.core import train
+from mlfun_jax.faces import triplet
+from mlfun_jax.faces import data as face_data
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.faces import model as face_embedding
+from mlfun_jax.classification import task as classification
+from mlfun_jax.faces import pictures as face_pictures
+
+TrainState = train_state.TrainState
+LOSSES = ("triplet", "cosface", "triplet+cosface")
+
+
+def loss_terms(config: ml_collections.ConfigDict) -> tuple[bool, bool]:
+  """(uses the triplet loss, uses the CosFace loss); configs of older runs have no `loss`."""
+  loss = config.get("loss", "triplet")
+  return loss in ("triplet", "triplet+cosface"), loss in ("cosface", "triplet+cosface")
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError naming the first bad loss config field."""
+  loss = config.get("loss", "triplet")
+  if loss not in LOSSES:
+    raise UserError(f"unknown config field loss={loss!r}; choose one of {', '.join(LOSSES)}")
+  mining = config.triplet.get("mining", "semi_hard")
+  if mining not in triplet.MINING:
+    raise UserError(f"unknown config field triplet.mining={mining!r}; choose one of "
+                    f"{', '.join(triplet.MINING)}")
+  if threshold_impostors(config) not in face_measures.THRESHOLD_IMPOSTORS:
+    raise UserError(f"unknown config field threshold_impostors={threshold_impostors(config)!r}; "
+                    f"choose one of {', '.join(face_measures.THRESHOLD_IMPOSTORS)}")
+  if loss_terms(config)[1]:
+    c = config.cosface
+    if not c.scale > 0:
+      raise UserError(f"config field cosface.scale={c.scale} must be > 0")
+    if not 0 <= c.margin < 2:
+      raise UserError(f"config field cosface.margin={c.margin} must be in [0, 2)")
+    if not c.weight > 0:
+      raise UserError(f"config field cosface.weight={c.weight} must be > 0")
+
+
+def create_model(config: ml_collections.ConfigDict) -> face_embedding.FaceEmbedding:
+  """The network; with a CosFace loss it holds the centres of the config.people[0] train people."""
+  m = config.model
+  return face_embedding.FaceEmbedding(
+      conv_features=tuple(m.conv_features), convs_per_block=m.convs_per_block,
+      dense_features=tuple(m.dense_features), embedding_size=m.embedding_size,
+      dropout_rate=m.dropout_rate, num_classes=config.people[0] if loss_terms(config)[1] else 0)
+
+
+def create_state(model, config: ml_collections.ConfigDict, image_shape, num_steps: int,
+                 rng: jax.Array) -> TrainState:
+  params = model.init({"params": rng}, jnp.zeros((1, *image_shape)), train=False)["params"]
+  return TrainState.create(apply_fn=model.apply, params=params,
+                           tx=optim.create_optimizer(config.optimizer, num_steps))
+
+
+def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.ConfigDict
+                  ) -> jax.Array:
+  """Each image [B, H, W, C] augmented with its own key [B]: shift, flip, rotation
+  (`augment.augment`), then brightness and contrast. Keys by example make the result independent
+  of how the batch is split over devices."""
+  a = config.augment
+
+  def one(key, image):
+    geometry_rng, light_rng = jax.random.split(key)
+    erase_rng = jax.random.fold_in(key, 1)
+    out = augment.augment(geometry_rng, image[None], shift=a.shift, flip=a.flip,
+                          rotate_degrees=a.rotate_degrees)
+    out = augment.random_brightness_contrast(light_rng, out, a.brightness, a.contrast)
+    return augment.random_erase(erase_rng, out, a.erase)[0]
+
+  return jax.vmap(one)(keys, images)
+
+
+TTA_SHIFT = 2  # Pixels of the shifted views of test-time augmentation.
+
+
+def test_time_views(images: jax.Array, shift: int = TTA_SHIFT) -> jax.Array:
+  """[6, B, H, W, C]: the images, their mirror images, and the images moved `shift` pixels down,
+  up, right and left (the edge rows or columns repeated)."""
+  height, width = images.shape[1:3]
+  padded = jnp.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+  moved = [padded[:, shift + dy:shift + dy + height, shift + dx:shift + dx + width]
+           for dy, dx in ((-shift, 0), (shift, 0), (0, -shift), (0, shift))]
+  return jnp.stack([images, images[:, :, ::-1]] + moved)
+
+
+def embed(model, params, images: jax.Array, mean: float, std: float,
+          test_time_augmentation: bool = False) -> jax.Array:
+  """Unit-norm float32 embeddings [B, E] of images [B, H, W, C] with values 0..255 (eval mode).
+
+  test_time_augmentation: each embedding is the L2-normalised mean of the embeddings of the
+  image's `test_time_views`.
+  """
+  def one(x):
+    return model.apply({"params": params}, classification.normalise(x, mean, std), train=False)
+
+  if not test_time_augmentation:
+    return one(images)
+  views = test_time_views(images)
+  embeddings = one(views.reshape((-1,) + images.shape[1:])).reshape(views.shape[:2] + (-1,))
+  return face_embedding.l2_normalise(embeddings.mean(axis=0))
+
+
+def uses_test_time_augmentation(config: ml_collections.ConfigDict) -> bool:
+  """The config's test_time_augmentation (False for configs written before it existed)."""
+  return bool(config.get("test_time_augmentation", False))
+
+
+def threshold_impostors(config: ml_collections.ConfigDict) -> str:
+  """The config's threshold_impostors ('validation' for configs written before it existed)."""
+  return config.get("threshold_impostors", "validation")
+
+
+def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: float):
+  """(state, batch, rng) -> (state, metrics): the configured loss over the global batch.
+
+  batch['label'] must be the class 0..C-1 of each image when the CosFace loss is used (see
+  `face_data.class_labels`). The triplet term's metrics keep their names ('loss' is the total,
+  'triplet_loss' the triplet term when CosFace is added)."""
+  check_config(config)
+  use_triplet, use_cosface = loss_terms(config)
+  margin, squared = config.triplet.margin, config.triplet.squared
+  mining = config.triplet.get("mining", "semi_hard")
+
+  def train_step(state, batch, rng):
+    augment_rng, dropout_rng = jax.random.split(rng)
+    keys = parallel.example_keys(augment_rng, batch["image"].shape[0])
+    images = classification.normalise(augment_faces(keys, batch["image"], config), mean, std)
+    dropout_rng = parallel.device_key(dropout_rng)
+
+    def loss_fn(params):
+      embeddings = model.apply({"params": params}, images, train=True,
+                               rngs={"dropout": dropout_rng})
+      loss = 0.0
+      metrics = {}
+      if use_triplet:
+        loss, metrics = triplet.gathered_triplet_loss(embeddings, batch["label"], parallel.AXIS,
+                                                      margin, squared, mining)
+      if use_cosface:
+        c = config.cosface
+        cos_loss, cos_metrics = triplet.device_cosface_loss(
+            embeddings, batch["label"], params["class_centres"], parallel.AXIS, c.scale, c.margin)
+        if use_triplet:
+          metrics["triplet_loss"] = metrics["loss"]
+          loss = loss + c.weight * cos_loss
+          metrics["loss"] = metrics["triplet_loss"] + c.weight * cos_metrics["cosface_loss"]
+        else:
+          loss = cos_loss
+          metrics["loss"] = cos_metrics["cosface_loss"]
+        metrics.update(cos_metrics)
+      return loss, metrics
+
+    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grads = jax.lax.pmean(grads, parallel.AXIS)
+    return state.apply_gradients(grads=grads), metrics
+
+  return train_step
+
+
+def make_eval_step(model, num_images: int, mean: float, std: float,
+                   test_time_augmentation: bool = False):
+  """(state, batch) -> {'embeddings': float32 [N, E] with this batch's rows filled in (at
+  batch['index']), 'count'}: summed over batches and devices, the embeddings of the whole split."""
+
+  def eval_step(state, batch):
+    embeddings = embed(model, state.params, batch["image"], mean, std, test_time_augmentation)
+    mask = batch["mask"]
+    rows = jnp.zeros((num_images, embeddings.shape[1]), jnp.float32)
+    return {"embeddings": rows.at[batch["index"]].add(embeddings * mask[:, None]),
+            "count": mask.sum()}
+
+  return eval_step
+
+
+def indexed_eval_batches(images: np.ndarray, **layout):
+  """`data.eval_batches` of `images` [N, H, W, C] with each image's row as batch['index']."""
+  indexed = data.ArraySplit(images, np.arange(len(images), dtype=np.int32))
+  for batch in data.eval_batches(indexed, **layout):
+    batch["index"] = batch.pop("label")
+    yield batch
+
+
+def pick_threshold(validation: np.ndarray, labels: np.ndarray, impostors: np.ndarray | None
+                   ) -> float:
+  """The best-accuracy Euclidean threshold over the pairs of the validation embeddings [N, E]
+  (people `labels`), with `impostors` [M, E] (training faces; None: none) as more different-person
+  pairs (`face_measures.calibration_pairs`)."""
+  return face_measures.best_threshold(
+      *face_measures.calibration_pairs(validation, labels, impostors))
+
+
+def make_summarize_eval(labels: np.ndarray):
+  """Totals -> validation measures (verification and nearest-neighbour identification).
+
+  The eval split is the validation faces (people `labels`), possibly followed by impostor faces
+  (training people) that only serve to pick the threshold (`pick_threshold`).
+  """
+
+  def summarize_eval(totals):
+    validation, impostors = np.split(np.asarray(totals["embeddings"]), [len(labels)])
+    measures = face_measures.evaluate_people(
+        validation, labels, threshold=pick_threshold(validation, labels, impostors),
+        linear=False)
+    keys = ("auc", "accuracy", "balanced_accuracy", "threshold", "tar_at_far_1pct",
+            "nearest_neighbour_top1")
+    return {k: measures[k] for k in keys} | {"count": totals["count"]}
+
+  return summarize_eval
+
+
+class Embedder:
+  """Embeds uint8 faces [N, H, W, 1] with given parameters (jit, batches of 256; see `embed`)."""
+
+  def __init__(self, model, mean: float, std: float, test_time_augmentation: bool = False):
+    self._size = model.embedding_size
+    self._embed = jax.jit(lambda params, images: embed(model, params, images, mean, std,
+                                                       test_time_augmentation))
+
+  def __call__(self, params, images: np.ndarray) -> np.ndarray:
+    if not len(images):  # np.concatenate needs at least one array.
+      return np.zeros((0, self._size), np.float32)
+    return np.concatenate([np.asarray(self._embed(params, images[i:i + 256]))
+                           for i in range(0, len(images), 256)])
+
+
+def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset,
+                   impostors: str = "validation") -> dict[str, Any]:
+  """Validation measures (they pick the threshold) and test measures at that threshold.
+
+  impostors: one of face_measures.THRESHOLD_IMPOSTORS; with 'validation+train' the threshold is
+  picked on the validation people's pairs plus every validation face against every training face.
+  The test measures also hold `validation_pairs_threshold` (picked on the validation people's
+  pairs alone) and `validation_pairs_accuracy`, `..._balanced_accuracy`,
+  `..._false_accept_rate`, `..._true_accept_rate` at it.
+  """
+  embedded = {s: embedder(params, dataset.splits[s].images) for s in face_data.SPLITS}
+  labels = dataset.splits["validation"].labels
+  threshold = pick_threshold(embedded["validation"], labels,
+                             embedded["train"] if impostors == "validation+train" else None)
+  validation = face_measures.evaluate_people(embedded["validation"], labels, threshold=threshold,
+                                             linear=False)
+  test_labels = dataset.splits["test"].labels
+  test = face_measures.evaluate_people(embedded["test"], test_labels, threshold=threshold)
+  test["validation_pairs_threshold"] = pick_threshold(embedded["validation"], labels, None)
+  at_validation_pairs = face_measures.accuracy_at(
+      *face_measures.pair_distances(embedded["test"], test_labels),
+      test["validation_pairs_threshold"])
+  test.update({f"validation_pairs_{name}": value for name, value in at_validation_pairs.items()})
+  return {"validation": validation, "test": test, "embeddings": embedded}
+
+
+def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
+  results = measure_unseen(Embedder(model, mean, std, uses_test_time_augmentation(config)),
+                           state.params, dataset, threshold_impostors(config))
+  test = dataset.splits["test"]
+  report = {"validation": results["validation"], "test": results["test"], "people": people,
+            "split_seed": config.split_seed, "step": int(state.step)}
+  files.write_json(os.path.join(workdir, "report.json"), report, indent=1)
+  face_pictures.embedding_scatter(results["embeddings"]["test"], test.labels, dataset.people,
+                                  os.path.join(workdir, "test_embeddings.png"))
+  face_pictures.hog_picture(test.images[0, :, :, 0], os.path.join(workdir, "hog.png"))
+  t = results["test"]
+  logging.info("unseen test people (%d): verification accuracy %.4f (balanced %.4f) at "
+               "the validation threshold %.3f (%.4f at %.3f, picked on validation pairs alone), "
+               "AUC %.4f, TAR@1%%FAR %.4f; identification top-1: nearest neighbour %.4f, linear %.4f "
+               "(5 enrolled: %.4f)", t["people"], t["accuracy"], t["balanced_accuracy"],
+               t["threshold"], t["validation_pairs_accuracy"], t["validation_pairs_threshold"],
+               t["auc"], t["tar_at_far_1pct"], t["nearest_neighbour_top1"], t["linear_top1"],
+               t["linear_top1_5_enrolled"])
+
+
+def load_dataset(config: ml_collections.ConfigDict) -> face_data.FaceDataset:
+  shape = None if config.image_size is None else (*tuple(config.image_size), 1)
+  if config.data_dir is None:
+    raise UserError("config field data_dir is not set (a folder of <person>/<image> files)")
+  return face_data.load_faces(config.data_dir, sizes=tuple(config.people),
+                              seed=config.split_seed, image_shape=shape)
+
+
+def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
+  """The face-embedding Task for `train.run`."""
+  check_config(config)
+  dataset = load_dataset(config)
+  batch_size = config.people_per_batch * config.images_per_person
+  if config.batch_size != batch_size:
+    raise UserError(f"config field batch_size={config.batch_size} must equal people_per_batch x "
+                    f"images_per_person = {batch_size}")
+  layout = train.batch_layout(batch_size)
+  model = create_model(config)
+  train_split = face_data.class_labels(dataset.splits["train"])  # Labels 0..people[0]-1.
+  validation = dataset.splits["validation"]
+  if len(validation) < 2:
+    raise UserError("config field people: the validation split needs >= 1 person with >= 2 "
+                    "images (it picks the verification threshold)")
+  num_steps = train.num_train_steps(config, len(train_split))
+  (mean,), (std,) = classification.channel_stats(train_split.images)
+  people = {s: dataset.people_of(s) for s in face_data.SPLITS}
+  # Evaluations embed the validation faces, then the training faces when they are impostors.
+  evaluated = validation.images
+  if threshold_impostors(config) == "validation+train":
+    evaluated = np.concatenate([validation.images, train_split.images])
+  return train.Task(
+      init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
+      train_step=make_train_step(model, config, mean, std),
+      eval_step=make_eval_step(model, len(evaluated), mean, std,
+                               uses_test_time_augmentation(config)),
+      summarize_eval=make_summarize_eval(validation.labels),
+      train_batches=lambda start: face_data.triplet_batches(
+          train_split, people_per_batch=config.people_per_batch,
+          images_per_person=config.images_per_person, seed=config.seed, start_step=start,
+          process_index=layout["process_index"], process_count=layout["process_count"],
+          local_device_count=layout["local_device_count"]),
+      eval_batches=lambda: indexed_eval_batches(evaluated, **layout),
+      num_steps=num_steps,
+      examples_per_step=batch_size,
+      meta={"task": "faces", "image_shape": list(dataset.image_shape), "input_mean": mean,
+            "input_std": std, "people": people, "validation": {}},
+      meta_from_eval=lambda m: {"validation": {k: m[k] for k in ("threshold", "auc", "accuracy")}},
+      on_end=lambda state, workdir: _on_end(model, dataset, people, config, mean, std, state,
+                                            workdir))
+
+
+class TrainedFaceEmbedder:
+  """A face-embedding network restored from a workdir (for recognize and research code).
+
+  Attributes:
+    image_shape: (H, W, 1) the network takes.
+    threshold: the Euclidean distance threshold picked on the validation people, or None.
+    embedder: its `Embedder` (for `measure_unseen`).
+  """
+
+  def __init__(self, workdir: str, test_time_augmentation: bool | None = None):
+    """test_time_augmentation: embed with or without it (None: as the run was configured)."""
+    self.meta, self.step, self.config = checkpoint.latest_run(workdir, "faces",
+                                                              "a face-embedding network")
+    self.image_shape = tuple(self.meta["image_shape"])
+    self.threshold = self.meta.get("validation", {}).get("threshold")
+    self.model = create_model(self.config)
+    self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
+        self.model, self.config, self.image_shape, 1, jax.random.key(0)))
+    if test_time_augmentation is None:
+      test_time_augmentation = uses_test_time_augmentation(self.config)
+    self.embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"],
+                             test_time_augmentation)
+
+  def embed(self, images: np.ndarray) -> np.ndarray:
+    """uint8 faces [N, H, W, 1] -> unit-norm float32 embeddings [N, E]."""
+    return self.embedder(self.state.params, images)
+
+  def embed_files(self, paths: list[str]) -> np.ndarray:
+    """Embeddings [N, E] of image files (grey, resized/cropped to the network's input)."""
+    return self.embed(np.stack([face_data.load_face(p, self.image_shape) for p in paths]))

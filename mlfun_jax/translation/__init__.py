@@ -1,0 +1,1 @@
+"""mlfun_jax.translation."""
