@@ -46,7 +46,7 @@ def test_import_pulls_no_tensorflow_nor_jax():
           'bad = [m for m in sys.modules if m.split(".")[0] in '
           '("tensorflow", "tensorflow_datasets", "jax", "mlxtend", "sklearn", "absl")]; '
           'assert not bad, bad')
-  subprocess.run([sys.executable, '-c', code], check=True, cwd=pathlib.Path(__file__).parent.parent)
+  subprocess.run([sys.executable, '-c', code], check=True, cwd=pathlib.Path(__file__).parents[2])
 
 
 # ---------------------------------------------------------------- embedded datasets

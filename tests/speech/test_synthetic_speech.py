@@ -14,7 +14,7 @@ from mlfun_jax.speech import data as speech_data
 from mlfun_jax.speech import synthetic_speech
 from mlfun_jax.core.errors import UserError
 from tests.conftest import REPO_ROOT
-from tests.test_speech import _write_fake_fsdd
+from tests.speech.test_speech import _write_fake_fsdd
 
 
 def test_voices_are_seeded_and_every_listed_voice_exists():

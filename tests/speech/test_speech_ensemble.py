@@ -16,9 +16,9 @@ from mlfun_jax.core.errors import UserError
 from mlfun_jax.speech import task as speech
 from mlfun_jax.speech import ensemble as speech_ensemble
 from tests.conftest import run_module
-from tests.test_cli import assert_one_line_error
-from tests.test_speech import _write_fake_fsdd
-from tests.test_speech import tiny_config
+from tests.core.test_cli import assert_one_line_error
+from tests.speech.test_speech import _write_fake_fsdd
+from tests.speech.test_speech import tiny_config
 
 
 def test_combine_log_probs_is_the_log_of_the_mean_distribution():
