@@ -21,6 +21,7 @@ import optax
 
 from mlfun_jax.classification import adversarial_training
 from mlfun_jax.data import augment
+from mlfun_jax.data import image_stats
 from mlfun_jax.core import checkpoint
 from mlfun_jax import data
 from mlfun_jax.data import images as image_files
@@ -75,11 +76,6 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int):
         output_scale=config.model.output_scale,
         bn_momentum=config.model.bn_momentum)
   raise UserError(f"unknown config field model.name={name!r}; choose one of {', '.join(MODELS)}")
-
-
-def normalise(images: jax.Array, mean: Any, std: Any) -> jax.Array:
-  """uint8 [B, H, W, C] images -> float32, standardised with the training set's per-channel stats."""
-  return (images.astype(jnp.float32) / 255.0 - jnp.asarray(mean)) / jnp.asarray(std)
 
 
 def _targets(labels: jax.Array, head: str, positive_class: int) -> jax.Array:
@@ -137,7 +133,7 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: An
       keys = parallel.example_keys(jax.random.fold_in(rng, 1), pixels.shape[0])
       pixels = 255.0 * adversarial_training.training_images(
           adversarial, logits_fn, pixels / 255.0, targets, keys, state.step)
-    images = normalise(pixels, mean, std)
+    images = image_stats.normalise(pixels, mean, std)
 
     def loss_fn(params):
       variables = {**_variables(state), "params": params}
@@ -162,7 +158,7 @@ def inference_logits(model, state: TrainState, images: jax.Array, mean: Any, std
 
   test_time_flip: average the logits of each image and its left-right mirror image.
   """
-  logits = model.apply(_variables(state), normalise(images, mean, std), train=False)
+  logits = model.apply(_variables(state), image_stats.normalise(images, mean, std), train=False)
   return _averaged_with_mirror(model, state, images, mean, std, logits) if test_time_flip else logits
 
 
@@ -177,7 +173,7 @@ def features_and_logits(model, state: TrainState, images: jax.Array, mean: Any, 
                         ) -> tuple[jax.Array, jax.Array]:
   """(last hidden layer float32 [B, F], logits float32 [B, outputs]) of images [B, H, W, C] with
   values 0..255 (uint8 or float), in eval mode."""
-  logits, sown = model.apply(_variables(state), normalise(images, mean, std), train=False,
+  logits, sown = model.apply(_variables(state), image_stats.normalise(images, mean, std), train=False,
                              mutable=["intermediates"])
   return sown["intermediates"]["features"][0].astype(jnp.float32), logits
 
@@ -254,23 +250,6 @@ def create_state(model, config: ml_collections.ConfigDict, image_shape: tuple[in
                            batch_stats=variables.get("batch_stats", {}))
 
 
-def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[float]]:
-  """Per-channel mean and std of uint8 [N, H, W, C] images scaled to [0, 1].
-
-  Reads `chunk` images at a time, so memory stays small however large the split.
-  """
-  channels = images.shape[-1]
-  total, total_squares = np.zeros(channels), np.zeros(channels)
-  for start in range(0, len(images), chunk):
-    scaled = images[start:start + chunk].reshape(-1, channels).astype(np.float64) / 255.0
-    total += scaled.sum(axis=0)
-    total_squares += np.square(scaled).sum(axis=0)
-  count = images.size // channels
-  mean = total / count
-  std = np.sqrt(np.maximum(total_squares / count - mean**2, 0.0))
-  return mean.tolist(), np.maximum(std, 1e-3).tolist()
-
-
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The classification Task for `train.run`: data, model, steps and their metadata."""
   dataset = data.load_configured_dataset(config)
@@ -280,7 +259,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
                     f"{dataset.name} (0..{dataset.num_classes - 1})")
   model = create_model(config, dataset.num_classes)
   num_steps = train.num_train_steps(config, len(dataset.train))
-  mean, std = channel_stats(dataset.train.images)
+  mean, std = image_stats.channel_stats(dataset.train.images)
   return train.Task(
       init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
       train_step=make_train_step(model, config, mean, std),

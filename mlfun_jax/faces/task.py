@@ -35,6 +35,7 @@ import ml_collections
 import numpy as np
 
 from mlfun_jax.data import augment
+from mlfun_jax.data import image_stats
 from mlfun_jax.core import checkpoint
 from mlfun_jax import data
 from mlfun_jax.faces import measures as face_measures
@@ -46,7 +47,6 @@ from mlfun_jax.faces import triplet
 from mlfun_jax.faces import data as face_data
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.faces import model as face_embedding
-from mlfun_jax.classification import task as classification
 from mlfun_jax.faces import pictures as face_pictures
 
 TrainState = train_state.TrainState
@@ -136,7 +136,7 @@ def embed(model, params, images: jax.Array, mean: float, std: float,
   image's `test_time_views`.
   """
   def one(x):
-    return model.apply({"params": params}, classification.normalise(x, mean, std), train=False)
+    return model.apply({"params": params}, image_stats.normalise(x, mean, std), train=False)
 
   if not test_time_augmentation:
     return one(images)
@@ -169,7 +169,7 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: 
   def train_step(state, batch, rng):
     augment_rng, dropout_rng = jax.random.split(rng)
     keys = parallel.example_keys(augment_rng, batch["image"].shape[0])
-    images = classification.normalise(augment_faces(keys, batch["image"], config), mean, std)
+    images = image_stats.normalise(augment_faces(keys, batch["image"], config), mean, std)
     dropout_rng = parallel.device_key(dropout_rng)
 
     def loss_fn(params):
@@ -337,7 +337,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
     raise UserError("config field people: the validation split needs >= 1 person with >= 2 "
                     "images (it picks the verification threshold)")
   num_steps = train.num_train_steps(config, len(train_split))
-  (mean,), (std,) = classification.channel_stats(train_split.images)
+  (mean,), (std,) = image_stats.channel_stats(train_split.images)
   people = {s: dataset.people_of(s) for s in face_data.SPLITS}
   # Evaluations embed the validation faces, then the training faces when they are impostors.
   evaluated = validation.images

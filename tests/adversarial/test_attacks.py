@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from mlfun_jax.data import image_stats
 from mlfun_jax import families
 from mlfun_jax.classification import adversarial_training
 from mlfun_jax.adversarial import attacks
@@ -186,7 +187,7 @@ def test_adversarial_training_on_8_devices_equals_1_device():
   digits = data.load_image_dataset('embedded_mnist')
   config = _adversarial_config()
   model = classification.create_model(config, 10)
-  mean, std = classification.channel_stats(digits.train.images)
+  mean, std = image_stats.channel_stats(digits.train.images)
   state = classification.create_state(model, config, (28, 28, 1), 10, jax.random.key(0))
   step = classification.make_train_step(model, config, mean, std)
   images, labels = digits.train.images[:64], digits.train.labels[:64]

@@ -5,6 +5,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from mlfun_jax.data import image_stats
 from mlfun_jax import data
 from mlfun_jax.core import parallel
 from mlfun_jax.core import train
@@ -24,7 +25,7 @@ def test_eight_devices_are_simulated():
 def test_pmap_step_on_8_devices_equals_single_device_step():
   config = small_cnn_config(batch_size=64)
   dataset = data.load_image_dataset('embedded_mnist')
-  mean, std = classification.channel_stats(dataset.train.images)
+  mean, std = image_stats.channel_stats(dataset.train.images)
   model = classification.create_model(config, dataset.num_classes)
   state = classification.create_state(model, config, dataset.image_shape, 100, jax.random.key(0))
   step = classification.make_train_step(model, config, mean, std)
@@ -56,7 +57,7 @@ def test_pmap_step_on_8_devices_equals_single_device_step():
 def test_pmap_eval_sums_every_example_once_across_devices():
   config = small_cnn_config()
   dataset = data.load_image_dataset('embedded_mnist')
-  mean, std = classification.channel_stats(dataset.train.images)
+  mean, std = image_stats.channel_stats(dataset.train.images)
   model = classification.create_model(config, dataset.num_classes)
   state = classification.create_state(model, config, dataset.image_shape, 1, jax.random.key(0))
   p_eval = train.pmap_eval_step(classification.make_eval_step(model, config, mean, std))
@@ -66,7 +67,7 @@ def test_pmap_eval_sums_every_example_once_across_devices():
   assert totals['count'] == len(dataset.test) == 1000  # 1000 = 20 batches of 48 + 40 padded
   # The same numbers as computing on the whole test set at once.
   logits = model.apply({'params': state.params},
-                       classification.normalise(dataset.test.images, mean, std), train=False)
+                       image_stats.normalise(dataset.test.images, mean, std), train=False)
   assert totals['correct'] == int((np.argmax(logits, -1) == dataset.test.labels).sum())
 
 
@@ -130,7 +131,7 @@ def test_batchnorm_without_cross_device_averaging_would_differ():
   model = resnet.ResNet(num_outputs=10, stem_features=4, stage_features=(8, 8),
                         residual_stages=(True, False), bn_axis_name=None)
   variables = model.init(jax.random.key(0), images[:1].astype(np.float32), train=False)
-  _, local = model.apply(variables, classification.normalise(images[:2], [0.13], [0.31]),
+  _, local = model.apply(variables, image_stats.normalise(images[:2], [0.13], [0.31]),
                          train=True, mutable=['batch_stats'])
   first_mean_local = jax.tree.leaves(local['batch_stats'])[0]
   first_mean_global = jax.tree.leaves(state1.batch_stats)[0]
