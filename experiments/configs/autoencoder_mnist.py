@@ -19,7 +19,7 @@ reconstruction error for spotting them among the test digits (eval_anomaly_auc, 
 import ml_collections
 from ml_collections import config_dict
 
-from experiments.configs import image_data
+from mlfun_jax.data import config as image_data
 
 
 def get_config() -> ml_collections.ConfigDict:

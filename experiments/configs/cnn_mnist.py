@@ -14,7 +14,7 @@ accuracy in 50 s wall; full MNIST, 15 epochs: 99.53% test accuracy in 342 s wall
 import ml_collections
 from ml_collections import config_dict
 
-from experiments.configs import image_data
+from mlfun_jax.data import config as image_data
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -20,7 +20,7 @@ Without --config.quality.classifier_workdir the GAN trains and draws, with no qu
 import ml_collections
 from ml_collections import config_dict
 
-from experiments.configs import image_data
+from mlfun_jax.data import config as image_data
 
 
 def _adam() -> ml_collections.ConfigDict:

@@ -1,4 +1,4 @@
-"""The data fields every image experiment shares (read by `data.load_configured_dataset`)."""
+"""Config fields every image family shares (read by `data.load_configured_dataset`)."""
 
 import ml_collections
 from ml_collections import config_dict
