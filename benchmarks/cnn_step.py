@@ -55,6 +55,7 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False):
   import jax  # pylint: disable=g-import-not-at-top
   from mlfun_jax import data  # pylint: disable=g-import-not-at-top
   from mlfun_jax.core import train  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.classification import model as model_lib  # pylint: disable=g-import-not-at-top
   from mlfun_jax.classification import task as classification  # pylint: disable=g-import-not-at-top
   import importlib  # pylint: disable=g-import-not-at-top
   import flax.jax_utils  # pylint: disable=g-import-not-at-top
@@ -73,8 +74,8 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False):
   config.optimizer.schedule = "constant"
   n = len(devices)
   data.check_batch_size(batch_size, process_count=1, local_device_count=n)
-  model = classification.create_model(config, 10)
-  state = classification.create_state(model, config, shape, steps, jax.random.key(0))
+  model = model_lib.create_model(config, 10)
+  state = model_lib.create_state(model, config, shape, steps, jax.random.key(0))
   channels = shape[-1]
   step = classification.make_train_step(model, config, [0.5] * channels, [0.25] * channels)
   p_step = train.pmap_train_step(step, jax.random.key(1), devices=devices)

@@ -11,9 +11,9 @@ One image file toward a chosen class, as in the series (the cat that becomes a t
   python -m experiments.attack --workdir=workdirs/resnet_cifar10 --image=cat.jpg --target=truck \
       --attack=targeted --epsilon=8/255 --steps=200 --out=/tmp/cat
 
-Attacks (mlfun_jax/attacks.py; epsilon bounds every pixel's change, pixels in [0, 1]): fgsm, pgd
-(L-infinity, random start, --steps of size --step_size, default 2.5 * epsilon / steps; --restarts;
---target makes it targeted) and targeted (the series' attack: up the gradient of the target
+Attacks (mlfun_jax/adversarial/attacks.py; epsilon bounds every pixel's change, pixels in
+[0, 1]): fgsm, pgd (L-infinity, random start, --steps of size --step_size, default
+2.5 * epsilon / steps; --restarts; --target makes it targeted) and targeted (the series' attack: up the gradient of the target
 probability until it reaches --threshold or the --steps budget runs out; without --target every image
 gets a random other class). Writes to --out (default WORKDIR/attack): report.json,
 accuracy_curve.png (success_curve.png for targeted attacks) and examples_eps<epsilon>.png (original,
@@ -110,11 +110,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   parallel.configure_cpu_devices(_CPU_DEVICES.value)
-  from mlfun_jax.classification import task as classification  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.classification import inference  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     start_time = time.perf_counter()
     epsilons = parse_epsilons(_EPSILON.value)
-    classifier = classification.Classifier(_WORKDIR.value)
+    classifier = inference.Classifier(_WORKDIR.value)
     names = classifier.class_names
     target = None if _TARGET.value is None else class_index(_TARGET.value, names)
     if _IMAGE.value and target is None:

@@ -38,25 +38,27 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from mlfun_jax.speech import ctc_decode  # pylint: disable=g-import-not-at-top
   from mlfun_jax.speech import data as speech_data  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.speech import task as speech  # pylint: disable=g-import-not-at-top
   from mlfun_jax.speech import ensemble as speech_ensemble  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.speech import scoring  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     ensemble = speech_ensemble.Ensemble(_WORKDIR.value)
     splits = ensemble.test_splits(limit=_LIMIT.value)
     texts, speakers = splits[0].texts, splits[0].speakers
     features = [split.features for split in splits]
     lm = ctc_decode.WordListLM(speech_data.DIGIT_WORDS)
-    beam = functools.partial(ctc_decode.beam_search, beam_width=_BEAM.value)
+    greedy = functools.partial(ctc_decode.greedy_decode, alphabet=ensemble.alphabet)
+    beam = functools.partial(ctc_decode.beam_search, beam_width=_BEAM.value,
+                             alphabet=ensemble.alphabet)
     with_lm = functools.partial(beam, lm=lm, lm_weight=_LM_WEIGHT.value)
-    results = speech.evaluate_decoders(ensemble.log_probs(features), texts, {
-        "greedy": ctc_decode.greedy_decode,
+    results = scoring.evaluate_decoders(ensemble.log_probs(features), texts, {
+        "greedy": greedy,
         f"beam{_BEAM.value}": beam,
         f"beam{_BEAM.value}+digit_words": with_lm})
     if _ADAPT_STEPS.value:
       adapted = ensemble.adapt(features, speakers, cross_fitted=_CROSS_FITTED.value,
                                steps=_ADAPT_STEPS.value, learning_rate=_ADAPT_LR.value)
-      results.update(speech.evaluate_decoders(ensemble.log_probs(adapted), texts, {
-          "greedy+adapted": ctc_decode.greedy_decode,
+      results.update(scoring.evaluate_decoders(ensemble.log_probs(adapted), texts, {
+          "greedy+adapted": greedy,
           f"beam{_BEAM.value}+digit_words+adapted": with_lm}))
     for name, rates in results.items():
       print(json.dumps({"decoder": name, **rates}), flush=True)

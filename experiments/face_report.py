@@ -62,11 +62,14 @@ def remeasure(workdir: str, test_time_augmentation: bool | None,
   """{'split_seed', 'test'}: the unseen-people measures of the workdir's latest checkpoint, faces
   embedded with or without test-time augmentation and the threshold picked with
   `threshold_impostors` (None: as the run was configured)."""
-  from mlfun_jax.faces import task as faces  # pylint: disable=g-import-not-at-top
-  trained = faces.TrainedFaceEmbedder(workdir, test_time_augmentation)
-  impostors = threshold_impostors or faces.threshold_impostors(trained.config)
-  results = faces.measure_unseen(trained.embedder, trained.state.params,
-                                 faces.load_dataset(trained.config), impostors)
+  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.faces import inference
+  from mlfun_jax.faces import task as faces
+  # pylint: enable=g-import-not-at-top
+  trained = inference.TrainedFaceEmbedder(workdir, test_time_augmentation)
+  impostors = threshold_impostors or trained.config.threshold_impostors
+  results = face_measures.measure_unseen(trained.embedder, trained.state.params,
+                                         faces.load_dataset(trained.config), impostors)
   return {"split_seed": trained.config.split_seed, "test": results["test"]}
 
 

@@ -47,11 +47,12 @@ def main(argv):
   from mlfun_jax.char_rnn import levels  # pylint: disable=g-import-not-at-top
   from mlfun_jax.char_rnn import text  # pylint: disable=g-import-not-at-top
   from mlfun_jax.core.errors import UserError  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.char_rnn import task as char_rnn  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.char_rnn import inference  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.char_rnn import level_pictures  # pylint: disable=g-import-not-at-top
   options = dict(prime=_PRIME.value.replace("\\n", "\n"), seed=_SEED.value,
                  temperature=_TEMPERATURE.value, top_k=_TOP_K.value)
   with cli.user_errors():
-    trained = char_rnn.TrainedCharRNN(_WORKDIR.value)
+    trained = inference.TrainedCharRNN(_WORKDIR.value)
     if trained.corpus_format != "levels":
       samples = trained.text(_LENGTH.value, num=_NUM.value, **options)
       print("\n\n".join(samples), flush=True)
@@ -66,8 +67,8 @@ def main(argv):
     written = []
     for i, columns in enumerate(generated):
       try:
-        written += char_rnn.write_level(columns, trained.level_height,
-                                        prefix if len(generated) == 1 else f"{prefix}_{i}")
+        written += level_pictures.write_level(columns, trained.level_height,
+                                              prefix if len(generated) == 1 else f"{prefix}_{i}")
       except OSError as e:
         cli.fail(f"cannot write --out={prefix!r}: {e.strerror or e}")
       print("\n".join(levels.rows_of(columns, trained.level_height)) + "\n", flush=True)

@@ -36,9 +36,9 @@ def main(argv):
   paths = argv[1:]
   if not paths:
     raise app.UsageError("give one or more image files to classify")
-  from mlfun_jax.classification import task as classification  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.classification import inference  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
-    classifier = classification.Classifier(_WORKDIR.value)
+    classifier = inference.Classifier(_WORKDIR.value)
     for start in range(0, len(paths), _BATCH):
       chunk = paths[start:start + _BATCH]
       batch = np.stack([classifier.load_image(p, _INVERT.value, _FIT.value) for p in chunk])

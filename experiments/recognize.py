@@ -88,9 +88,9 @@ def main(argv):
   if len(argv) != 3:
     raise app.UsageError("give KNOWN_DIR and IMAGE_OR_DIR")
   known_dir, target = argv[1], argv[2]
-  from mlfun_jax.faces import task as faces  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.faces import inference  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
-    embedder = faces.TrainedFaceEmbedder(_WORKDIR.value)
+    embedder = inference.TrainedFaceEmbedder(_WORKDIR.value)
     tolerance = _TOLERANCE.value if _TOLERANCE.value is not None else embedder.threshold
     if tolerance is None:
       raise UserError(f"the checkpoint in {_WORKDIR.value} has no validation threshold; give "

@@ -28,10 +28,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from mlfun_jax.core import pictures  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.gan import task as gan  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.gan import inference  # pylint: disable=g-import-not-at-top
   from mlfun_jax.gan import pictures as gan_pictures  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
-    trained = gan.TrainedGAN(_WORKDIR.value)
+    trained = inference.TrainedGAN(_WORKDIR.value)
     images = trained.sample(_NUM.value, _SEED.value, code=_CODE.value)
     grid = gan_pictures.sample_grid(images, pixel_art=_PIXEL_ART.value, scale=_SCALE.value,
                                     columns=_COLUMNS.value)

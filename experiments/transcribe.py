@@ -61,21 +61,21 @@ def main(argv):
                          "outputs drops characters")
   from mlfun_jax.speech import audio  # pylint: disable=g-import-not-at-top
   from mlfun_jax.speech import ctc_decode  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.speech import data as speech_data  # pylint: disable=g-import-not-at-top
   from mlfun_jax.speech import ensemble as speech_ensemble  # pylint: disable=g-import-not-at-top
   from mlfun_jax.speech import pictures as speech_pictures  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
-    lm = None
+    lm, lm_text = None, None
     if _LM_WORDS.value:
       lm = ctc_decode.WordListLM(_read_text(_LM_WORDS.value).split())
     elif _LM_TEXT.value:
-      lm = ctc_decode.CharNgramLM(_read_text(_LM_TEXT.value).splitlines())
+      lm_text = _read_text(_LM_TEXT.value)
     ensemble = speech_ensemble.Ensemble(_WORKDIR.value)
+    if lm_text is not None:  # Smoothed over the recognisers' alphabet.
+      lm = ctc_decode.CharNgramLM(lm_text.splitlines(), alphabet=ensemble.alphabet)
     first = ensemble.members[0]
     waves = [audio.load_audio(path, ensemble.sample_rate) for path in paths]
     if not _ONE_SPEAKER.value and any(
-        speech_data.config_normalize_over(member.config) == "speaker"
-        for member in ensemble.members):
+        member.config.audio.normalize_over == "speaker" for member in ensemble.members):
       logging.warning("this recogniser was trained with per-speaker normalisation: each file is "
                       "standardised alone, which reads worse; give several files of one speaker "
                       "with --one_speaker")
@@ -92,7 +92,8 @@ def main(argv):
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         speech_pictures.save_spectrogram_picture(
             os.path.join(_PICTURE_DIR.value, name), [(features[0][i], log_probs,
-                                                      f"heard: {text!r}")], first.front_end)
+                                                      f"heard: {text!r}")], first.front_end,
+            alphabet=ensemble.alphabet)
       print(json.dumps({"path": path, "text": text}), flush=True)
 
 

@@ -13,7 +13,6 @@ weights of the first sentence's translation.
 import itertools
 import sys
 
-from absl import app
 from absl import flags
 
 from mlfun_jax.core import cli
@@ -42,21 +41,22 @@ def _input_batches(argv: list[str]):
 
 def main(argv):
   from mlfun_jax.translation import pictures as attention_pictures  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.translation import task as translation  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.translation import inference  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
-    translator = translation.Translator.restore(_WORKDIR.value)
+    translator = inference.Translator.restore(_WORKDIR.value)
     decode = translator.config.decode
     settings = {"beam_size": decode.beam_size if _BEAM.value is None else _BEAM.value,
                 "length_penalty": (decode.length_penalty if _ALPHA.value is None
                                    else _ALPHA.value)}
-    translation.check_decode_settings(**settings)
+    inference.check_decode_settings(**settings)
     first = None
     for batch in _input_batches(argv[1:]):
       for line in translator.translate(batch, **settings):
         print(line, flush=True)
       first = first if first is not None else batch[0]
     if _ATTENTION_PNG.value and first is not None:
-      attention_pictures.save_attention(_ATTENTION_PNG.value, *translator.attention(first, **settings))
+      attention_pictures.save_attention(_ATTENTION_PNG.value,
+                                        *translator.attention(first, **settings))
 
 
 def run():

@@ -24,10 +24,13 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from mlfun_jax.autoencoder import task as autoencoder  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.autoencoder import pictures as autoencoder_pictures  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.autoencoder import inference as autoencoder_inference
+  from mlfun_jax.autoencoder import pictures as autoencoder_pictures
+  from mlfun_jax.autoencoder import task as autoencoder
+  # pylint: enable=g-import-not-at-top
   with cli.user_errors():
-    trained = autoencoder.TrainedAutoencoder(_WORKDIR.value)
+    trained = autoencoder_inference.TrainedAutoencoder(_WORKDIR.value)
     config = trained.config
     if _DATA_DIR.value is not None:
       config.data_dir = _DATA_DIR.value

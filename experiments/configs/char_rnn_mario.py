@@ -1,9 +1,9 @@
 """Character-level LSTM on Super Mario Bros levels read column by column, bottom to top (the series'
-level generator), with one level held out. The levels are read from $MLFUN_DATA_DIR/vglc_mario/smb (default
-../shared/data/vglc_mario/smb); --config.text_path=FOLDER reads another folder of level files.
+level generator), with one level held out. The levels are read from $MLFUN_DATA_DIR/vglc_mario/smb
+(default ../shared/data/vglc_mario/smb); --config.text_path=FOLDER reads another folder of level
+files.
 
-  python -m experiments.train --config=experiments/configs/char_rnn_mario.py \
-      --workdir=workdirs/char_rnn_mario
+  python -m experiments.train --config=experiments/configs/char_rnn_mario.py --workdir=workdirs/char_rnn_mario
   python -m experiments.generate --workdir=workdirs/char_rnn_mario --length=200 --temperature=1.0
 
 At the end WORKDIR/samples/ holds generated levels (.txt in the corpus' row layout and .png) and
@@ -19,11 +19,11 @@ import os
 
 import ml_collections
 
-from experiments.configs import char_rnn_text
+from mlfun_jax.char_rnn import config as char_rnn_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = char_rnn_text.get_config()
+  config = char_rnn_config.defaults()
   config.text_path = os.path.join(os.environ.get("MLFUN_DATA_DIR", "../shared/data"),
                                   "vglc_mario", "smb")
   config.corpus_format = "levels"
@@ -31,7 +31,6 @@ def get_config() -> ml_collections.ConfigDict:
   # Each training level is also read mirrored (pipe halves swapped): twice the levels and pipes.
   config.mirror_levels = True
 
-  config.model.hidden = 256
   config.model.dropout_rate = 0.1
   # Each tile also sees its height in its column and the tile to the left of the one it predicts
   # (the previous column at that height): pipe halves line up (93% well formed vs 90% without).
@@ -48,7 +47,5 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.sample_temperature = 1.0
   config.num_sample_levels = 64  # About 350 pipes: the pipe share to within ~2%.
-  config.log_every = 50
   config.eval_every = 250
-  config.checkpoint_every = 500
   return config

@@ -7,6 +7,9 @@ stratified split; `split_seed`). The zip is decoded once into a cache (see `cach
   python -m experiments.train --config=experiments/configs/cnn_cifar10.py --workdir=workdirs/cnn_cifar10
   python -m experiments.predict --workdir=workdirs/cnn_cifar10 photo.jpg
 
+Measured on the 2-core CPU machine (pmap over 2 CPU devices, README): 78.3% validation accuracy
+after 20 epochs, 18.0 min wall.
+
 data_dir defaults to $MLFUN_DATA_DIR, else ../shared/data (relative to the working directory); it
 may also be the zip itself, a folder of class folders, or a folder with TFDS 'cifar10' prepared.
 """
@@ -15,39 +18,29 @@ import os
 
 import ml_collections
 
-from experiments.configs import cnn_mnist
+from mlfun_jax.classification import config as classification_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = cnn_mnist.get_config()
+  config = classification_config.defaults()
   config.dataset = "cifar10"
   config.data_dir = os.environ.get("MLFUN_DATA_DIR", "../shared/data")
   config.image_size = 32
-  config.validation_fraction = 0.1
 
   # Mirror images and translations by up to 2 pixels. The series' rotations and blur are there
   # (augment.rotate_degrees, augment.blur_*) but cost this small network accuracy at this budget:
   # with rotations of up to 10 degrees it reached 75.0% after 15 epochs (train accuracy 72.6%).
-  config.augment.shift = 2
   config.augment.flip = True
-  config.augment.rotate_degrees = 0.0
-  config.augment.blur_probability = 0.0
   config.augment.blur_max_sigma = 1.0
 
-  config.head = "softmax"
   config.positive_class = 2  # 'bird', for the sigmoid head (see bird_or_not.py).
 
-  config.model.name = "cnn"
   config.model.conv_features = ((32,), (64, 64))
   config.model.dense_features = (512,)
-  config.model.dropout_rate = 0.5
 
-  config.optimizer.name = "adamw"
   config.optimizer.learning_rate = 2e-3
-  config.optimizer.schedule = "onecycle"
   config.optimizer.weight_decay = 5e-4
 
-  config.batch_size = 128
   config.num_epochs = 20.0
   config.eval_every = 1000
   config.checkpoint_every = 1000

@@ -1,9 +1,10 @@
 """The series' digit CNN trained adversarially on full MNIST (L-infinity, epsilon 0.3).
 
 Each train step replaces its batch by PGD-5 attacks on the current model (random start, steps of
-0.5 epsilon; mlfun_jax/adversarial_training.py), epsilon warmed up from 0 over the first 2 epochs,
-12 epochs. Each evaluation reports the clean accuracy and the accuracy under PGD-20 at 0.3 (no random
-start: eval_adversarial_accuracy).
+0.5 epsilon; mlfun_jax/classification/adversarial_training.py), epsilon warmed up from 0 over the
+first 2 epochs, 12 epochs. Each evaluation reports the clean accuracy and the accuracy under PGD-20
+at 0.3 (no random start: eval_adversarial_accuracy). The attack's settings are the family's
+`adversarial` defaults.
 
   python -m experiments.train --config=experiments/configs/cnn_mnist_adversarial.py \
       --workdir=workdirs/mnist_adversarial
@@ -22,24 +23,20 @@ import os
 
 import ml_collections
 
-from experiments.configs import cnn_mnist
+from mlfun_jax.classification import config as classification_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = cnn_mnist.get_config()
+  config = classification_config.defaults()
   config.dataset = "mnist"
   config.data_dir = os.environ.get("MLFUN_DATA_DIR", "../shared/data")
   config.channels = 1
   config.augment.shift = 0  # The attacks are the augmentation.
   config.model.dropout_rate = 0.0
 
-  config.adversarial = ml_collections.ConfigDict()
-  config.adversarial.epsilon = 0.3  # L-infinity, pixels in [0, 1].
-  config.adversarial.num_steps = 5
-  config.adversarial.relative_step_size = 0.5  # Step size / epsilon.
-  config.adversarial.random_start = True
-  config.adversarial.warmup_steps = 938  # 2 epochs of 60,000 at batch 128.
-  config.adversarial.eval_steps = 20
+  # epsilon 0.3, PGD-5 with steps of 0.5 epsilon from a random start, warm-up over 938 steps
+  # (2 epochs of 60,000 at batch 128), PGD-20 in each evaluation.
+  config.adversarial.enabled = True
 
   config.optimizer.learning_rate = 2e-3
   config.num_epochs = 12.0

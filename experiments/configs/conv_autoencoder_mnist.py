@@ -1,21 +1,25 @@
 """A convolutional autoencoder: two stride-2 3x3 convolutions (32, 64 channels) -> a 16-unit code ->
-two transposed convolutions back to 28x28.
+two sub-pixel upsampling convolutions back to 28x28.
 
   python -m experiments.train --config=experiments/configs/conv_autoencoder_mnist.py \
       --workdir=workdirs/conv_autoencoder_mnist
-  # Anomaly detection on full MNIST: train without the 7s, spot them by reconstruction error.
+  # Anomaly detection on full MNIST: train without the 4s, spot them by reconstruction error.
   python -m experiments.train --config=experiments/configs/conv_autoencoder_mnist.py \
-      --workdir=workdirs/conv_ae_no7 --config.dataset=mnist --config.data_dir=../shared/data/mnist \
-      --config.exclude_class=7
+      --workdir=workdirs/conv_ae_no4 --config.dataset=mnist --config.data_dir=../shared/data/mnist \
+      --config.exclude_class=4 --config.num_epochs=10
+
+Measured (README, the second command, full MNIST, 10 epochs, 2-core CPU with pmap over 2 devices):
+anomaly ROC AUC of the reconstruction MSE 0.931 for a left-out 4 (7: 0.684, 9: 0.657, 1: 0.183);
+3.2 min wall each. The first command (embedded digits, 20 epochs) is not measured in README.
 """
 
 import ml_collections
 
-from experiments.configs import autoencoder_mnist
+from mlfun_jax.autoencoder import config as autoencoder_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = autoencoder_mnist.get_config()
+  config = autoencoder_config.defaults()
   config.model.architecture = "conv"
   config.model.widths = (32, 64)
   config.model.bottleneck = 16

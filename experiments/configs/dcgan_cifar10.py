@@ -7,8 +7,8 @@ With --config.samples.pixel_art=true the samples are also drawn in the NES palet
   python -m experiments.train --config=experiments/configs/dcgan_cifar10.py \
       --workdir=workdirs/dcgan_cifar10 --config.quality.classifier_workdir=workdirs/resnet_cifar10
 
-Measured on the 2-core CPU (61.9 min, judge resnet_cifar10.py --config.label_smoothing=0.0
---config.num_epochs=12): collapsed until step ~1,000, then Frechet distance 1721.0 at
+Measured on the 2-core CPU (61.9 min wall; judge: resnet_cifar10 with label_smoothing 0.0 and
+12 epochs): collapsed until step ~1,000, then Frechet distance (FID-style) 1721.0 at
 initialisation -> 384.8, Inception Score 2.76 (real images 6.57), 10 of 10 classes among 1,000.
 """
 
@@ -16,11 +16,11 @@ import os
 
 import ml_collections
 
-from experiments.configs import dcgan_mnist
+from mlfun_jax.gan import config as gan_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = dcgan_mnist.get_config()
+  config = gan_config.defaults()
   config.dataset = "cifar10"
   config.data_dir = os.environ.get("MLFUN_DATA_DIR", "../shared/data")
   config.image_size = 32

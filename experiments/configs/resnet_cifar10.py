@@ -1,37 +1,41 @@
 """A small ResNet with BatchNorm on CIFAR-10: the stronger model beside the series' network.
 
 ResNet-9 layout at a quarter of its usual width (stem 16; stages 32, 64, 128; residual blocks after
-the first and last stage), BatchNorm averaged across devices under pmap, SGD with Nesterov momentum
-on a one-cycle schedule and label smoothing. Same data and split as cnn_cifar10.py.
+the first and last stage: the family's resnet defaults), BatchNorm averaged across devices under
+pmap, SGD with Nesterov momentum on a one-cycle schedule and label smoothing. Same data and split
+as cnn_cifar10.py.
 
   python -m experiments.train --config=experiments/configs/resnet_cifar10.py --workdir=workdirs/resnet_cifar10
+
+Measured on the 2-core CPU machine (pmap over 2 CPU devices, README): 87.0% validation accuracy
+with test-time flips (86.1% single view) after 24 epochs, 30.5 min wall.
 """
+
+import os
 
 import ml_collections
 
-from experiments.configs import cnn_cifar10
+from mlfun_jax.classification import config as classification_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = cnn_cifar10.get_config()
+  config = classification_config.defaults()
+  config.dataset = "cifar10"
+  config.data_dir = os.environ.get("MLFUN_DATA_DIR", "../shared/data")
+  config.image_size = 32
+  config.augment.flip = True  # Flips, 2-pixel shifts and rotations up to 10 degrees.
+  config.augment.rotate_degrees = 10.0
+  config.augment.blur_max_sigma = 1.0
+  config.positive_class = 2  # 'bird', for the sigmoid head.
   config.label_smoothing = 0.1
-  config.augment.rotate_degrees = 10.0  # Flips, 2-pixel shifts and rotations up to 10 degrees.
   # eval_accuracy averages each image with its mirror; eval_single_view_accuracy is the plain one.
   config.test_time_flip = True
 
-  config.model = ml_collections.ConfigDict()
   config.model.name = "resnet"
-  config.model.stem_features = 16
-  config.model.stage_features = (32, 64, 128)
-  config.model.residual_stages = (True, False, True)
-  config.model.output_scale = 0.125
-  config.model.bn_momentum = 0.9
 
   config.optimizer.name = "momentum"
   config.optimizer.learning_rate = 0.2
-  config.optimizer.momentum = 0.9
   config.optimizer.weight_decay = 5e-4
-  config.optimizer.schedule = "onecycle"
 
   config.batch_size = 256
   config.num_epochs = 24.0

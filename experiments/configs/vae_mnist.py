@@ -8,19 +8,20 @@ shows digits decoded from the prior. With --config.model.latent=2 the latent spa
   python -m experiments.train --config=experiments/configs/vae_mnist.py --workdir=workdirs/vae_mnist
   python -m experiments.train --config=experiments/configs/vae_mnist.py \
       --workdir=workdirs/vae_mnist_full --config.dataset=mnist --config.data_dir=../shared/data/mnist
+
+Measured (README, the second command, full MNIST, 50 epochs, 2-core CPU with pmap over 2 devices):
+test negative ELBO 98.1 nats per image (reconstruction 71.1 + KL 26.9), 102.8 after 9.6 epochs;
+3.5 min wall. The first command (embedded digits) is not measured in README.
 """
 
 import ml_collections
 
-from experiments.configs import autoencoder_mnist
+from mlfun_jax.autoencoder import config as autoencoder_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = autoencoder_mnist.get_config()
+  config = autoencoder_config.defaults()
   config.model.name = "vae"
-  config.model.architecture = "dense"
   config.model.widths = (400,)
-  config.model.latent = 20
   config.binarize = "dynamic"
-  config.num_epochs = 50.0
   return config

@@ -8,6 +8,12 @@ step counts are Python ints; epsilon and step sizes may be traced scalars, e.g. 
              no dropout, BatchNorm from running averages), so one image's attack never depends on
              the rest of its batch.
 
+Every attack takes the same arguments: `(logits_fn, images, labels, *, epsilon, <its step
+arguments>, clip_min=0.0, clip_max=1.0)` (+ `targeted=False` where it can go either way), with
+images float [B, H, W, C] in [clip_min, clip_max] and labels int [B] (checked: uint8 images, values
+outside the range on concrete arrays, or labels outside the model's classes raise
+`checks.InputConventionError`; convert uint8 pixels with images.astype(np.float32) / 255).
+
 Perturbations are bounded in the L-infinity norm: every pixel of the result lies within `epsilon`
 of the original and within [clip_min, clip_max]. Untargeted attacks raise the cross-entropy of the
 true labels; targeted ones lower the cross-entropy of the target labels (which raises the target
@@ -22,7 +28,25 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mlfun_jax.core import checks
+
 LogitsFn = Callable[[jax.Array], jax.Array]
+
+
+def check_inputs(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, *,
+                 clip_min: float = 0.0, clip_max: float = 1.0, labels_name: str = "labels"
+                 ) -> None:
+  """Raises checks.InputConventionError unless `images` are float [B, H, W, C] (concrete: in
+  [clip_min, clip_max]) and `labels` int [B] (concrete: classes of `logits_fn`'s logits)."""
+  checks.check_images(images, name="images", dtype_kind="f", value_range=(clip_min, clip_max))
+  checks.check_ids(labels, name=labels_name, rank=1)
+  if labels.shape[0] != images.shape[0]:
+    raise checks.InputConventionError(
+        f"{labels_name}: expected one class per image ({images.shape[0]}), got shape "
+        f"{tuple(labels.shape)}")
+  if checks.is_concrete(labels) and checks.is_concrete(images):
+    num_classes = jax.eval_shape(logits_fn, images).shape[-1]
+    checks.check_ids(labels, name=labels_name, vocab_size=num_classes, rank=1)
 
 
 def _loss_gradient(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array,
@@ -39,12 +63,14 @@ def _loss_gradient(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array,
 
 def project(adversarial: jax.Array, images: jax.Array, epsilon, clip_min: float = 0.0,
             clip_max: float = 1.0) -> jax.Array:
-  """Clips `adversarial` to within `epsilon` of `images` (L-infinity) and to [clip_min, clip_max]."""
+  """Clips `adversarial` to within `epsilon` of `images` (float [B, H, W, C] in [clip_min,
+  clip_max], checked) in the L-infinity norm and to [clip_min, clip_max]."""
+  checks.check_images(images, name="images", dtype_kind="f", value_range=(clip_min, clip_max))
   return jnp.clip(jnp.clip(adversarial, images - epsilon, images + epsilon), clip_min, clip_max)
 
 
-def fgsm(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, epsilon, *,
-         targeted: bool = False, clip_min: float = 0.0, clip_max: float = 1.0) -> jax.Array:
+def fgsm(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, *, epsilon,
+         clip_min: float = 0.0, clip_max: float = 1.0, targeted: bool = False) -> jax.Array:
   """Fast gradient sign method (Goodfellow et al. 2015): one step of size epsilon.
 
   Args:
@@ -52,11 +78,14 @@ def fgsm(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, epsilon, *,
     images: float32 [B, H, W, C] in [clip_min, clip_max].
     labels: int [B], the true classes (untargeted) or the target classes (targeted).
     epsilon: L-infinity bound, in the units of the images (e.g. 0.3 for MNIST in [0, 1]).
-    targeted: move toward `labels` instead of away from them.
     clip_min, clip_max: the valid pixel range.
+    targeted: move toward `labels` instead of away from them.
 
   Returns:
     float32 [B, H, W, C]: images + epsilon * sign(gradient), clipped to the valid range.
+
+  Raises:
+    checks.InputConventionError: see `check_inputs` (e.g. uint8 images 0..255).
   """
   return pgd(logits_fn, images, labels, epsilon=epsilon, step_size=epsilon, num_steps=1,
              targeted=targeted, clip_min=clip_min, clip_max=clip_max)
@@ -74,8 +103,9 @@ def random_start(rng: jax.Array, images: jax.Array, epsilon, clip_min: float = 0
 
   rng: one PRNG key for the batch, or a key array [B] with one key per example (then an example's
   noise depends on its own key only, e.g. so that a batch split over devices draws what one device
-  draws).
+  draws). images: float [B, H, W, C] in [clip_min, clip_max] (checked).
   """
+  checks.check_images(images, name="images", dtype_kind="f", value_range=(clip_min, clip_max))
   if _is_batch_of_keys(rng):
     noise = jax.vmap(lambda key: jax.random.uniform(key, images.shape[1:], jnp.float32, -1.0, 1.0)
                      )(rng)
@@ -85,8 +115,8 @@ def random_start(rng: jax.Array, images: jax.Array, epsilon, clip_min: float = 0
 
 
 def pgd(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, *, epsilon, step_size,
-        num_steps: int, rng: jax.Array | None = None, targeted: bool = False,
-        clip_min: float = 0.0, clip_max: float = 1.0) -> jax.Array:
+        num_steps: int, rng: jax.Array | None = None, clip_min: float = 0.0,
+        clip_max: float = 1.0, targeted: bool = False) -> jax.Array:
   """Projected gradient descent under an L-infinity bound (Madry et al. 2018).
 
   Starts at the images (rng None) or at a uniformly random point of the epsilon-ball (`random_start`),
@@ -102,12 +132,16 @@ def pgd(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, *, epsilon, s
     step_size: size of each signed step (pixel units); 2.5 * epsilon / num_steps is customary.
     num_steps: number of steps (a Python int).
     rng: PRNG key (or one key per example [B]) for the random start; None starts at the images.
-    targeted: move toward `labels` instead of away from them.
     clip_min, clip_max: the valid pixel range.
+    targeted: move toward `labels` instead of away from them.
 
   Returns:
     float32 [B, H, W, C] adversarial images.
+
+  Raises:
+    checks.InputConventionError: see `check_inputs` (e.g. uint8 images 0..255).
   """
+  check_inputs(logits_fn, images, labels, clip_min=clip_min, clip_max=clip_max)
   images = images.astype(jnp.float32)
   start = images if rng is None else random_start(rng, images, epsilon, clip_min, clip_max)
 
@@ -118,11 +152,14 @@ def pgd(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, *, epsilon, s
   return jax.lax.fori_loop(0, num_steps, body, start)
 
 
-def pgd_restarts(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, rng: jax.Array, *,
-                 num_restarts: int, **pgd_kwargs) -> jax.Array:
+def pgd_restarts(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, *, epsilon,
+                 step_size, num_steps: int, rng: jax.Array, num_restarts: int,
+                 clip_min: float = 0.0, clip_max: float = 1.0) -> jax.Array:
   """Untargeted `pgd` from `num_restarts` random starts; per example, the first start that fools
   the model wins (else the last). A stronger test of robustness than one run (gradient masking
-  shows up as a big drop). Same shapes as `pgd`; rng is one key or one key per example [B]."""
+  shows up as a big drop). Same arguments and shapes as `pgd`; rng (one key or one key per example
+  [B]) is required."""
+  check_inputs(logits_fn, images, labels, clip_min=clip_min, clip_max=clip_max)
   images = images.astype(jnp.float32)
   if _is_batch_of_keys(rng):
     restart_keys = jax.vmap(lambda key: jax.random.split(key, num_restarts), out_axes=1)(rng)
@@ -131,7 +168,9 @@ def pgd_restarts(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array, rng:
   best = images
   fooled = jnp.zeros(images.shape[0], bool)
   for restart in range(num_restarts):
-    candidate = pgd(logits_fn, images, labels, rng=restart_keys[restart], **pgd_kwargs)
+    candidate = pgd(logits_fn, images, labels, epsilon=epsilon, step_size=step_size,
+                    num_steps=num_steps, rng=restart_keys[restart], clip_min=clip_min,
+                    clip_max=clip_max)
     wrong = jnp.argmax(logits_fn(candidate), axis=-1) != labels
     best = jnp.where((~fooled)[:, None, None, None], candidate, best)
     fooled = fooled | wrong
@@ -177,7 +216,12 @@ def targeted_iterative(logits_fn: LogitsFn, images: jax.Array, targets: jax.Arra
 
   Returns:
     A `TargetedResult`.
+
+  Raises:
+    checks.InputConventionError: see `check_inputs` (e.g. uint8 images 0..255).
   """
+  check_inputs(logits_fn, images, targets, clip_min=clip_min, clip_max=clip_max,
+               labels_name="targets")
   images = images.astype(jnp.float32)
 
   def target_log_probability(x):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mlfun_jax.core import checks
 from mlfun_jax.core import pictures
 
 AMPLIFICATION = 10.0  # The perturbation column shows 0.5 + AMPLIFICATION * (adversarial - original).
@@ -52,7 +53,16 @@ def example_grid(original: np.ndarray, adversarial: np.ndarray, clean_probabilit
 
   Returns:
     `path`.
+
+  Raises:
+    checks.InputConventionError: images that are not float [N, H, W, C] in [0, 1], or labels /
+      targets that are not classes of `class_names`.
   """
+  for name, images in (("original", original), ("adversarial", adversarial)):
+    checks.check_images(np.asarray(images), name=name, dtype_kind="f", value_range=(0.0, 1.0))
+  for name, ids in (("labels", labels), ("targets", targets)):
+    if ids is not None:
+      checks.check_ids(np.asarray(ids), name=name, vocab_size=len(class_names), rank=1)
   n = len(original)
   figure = pictures.new_figure((6.0, 2.0 * n + (0.4 if title else 0.0)))
   perturbation = np.clip(0.5 + AMPLIFICATION * (adversarial - original), 0.0, 1.0)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlfun_jax.adversarial import attacks
+from mlfun_jax.core import checks
 from mlfun_jax.core import parallel
 from mlfun_jax.core.errors import UserError
 
@@ -62,7 +63,8 @@ class AttackSpec:
 
 
 def make_attack(spec: AttackSpec, logits_of: Callable[[Any, jax.Array], jax.Array]) -> Callable:
-  """The per-batch attack: (state, images [B, ...] in [0, 1], goals [B], keys [B], epsilon) ->
+  """The per-batch attack: (state, images float32 [B, H, W, C] in [0, 1] (checked by the attack
+  functions), goals int [B], keys [B], epsilon) ->
   {'adversarial': images [B, ...], 'predictions', 'clean_predictions': int [B], 'probabilities',
   'clean_probabilities': [B, classes], 'steps': int32 [B]}.
 
@@ -75,7 +77,8 @@ def make_attack(spec: AttackSpec, logits_of: Callable[[Any, jax.Array], jax.Arra
     step_size = 2.5 * epsilon / spec.steps if spec.step_size is None else spec.step_size
     steps = jnp.full(goals.shape, spec.steps, jnp.int32)
     if spec.name == "fgsm":
-      adversarial = attacks.fgsm(logits_fn, images, goals, epsilon, targeted=spec.is_targeted)
+      adversarial = attacks.fgsm(logits_fn, images, goals, epsilon=epsilon,
+                                 targeted=spec.is_targeted)
       steps = jnp.ones_like(steps)
     elif spec.name == "targeted":
       result = attacks.targeted_iterative(logits_fn, images, goals, epsilon=epsilon,
@@ -83,9 +86,9 @@ def make_attack(spec: AttackSpec, logits_of: Callable[[Any, jax.Array], jax.Arra
                                           threshold=spec.threshold)
       adversarial, steps = result.images, result.steps
     elif spec.restarts > 1:
-      adversarial = attacks.pgd_restarts(logits_fn, images, goals, keys,
-                                         num_restarts=spec.restarts, epsilon=epsilon,
-                                         step_size=step_size, num_steps=spec.steps)
+      adversarial = attacks.pgd_restarts(logits_fn, images, goals, epsilon=epsilon,
+                                         step_size=step_size, num_steps=spec.steps, rng=keys,
+                                         num_restarts=spec.restarts)
     else:
       adversarial = attacks.pgd(logits_fn, images, goals, epsilon=epsilon, step_size=step_size,
                                 num_steps=spec.steps, rng=keys if spec.random_start else None,
@@ -100,7 +103,9 @@ def make_attack(spec: AttackSpec, logits_of: Callable[[Any, jax.Array], jax.Arra
 
 
 def random_targets(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
-  """int32 [N]: for each label a target class drawn uniformly from the other classes."""
+  """int32 [N]: for each of `labels` (int [N] in 0..num_classes-1, checked) a target class drawn
+  uniformly from the other classes."""
+  checks.check_ids(np.asarray(labels), name="labels", vocab_size=num_classes, rank=1)
   offsets = np.random.default_rng(seed).integers(1, num_classes, size=len(labels))
   return ((np.asarray(labels) + offsets) % num_classes).astype(np.int32)
 
@@ -114,7 +119,7 @@ def run_attack(classifier, images: np.ndarray, labels: np.ndarray, spec: AttackS
 
   Args:
     classifier: a restored `classification.Classifier` (softmax head).
-    images: uint8 [N, H, W, C] in the model's input shape.
+    images: uint8 [N, H, W, C] 0..255 in the model's input shape.
     labels: int [N] true classes.
     spec: the attack.
     epsilons: L-infinity bounds in pixel units of [0, 1] (e.g. 8/255).
@@ -136,14 +141,24 @@ def run_attack(classifier, images: np.ndarray, labels: np.ndarray, spec: AttackS
 
   Raises:
     UserError: the classifier has a sigmoid head.
+    checks.InputConventionError: images that are not uint8 [N, H, W, C] of the model's input
+      shape, or labels / targets that are not int [N] classes of the model.
   """
   if classifier.config.head != "softmax":
     raise UserError("attacks need a softmax classifier; this checkpoint has a sigmoid head")
-  images, labels = np.asarray(images), np.asarray(labels).astype(np.int32)
+  num_classes = len(classifier.class_names)
+  images, labels = np.asarray(images), np.asarray(labels)
+  checks.check_images(images, name="images", dtype_kind="u", shape=classifier.image_shape)
+  checks.check_ids(labels, name="labels", vocab_size=num_classes, rank=1)
+  if len(labels) != len(images):
+    raise checks.InputConventionError(
+        f"labels: expected one class per image ({len(images)}), got {len(labels)}")
+  labels = labels.astype(np.int32)
   n = len(images)
   if spec.is_targeted:
     if targets is None:
-      targets = random_targets(labels, len(classifier.class_names), seed)
+      targets = random_targets(labels, num_classes, seed)
+    checks.check_ids(np.asarray(targets), name="targets", vocab_size=num_classes)
     targets = np.broadcast_to(np.asarray(targets, np.int32), labels.shape)
   else:
     targets = None

@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mlfun_jax.core import checks
 from mlfun_jax.models.layers import depth_to_space
 
 ARCHITECTURES = ("dense", "conv")
@@ -66,6 +67,19 @@ class _Decoder(nn.Module):
     return depth_to_space(nn.Conv(4 * c, (3, 3), name="pixels")(x), c)
 
 
+def check_inputs(images: jax.Array, image_shape: tuple[int, int, int]) -> None:
+  """Raises InputConventionError unless `images` are float [B, H, W, C] of `image_shape` in [0, 1]
+  (the range is checked on concrete arrays only)."""
+  checks.check_images(images, name="images", dtype_kind="f", value_range=(0.0, 1.0),
+                      shape=tuple(image_shape))
+
+
+def check_codes(codes: jax.Array, size: int) -> None:
+  """Raises InputConventionError unless `codes` are a float batch [B, size]."""
+  checks.check_array(codes, name="codes", expected=f"float codes [B, {size}]", dtype_kinds="f",
+                     rank=2, shape=(size,))
+
+
 def check_architecture(architecture: str, widths: Sequence[int],
                        image_shape: tuple[int, int, int]) -> None:
   """Raises ValueError for an unknown body or an image size the conv body cannot mirror."""
@@ -94,11 +108,13 @@ class Autoencoder(nn.Module):
     self.decoder = _Decoder(self.architecture, self.widths, self.image_shape)
 
   def encode(self, images: jax.Array) -> jax.Array:
-    """float [B, H, W, C] -> codes float32 [B, bottleneck]."""
+    """float [B, H, W, C] in [0, 1] (image_shape) -> codes float32 [B, bottleneck]."""
+    check_inputs(images, self.image_shape)
     return self.encoder(images)
 
   def decode(self, codes: jax.Array) -> jax.Array:
     """codes float [B, bottleneck] -> pixel logits float32 [B, H, W, C]."""
+    check_codes(codes, self.bottleneck)
     return self.decoder(codes)
 
   def __call__(self, images: jax.Array) -> jax.Array:
@@ -123,12 +139,14 @@ class VariationalAutoencoder(nn.Module):
     self.decoder = _Decoder(self.architecture, self.widths, self.image_shape)
 
   def encode(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """float [B, H, W, C] -> (mean, logvar), each float32 [B, latent]."""
+    """float [B, H, W, C] in [0, 1] (image_shape) -> (mean, logvar), each float32 [B, latent]."""
+    check_inputs(images, self.image_shape)
     mean, logvar = jnp.split(self.encoder(images), 2, axis=-1)
     return mean, logvar
 
   def decode(self, codes: jax.Array) -> jax.Array:
     """latent codes float [B, latent] -> pixel logits float32 [B, H, W, C]."""
+    check_codes(codes, self.latent)
     return self.decoder(codes)
 
   def __call__(self, images: jax.Array, noise: jax.Array
@@ -147,17 +165,28 @@ def code_size(model: nn.Module) -> int:
   return model.latent if is_vae(model) else model.bottleneck
 
 
+def _check_targets(targets: jax.Array) -> None:
+  checks.check_array(targets, name="targets", expected="float pixel targets [B, ...] in [0, 1]",
+                     dtype_kinds="f", value_range=(0.0, 1.0))
+
+
 def bernoulli_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
   """-log p(targets | logits) summed over pixels, nats: float [B, ...] x2 -> float32 [B].
 
-  `targets` in [0, 1] (binary for a proper likelihood; grey levels give the usual cross-entropy).
+  `targets` float in [0, 1] (binary for a proper likelihood; grey levels give the usual
+  cross-entropy); the range is checked on concrete arrays only.
   """
+  _check_targets(targets)
   per_pixel = jax.nn.softplus(logits) - targets * logits  # Stable form of the cross-entropy.
   return per_pixel.reshape(per_pixel.shape[0], -1).sum(axis=-1)
 
 
 def gaussian_nll(logits: jax.Array, targets: jax.Array, scale: float) -> jax.Array:
-  """-log N(targets; sigmoid(logits), scale^2) summed over pixels, nats: -> float32 [B]."""
+  """-log N(targets; sigmoid(logits), scale^2) summed over pixels, nats: -> float32 [B].
+
+  `targets` float [B, ...] in [0, 1] (checked on concrete arrays only).
+  """
+  _check_targets(targets)
   z = (targets - jax.nn.sigmoid(logits)) / scale
   per_pixel = 0.5 * jnp.square(z) + math.log(scale) + 0.5 * math.log(2 * math.pi)
   return per_pixel.reshape(per_pixel.shape[0], -1).sum(axis=-1)

@@ -20,10 +20,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mlfun_jax.data import augment
+from mlfun_jax.autoencoder import model as models
+from mlfun_jax.core import checks
 from mlfun_jax.core import files
 from mlfun_jax.core import pictures
-from mlfun_jax.autoencoder import model as models
+from mlfun_jax.data import augment
 
 SAMPLES_DIR = "samples"
 REPORT_FILE = "report.json"
@@ -47,34 +48,65 @@ def _decode(model, params, codes):
   return jax.nn.sigmoid(model.apply({"params": params}, codes, method=model.decode))
 
 
-def encode_images(model, params, images: np.ndarray) -> np.ndarray:
-  """uint8 [N, H, W, C] (or float in [0, 1]) -> codes float32 [N, code size] (the VAE's posterior
-  means)."""
-  scale = 255.0 if images.dtype == np.uint8 else 1.0
+def check_codes(model, codes) -> None:
+  """Raises InputConventionError unless `codes` is a float batch [N, code size] of `model`."""
+  checks.check_array(codes, name="codes", expected=f"float codes [N, {models.code_size(model)}]",
+                     dtype_kinds="f", rank=2, shape=(models.code_size(model),))
+
+
+def _encode_scaled(model, params, images: np.ndarray, scale: float) -> np.ndarray:
+  """Codes float32 [N, code size] of images [N, H, W, C] divided by `scale`, in chunks."""
   return np.concatenate([
       np.asarray(_encode(model, params, np.asarray(images[i:i + _CHUNK], np.float32) / scale))
       for i in range(0, len(images), _CHUNK)])
 
 
+def encode_images(model, params, images: np.ndarray) -> np.ndarray:
+  """uint8 [N, H, W, C] with values 0..255 (the model's image shape) -> codes float32
+  [N, code size] (the VAE's posterior means).
+
+  Raises:
+    InputConventionError: images of another dtype, rank or shape (e.g. floats, or one image).
+  """
+  checks.check_images(images, name="images", dtype_kind="u", shape=model.image_shape)
+  return _encode_scaled(model, params, images, 255.0)
+
+
 def decode_codes(model, params, codes: np.ndarray) -> np.ndarray:
-  """codes float [N, code size] -> images float32 [N, H, W, C] in [0, 1]."""
+  """codes float [N, code size] -> images float32 [N, H, W, C] in [0, 1].
+
+  Raises:
+    InputConventionError: codes that are not a float batch [N, code size] (e.g. one code).
+  """
+  check_codes(model, codes)
   codes = np.asarray(codes, np.float32)
   return np.concatenate([np.asarray(_decode(model, params, codes[i:i + _CHUNK]))
                          for i in range(0, len(codes), _CHUNK)])
 
 
 def model_inputs(config: ml_collections.ConfigDict, images: np.ndarray) -> np.ndarray:
-  """What the model sees of uint8 images: float32 [N, H, W, C] in [0, 1], corrupted (seeded) for a
-  denoising config."""
+  """What the model sees of uint8 images [N, H, W, C] (0..255): float32 [N, H, W, C] in [0, 1],
+  corrupted (seeded) for a denoising config.
+
+  Raises:
+    InputConventionError: images that are not a uint8 batch [N, H, W, C].
+  """
+  checks.check_images(images, name="images", dtype_kind="u")
   images = jnp.asarray(images, jnp.float32) / 255.0
   keys = jax.random.split(jax.random.key(PICTURE_SEED), len(images))
   return np.asarray(augment.corrupt(keys, images, config.noise, config.noise_level))
 
 
 def reconstructions(model, params, config, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """(inputs, reconstructions), float32 [N, H, W, C] in [0, 1]; the VAE decodes its mean code."""
+  """uint8 images [N, H, W, C] (0..255, the model's image shape) -> (inputs, reconstructions),
+  float32 [N, H, W, C] in [0, 1]; the VAE decodes its mean code.
+
+  Raises:
+    InputConventionError: images of another dtype, rank or shape.
+  """
+  checks.check_images(images, name="images", dtype_kind="u", shape=model.image_shape)
   inputs = model_inputs(config, images)
-  codes = encode_images(model, params, inputs)
+  codes = _encode_scaled(model, params, inputs, 1.0)
   return inputs, decode_codes(model, params, codes)
 
 
@@ -114,14 +146,25 @@ def write_lattice(model, params, test_codes: np.ndarray, path: str) -> str:
 
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5) -> float:
-  """Accuracy of a k-nearest-neighbour classifier (Euclidean) fit on the training codes."""
+  """Accuracy of a k-nearest-neighbour classifier (Euclidean) fit on the training codes.
+
+  Codes float [N, code size]; labels integer class ids [N].
+  """
+  for name, labels in (("train_labels", train_labels), ("test_labels", test_labels)):
+    checks.check_ids(labels, name=name, rank=1)
   from sklearn.neighbors import KNeighborsClassifier  # pylint: disable=g-import-not-at-top
   classifier = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
   return float((classifier.predict(test_codes) == test_labels).mean())
 
 
 def reconstruction_errors(model, params, config, images: np.ndarray) -> np.ndarray:
-  """Per-image mean squared error of the reconstruction against the clean image, float64 [N]."""
+  """Per-image mean squared error of the reconstruction against the clean image, float64 [N], of
+  uint8 images [N, H, W, C] (0..255).
+
+  Raises:
+    InputConventionError: images of another dtype, rank or shape.
+  """
+  checks.check_images(images, name="images", dtype_kind="u", shape=model.image_shape)
   errors = []
   for start in range(0, len(images), _CHUNK):
     chunk = images[start:start + _CHUNK]

@@ -1,13 +1,13 @@
 """Autoencoders on the shared loop: the 2-neuron bottleneck, conv autoencoders, VAEs, denoising.
 
-Config fields (see experiments/configs/autoencoder_mnist.py, conv_autoencoder_mnist.py,
-vae_mnist.py): the data fields of the classification family; model.name ('autoencoder' or 'vae'),
-model.architecture ('dense' or 'conv'), model.widths, model.bottleneck (autoencoder) or
-model.latent (VAE); likelihood ('bernoulli' or 'gaussian', with gaussian_scale); binarize ('none' or
-'dynamic': training pixels are drawn as Bernoulli(grey level) afresh each step, the test split is
-binarized once with a fixed seed); noise ('none', 'gaussian', 'masking', 'salt_and_pepper') with
-noise_level, for a denoising autoencoder (corrupted input, clean target); exclude_class (>= 0:
-train without that class and report the ROC AUC of the reconstruction error for spotting it).
+Config fields (`mlfun_jax.autoencoder.config.defaults()`, each with a comment there): the image data
+fields; model.name ('autoencoder' or 'vae'), model.architecture ('dense' or 'conv'), model.widths,
+model.bottleneck (autoencoder) or model.latent (VAE); likelihood ('bernoulli' or 'gaussian', with
+gaussian_scale); binarize ('none' or 'dynamic': training pixels are drawn as Bernoulli(grey level)
+afresh each step, the test split is binarized once with a fixed seed); noise ('none', 'gaussian',
+'masking', 'salt_and_pepper') with noise_level, for a denoising autoencoder (corrupted input, clean
+target); exclude_class (>= 0: train without that class and report the ROC AUC of the reconstruction
+error for spotting it).
 
 Losses are in nats per image (summed over pixels); for the VAE `loss` is the negative ELBO.
 Randomness (binarization, corruption, the VAE's noise) is keyed by each example's index in the
@@ -22,16 +22,17 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mlfun_jax.data import augment
-from mlfun_jax.core import checkpoint
 from mlfun_jax import data
+from mlfun_jax.autoencoder import config as autoencoder_config
+from mlfun_jax.autoencoder import model as models
+from mlfun_jax.autoencoder import pictures as autoencoder_pictures
+from mlfun_jax.core import checks
 from mlfun_jax.core import optim
 from mlfun_jax.core import parallel
 from mlfun_jax.core import roc
 from mlfun_jax.core import train
 from mlfun_jax.core.errors import UserError
-from mlfun_jax.autoencoder import model as models
-from mlfun_jax.autoencoder import pictures as autoencoder_pictures
+from mlfun_jax.data import augment
 
 MODELS = ("autoencoder", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -68,7 +69,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 
 def create_model(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
-  """The flax module named by config.model (see mlfun_jax/models/autoencoder.py)."""
+  """The flax module named by config.model (see mlfun_jax/autoencoder/model.py)."""
   m = config.model
   image_shape = tuple(int(d) for d in image_shape)
   try:
@@ -125,9 +126,13 @@ def _example_inputs(keys, images, config, binarize: bool):
 
 
 def make_train_step(model, config: ml_collections.ConfigDict):
-  """(state, batch, rng) -> (state, metrics); one device's step, gradients pmean'd over 'batch'."""
+  """(state, batch, rng) -> (state, metrics); one device's step, gradients pmean'd over 'batch'.
+
+  batch['image']: uint8 [B, H, W, C] (0..255).
+  """
 
   def train_step(state, batch, rng):
+    checks.check_images(batch["image"], name="batch['image']", dtype_kind="u")
     images = batch["image"].astype(jnp.float32) / 255.0
     keys = parallel.example_keys(rng, images.shape[0])
     inputs, targets, sample_keys = _example_inputs(keys, images, config,
@@ -160,6 +165,7 @@ def make_eval_step(model, config: ml_collections.ConfigDict):
   """
 
   def eval_step(state, batch):
+    checks.check_images(batch["image"], name="batch['image']", dtype_kind="u")
     images = batch["image"].astype(jnp.float32) / 255.0
     mask = batch["mask"]
     keys = parallel.example_keys(jax.random.key(EVAL_SEED), images.shape[0])
@@ -191,7 +197,12 @@ def summarize_eval(totals: dict[str, Any]) -> dict[str, float]:
 
 
 def binarize_once(images: np.ndarray, seed: int = TEST_BINARIZE_SEED) -> np.ndarray:
-  """uint8 [N, H, W, C] grey levels -> uint8 0/255 drawn as Bernoulli(grey / 255), seeded."""
+  """uint8 [N, H, W, C] grey levels (0..255) -> uint8 0/255 drawn as Bernoulli(grey / 255), seeded.
+
+  Raises:
+    InputConventionError: images that are not a uint8 batch [N, H, W, C].
+  """
+  checks.check_images(images, name="images", dtype_kind="u")
   draws = np.random.default_rng(seed).random(images.shape, dtype=np.float32)
   return np.where(draws < images.astype(np.float32) / 255.0, 255, 0).astype(np.uint8)
 
@@ -235,27 +246,6 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
       on_eval=lambda state, step, workdir: autoencoder_pictures.progress_pictures(
           model, config, state.params, dataset, workdir, step),
       on_end=lambda state, workdir: autoencoder_pictures.final_pictures_and_report(
-          model, config, state.params, dataset, workdir))
+          model, config, state.params, dataset, workdir),
+      fields_added_later=autoencoder_config.FIELDS_ADDED_LATER)
 
-
-class TrainedAutoencoder:
-  """An autoencoder or VAE restored from a workdir's latest checkpoint (research code, CLIs).
-
-  Attributes:
-    model: the flax module; params: its parameters (numpy); config, meta, step: of the checkpoint.
-  """
-
-  def __init__(self, workdir: str):
-    self.meta, self.step, self.config = checkpoint.latest_run(workdir, "autoencoder",
-                                                              "an autoencoder")
-    self.model = create_model(self.config, tuple(self.meta["image_shape"]))
-    self.params = checkpoint.restore_step(workdir, self.step, lambda: create_state(
-        self.model, self.config, 1, jax.random.key(0))).params
-
-  def encode(self, images: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W, C] -> codes float32 [N, code size] (the VAE's posterior means)."""
-    return autoencoder_pictures.encode_images(self.model, self.params, images)
-
-  def decode(self, codes: np.ndarray) -> np.ndarray:
-    """codes float [N, code size] -> images float32 [N, H, W, C] in [0, 1]."""
-    return autoencoder_pictures.decode_codes(self.model, self.params, codes)

@@ -4,6 +4,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mlfun_jax.char_rnn import levels as levels_lib
+from mlfun_jax.core import checks
+from mlfun_jax.core import files
+from mlfun_jax.core import pictures
+
 TILE_COLOURS = {
     "-": (107, 140, 255),  # sky
     "X": (153, 78, 0),  # ground
@@ -22,7 +27,11 @@ UNKNOWN_COLOUR = (255, 0, 255)
 
 def render(rows: Sequence[str], scale: int = 8) -> np.ndarray:
   """uint8 [rows * scale, width * scale, 3]: each tile a `scale`-pixel square of its colour
-  (magenta for tiles without a colour); a one-pixel darker edge shows the grid."""
+  (magenta for tiles without a colour); a one-pixel darker edge shows the grid.
+
+  `rows`: a list of str, the level's rows top to bottom (not one str).
+  """
+  checks.check_texts(rows, name="rows")
   tiles = np.array([[TILE_COLOURS.get(t, UNKNOWN_COLOUR) for t in row] for row in rows], np.uint8)
   picture = np.repeat(np.repeat(tiles, scale, axis=0), scale, axis=1)
   if scale >= 4:
@@ -30,3 +39,14 @@ def render(rows: Sequence[str], scale: int = 8) -> np.ndarray:
     picture[scale - 1::scale] = edge
     picture[:, scale - 1::scale] = (picture[:, scale - 1::scale] * 0.8).astype(np.uint8)
   return picture
+
+
+def write_level(columns: Sequence[str], height: int, prefix: str) -> tuple[str, str]:
+  """Writes PREFIX.txt (rows, the corpus layout) and PREFIX.png (coloured tiles); returns both.
+
+  `columns`: a list of str, each a column bottom to top (not one str: `levels.from_stream`).
+  """
+  checks.check_texts(columns, name="columns")
+  rows = levels_lib.rows_of(columns, height)
+  files.write_text(prefix + ".txt", "\n".join(rows) + "\n")
+  return prefix + ".txt", pictures.save_png(render(rows), prefix + ".png")

@@ -13,6 +13,7 @@
 from collections.abc import Sequence
 
 from mlfun_jax.char_rnn import levels as levels_lib
+from mlfun_jax.core import checks
 
 PIPE_TILES = "<>[]"
 GROUND_TILES = "XS?QBb"  # Solid tiles a pipe can stand on (smb.json: 'solid', not a pipe).
@@ -20,7 +21,9 @@ WINDOW = 8
 
 
 def valid_column_share(columns: Sequence[str], height: int, tiles: str) -> float:
-  """Share of `columns` (bottom to top) of length `height` holding only characters of `tiles`."""
+  """Share of `columns` (a list of str, bottom to top) of length `height` holding only characters
+  of `tiles`."""
+  checks.check_texts(columns, name="columns")
   if not columns:
     return 0.0
   allowed = set(tiles)
@@ -48,8 +51,9 @@ def _pipe_from(rows: Sequence[str], y: int, x: int, claimed: set) -> bool | None
 
 
 def pipe_counts(rows: Sequence[str]) -> tuple[int, int, int]:
-  """(well-formed pipes, pipes judged, pipes cut by the right edge) of a level given as rows (top
-  to bottom)."""
+  """(well-formed pipes, pipes judged, pipes cut by the right edge) of a level given as rows (a
+  list of str, top to bottom)."""
+  checks.check_texts(rows, name="rows")
   claimed: set[tuple[int, int]] = set()
   good = total = cut = 0
   for y, row in enumerate(rows):
@@ -76,14 +80,18 @@ def pipe_counts(rows: Sequence[str]) -> tuple[int, int, int]:
 
 
 def windows(columns: Sequence[str], width: int = WINDOW) -> list[tuple[str, ...]]:
-  """Every run of `width` consecutive columns."""
+  """Every run of `width` consecutive columns (a list of str)."""
+  checks.check_texts(columns, name="columns")
   return [tuple(columns[i:i + width]) for i in range(len(columns) - width + 1)]
 
 
 def level_report(generated: Sequence[Sequence[str]], training_levels: Sequence[Sequence[str]]
                  ) -> dict[str, float]:
   """Measures of generated levels (each a list of columns, bottom to top) against the training
-  levels (each a list of rows, top to bottom)."""
+  levels (each a list of rows, top to bottom); every level a list of str, not one str."""
+  for name, group in (("generated", generated), ("training_levels", training_levels)):
+    if isinstance(group, str) or any(isinstance(level, str) for level in group):
+      raise checks.InputError(f"{name}: expected a list of levels, each a list of str, got a str")
   height = levels_lib.typical_height(training_levels)
   tiles = "".join(sorted({t for rows in training_levels for row in rows for t in row}))
   seen = {w for rows in training_levels for w in windows(levels_lib.columns_of(rows))}

@@ -5,11 +5,15 @@ A level file holds rows of tiles, top to bottom, one character per tile (e.g. '-
 by column, left to right, each column from the bottom tile up, followed by an end-of-column marker:
 the stream "XX--\\nXX<-\\n..." is two columns of a 4-row level. Levels of different heights give
 columns of different lengths; nothing in the stream assumes one height.
+
+A level is a list of str (rows top to bottom, or columns bottom to top), a stream one str; one str
+where a list is expected (or the reverse) raises `checks.InputError`.
 """
 
 import collections
 from collections.abc import Iterable, Sequence
 
+from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
 
 END_OF_COLUMN = "\n"
@@ -17,7 +21,9 @@ SKY = "-"
 
 
 def parse_level(text: str, name: str = "level") -> list[str]:
-  """The rows (top to bottom) of a level file's text; UserError unless they are a rectangle."""
+  """The rows (top to bottom) of a level file's text (one str); UserError unless they are a
+  rectangle."""
+  checks.check_text(text, name="text")
   rows = [row.rstrip("\r") for row in text.split("\n")]
   while rows and not rows[-1]:
     rows.pop()
@@ -34,7 +40,8 @@ def parse_level(text: str, name: str = "level") -> list[str]:
 
 
 def columns_of(rows: Sequence[str]) -> list[str]:
-  """Rows (top to bottom) -> columns, left to right, each read bottom to top."""
+  """Rows (a list of str, top to bottom) -> columns, left to right, each read bottom to top."""
+  checks.check_texts(rows, name="rows")
   return ["".join(row[x] for row in reversed(rows)) for x in range(len(rows[0]))]
 
 
@@ -43,7 +50,9 @@ def rows_of(columns: Sequence[str], height: int | None = None, fill: str = SKY) 
 
   Shorter columns are topped up with `fill` and taller ones cut at `height`, so any stream of
   columns can be written as a rectangle; `level_quality` counts such columns as invalid.
+  `columns`: a list of str, not one str.
   """
+  checks.check_texts(columns, name="columns")
   if not columns:
     return []
   height = height or max(len(c) for c in columns)
@@ -56,18 +65,24 @@ _MIRRORED_TILES = str.maketrans("<>[]", "><][")
 
 def mirror(rows: Sequence[str]) -> list[str]:
   """A level's rows flipped left to right, pipe halves swapped ('<>' stays '<>', '[]' stays '[]')
-  so that pipes stay well formed; every other Super Mario tile is its own mirror image."""
+  so that pipes stay well formed; every other Super Mario tile is its own mirror image.
+  `rows`: a list of str."""
+  checks.check_texts(rows, name="rows")
   return [row[::-1].translate(_MIRRORED_TILES) for row in rows]
 
 
 def to_stream(rows: Sequence[str]) -> str:
-  """A level's rows -> its column stream: every column bottom-up followed by END_OF_COLUMN."""
+  """A level's rows (a list of str) -> its column stream: every column bottom-up followed by
+  END_OF_COLUMN."""
+  checks.check_texts(rows, name="rows")
   return "".join(column + END_OF_COLUMN for column in columns_of(rows))
 
 
 def from_stream(stream: str) -> list[str]:
   """A column stream -> its columns (bottom to top). An unfinished last column is dropped; empty
-  columns (two markers in a row: where one level ends and another starts) are kept."""
+  columns (two markers in a row: where one level ends and another starts) are kept.
+  `stream`: one str."""
+  checks.check_text(stream, name="stream")
   return stream.split(END_OF_COLUMN)[:-1]
 
 

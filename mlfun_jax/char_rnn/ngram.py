@@ -7,6 +7,9 @@
 
 Both score exactly the targets a recurrent model scores on `streams.eval_chunks` rows: the
 characters tokens[c, 1:] where mask[c] is 1, with the history of row c only.
+
+Ids are integers in 0..vocab_size-1: documents integer [n] each, eval chunks integer tokens
+[C, L + 1] with a float mask [C, L] in [0, 1]; another convention raises `checks.InputError`.
 """
 
 import collections
@@ -15,12 +18,22 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from mlfun_jax.core import checks
+
+
+def _check_chunks(tokens, mask, vocab_size: int) -> None:
+  checks.check_ids(tokens, name="tokens", vocab_size=vocab_size, rank=2, shape="[C, L + 1]")
+  checks.check_floats(mask, name="mask", rank=2, shape="[C, L]", value_range=(0.0, 1.0))
+
 
 def unigram_bits(train_documents: Iterable[np.ndarray], tokens: np.ndarray, mask: np.ndarray,
                  vocab_size: int) -> float:
-  """Bits per character of the add-one unigram model of `train_documents` on the masked targets."""
+  """Bits per character of the add-one unigram model of `train_documents` (integer ids [n] each)
+  on the masked targets of eval chunks (tokens [C, L + 1], mask [C, L])."""
+  _check_chunks(tokens, mask, vocab_size)
   counts = np.ones(vocab_size)
   for document in train_documents:
+    checks.check_ids(document, name="train_documents[i]", vocab_size=vocab_size, rank=1)
     counts += np.bincount(np.asarray(document), minlength=vocab_size)[:vocab_size]
   log2_p = np.log2(counts / counts.sum())
   targets = tokens[:, 1:]
@@ -28,7 +41,8 @@ def unigram_bits(train_documents: Iterable[np.ndarray], tokens: np.ndarray, mask
 
 
 class KneserNey:
-  """Interpolated Kneser-Ney character model of order `order` over ids 0..vocab_size-1.
+  """Interpolated Kneser-Ney character model of order `order` over ids 0..vocab_size-1 (documents:
+  integer ids [n] each).
 
   Documents are read after `order - 1` copies of `start_id`, so every prediction has a full
   history.
@@ -41,6 +55,7 @@ class KneserNey:
     self.order, self.vocab_size, self._start = order, vocab_size, start_id
     top = collections.Counter()
     for document in documents:
+      checks.check_ids(document, name="documents[i]", vocab_size=vocab_size, rank=1)
       sequence = self._padded(document)
       top.update(tuple(sequence[i - order + 1:i + 1]) for i in range(order - 1, len(sequence)))
     # counts[k]: n-grams of length k+1 -> count (raw for the top order, continuation below).
@@ -81,7 +96,9 @@ class KneserNey:
     return p
 
   def bits(self, tokens: np.ndarray, mask: np.ndarray) -> float:
-    """Bits per character on eval chunks (int32 tokens [C, L + 1], mask [C, L])."""
+    """Bits per character on eval chunks (int32 tokens [C, L + 1] in 0..vocab_size-1, float mask
+    [C, L] in [0, 1])."""
+    _check_chunks(tokens, mask, self.vocab_size)
     total, count = 0.0, 0.0
     for row, row_mask in zip(np.asarray(tokens), np.asarray(mask)):
       sequence = self._padded(row[:1])  # The row's first token (the start token or a character).

@@ -5,6 +5,9 @@
 
 Temperature 0 takes the most probable character (argmax); top_k > 0 samples among the k most
 probable characters only. Id 0 (the unknown character) is never drawn.
+
+Ids are integer character ids in 0..model.vocab_size-1 (`text.Vocabulary`; 0 is the unknown
+character); a wrong dtype, rank or id raises `checks.InputError`.
 """
 
 import functools
@@ -13,10 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlfun_jax.core import checks
+
 
 def choose(logits: jax.Array, key: jax.Array, temperature: jax.Array, top_k: jax.Array
            ) -> jax.Array:
   """int32 [B]: the next character for float32 logits [B, V] (id 0 excluded)."""
+  checks.check_floats(logits, name="logits", rank=2, shape="[B, V]")
   logits = logits.at[:, 0].set(-jnp.inf)
   vocab = logits.shape[-1]
   kth_largest = jnp.sort(logits, axis=-1)[:, vocab - jnp.clip(top_k, 1, vocab)]
@@ -26,12 +32,24 @@ def choose(logits: jax.Array, key: jax.Array, temperature: jax.Array, top_k: jax
   return jnp.where(temperature > 0, drawn, jnp.argmax(logits, axis=-1)).astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num"))
 def prime(model, params, prime_ids: jax.Array, num: int):
   """(carry after prime_ids[:-1], int32 [num] copies of prime_ids[-1]) for `num` samples.
 
-  prime_ids: int32 [P], P >= 1 (the text the samples continue).
+  prime_ids: int32 [P], P >= 1, ids in 0..model.vocab_size-1 (the text the samples continue; one
+    prime for all samples, not a batch).
   """
+  _check_prime(model, prime_ids)
+  return _prime(model, params, prime_ids, num)
+
+
+def _check_prime(model, prime_ids) -> None:
+  checks.check_ids(prime_ids, name="prime_ids", vocab_size=model.vocab_size, rank=1, shape="[P]")
+  if not np.shape(prime_ids)[0]:
+    raise checks.InputError("prime_ids: expected integer ids [P] with P >= 1, got none")
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num"))
+def _prime(model, params, prime_ids: jax.Array, num: int):
   carry = model.zero_carry(num)
   history = jnp.broadcast_to(prime_ids[:-1], (num, prime_ids.shape[0] - 1))
   if history.shape[1]:
@@ -39,10 +57,19 @@ def prime(model, params, prime_ids: jax.Array, num: int):
   return carry, jnp.full((num,), prime_ids[-1], jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "length"))
 def sample(model, params, carry, last: jax.Array, key: jax.Array, length: int,
            temperature: float = 1.0, top_k: int = 0):
-  """(int32 tokens [B, length], carry, int32 last tokens [B]) continuing from (carry, last [B])."""
+  """(int32 tokens [B, length], carry, int32 last tokens [B]) continuing from (carry, last [B]).
+
+  last: int32 [B] ids in 0..model.vocab_size-1, one per sample (as `prime` returns).
+  """
+  checks.check_ids(last, name="last", vocab_size=model.vocab_size, rank=1, shape="[B]")
+  return _sample(model, params, carry, last, key, length, temperature, top_k)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "length"))
+def _sample(model, params, carry, last: jax.Array, key: jax.Array, length: int,
+            temperature: float = 1.0, top_k: int = 0):
   temperature, top_k = jnp.asarray(temperature, jnp.float32), jnp.asarray(top_k, jnp.int32)
 
   def step(state, step_key):
@@ -57,7 +84,9 @@ def sample(model, params, carry, last: jax.Array, key: jax.Array, length: int,
 
 def generate(model, params, prime_ids: np.ndarray, length: int, *, seed: int = 0,
              temperature: float = 1.0, top_k: int = 0, num: int = 1) -> np.ndarray:
-  """int32 [num, length]: `num` continuations of `prime_ids`, the same for the same seed."""
+  """int32 [num, length]: `num` continuations of `prime_ids` (integer [P], P >= 1, ids in
+  0..model.vocab_size-1), the same for the same seed."""
+  _check_prime(model, prime_ids)
   carry, last = prime(model, params, jnp.asarray(prime_ids, jnp.int32), num)
   tokens, _, _ = sample(model, params, carry, last, jax.random.key(seed), length, temperature,
                         top_k)

@@ -15,11 +15,24 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
 
 
+def _check_documents(documents: Sequence[np.ndarray]) -> None:
+  """InputError unless `documents` is a list of integer id arrays [n] (not one array)."""
+  if hasattr(documents, "ndim"):
+    raise checks.InputError(f"documents: expected a list of integer id arrays [n], got one array "
+                            f"{documents.dtype} of shape {documents.shape}")
+  for document in documents:
+    checks.check_ids(document, name="documents[i]", rank=1, shape="[n]")
+    if len(document) and int(np.min(document)) < 0:
+      raise checks.InputError("documents[i]: expected integer ids >= 0, got a negative id")
+
+
 class StreamBatches:
-  """Training batches {'tokens': int32 [local_devices, per_device, T + 1], 'reset': bool [...]}.
+  """Training batches {'tokens': int32 [local_devices, per_device, T + 1], 'reset': bool [...]}
+  of `documents` (a list of integer id arrays [n], ids >= 0).
 
   This process gets rows [p * B / P, (p + 1) * B / P) of the global batch of B streams.
   """
@@ -27,6 +40,7 @@ class StreamBatches:
   def __init__(self, documents: Sequence[np.ndarray], *, start_id: int, sequence_length: int,
                global_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1,
                local_device_count: int = 1):
+    _check_documents(documents)
     self._documents = [np.asarray(d, np.int32) for d in documents]
     self._start_id = start_id
     self._length = sequence_length
@@ -73,10 +87,12 @@ class StreamBatches:
 
 def eval_chunks(documents: Sequence[np.ndarray], *, start_id: int, sequence_length: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-  """(int32 tokens [C, L + 1], float32 mask [C, L]): every document's characters as targets once.
+  """(int32 tokens [C, L + 1], float32 mask [C, L]): every document's characters as targets once
+  (`documents`: a list of integer id arrays [n], ids >= 0).
 
   Row c's targets are tokens[c, 1:] where mask[c] is 1; its inputs tokens[c, :-1].
   """
+  _check_documents(documents)
   rows, masks = [], []
   for document in documents:
     sequence = np.concatenate([[start_id], np.asarray(document, np.int32)])
@@ -96,8 +112,10 @@ def eval_chunks(documents: Sequence[np.ndarray], *, start_id: int, sequence_leng
 def eval_batches(tokens: np.ndarray, mask: np.ndarray, *, global_batch_size: int,
                  process_index: int = 0, process_count: int = 1, local_device_count: int = 1
                  ) -> list[dict[str, np.ndarray]]:
-  """The chunks padded (mask 0) to whole global batches, this process' rows laid out
-  [local_devices, per_device, ...]."""
+  """The chunks (integer tokens [C, L + 1], float mask [C, L] in [0, 1]) padded (mask 0) to whole
+  global batches, this process' rows laid out [local_devices, per_device, ...]."""
+  checks.check_ids(tokens, name="tokens", rank=2, shape="[C, L + 1]")
+  checks.check_floats(mask, name="mask", rank=2, shape="[C, L]", value_range=(0.0, 1.0))
   padded = -(-len(tokens) // global_batch_size) * global_batch_size
   tokens = np.concatenate([tokens, np.zeros((padded - len(tokens), tokens.shape[1]), np.int32)])
   mask = np.concatenate([mask, np.zeros((padded - len(mask), mask.shape[1]), np.float32)])

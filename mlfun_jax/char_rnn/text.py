@@ -13,6 +13,7 @@ import pathlib
 import numpy as np
 
 from mlfun_jax.char_rnn import levels as levels_lib
+from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
 
 FORMATS = ("text", "levels")
@@ -182,8 +183,12 @@ class Vocabulary:
     return character in self._ids
 
   def encode(self, text: str) -> np.ndarray:
-    """int32 [len(text)] ids; unseen characters -> 0."""
+    """int32 [len(text)] ids of one str; unseen characters -> 0."""
+    checks.check_text(text, name="text")
     return np.fromiter((self._ids.get(c, 0) for c in text), np.int32, len(text))
 
   def decode(self, ids) -> str:
+    """The text of integer ids [T] (one sequence) in 0..len(self)-1."""
+    if np.size(ids):  # An empty list reads as floats.
+      checks.check_ids(ids, name="ids", vocab_size=len(self), rank=1, shape="[T]")
     return "".join(self.characters[i] for i in np.asarray(ids).tolist())

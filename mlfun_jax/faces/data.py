@@ -144,7 +144,9 @@ def load_faces(root: str, *, sizes: tuple[int, int, int], seed: int,
 
 def class_labels(split: ArraySplit) -> ArraySplit:
   """`split` with each person's label replaced by its rank among the split's people (0..P-1),
-  the class index of a classification loss over the training people."""
+  the class index of a classification loss over the training people. Labels: int32 person ids [N]
+  (`ArraySplit` checks them).
+  """
   return ArraySplit(split.images, np.unique(split.labels, return_inverse=True)[1].astype(np.int32))
 
 
@@ -159,6 +161,8 @@ def triplet_batches(split: ArraySplit, *, people_per_batch: int, images_per_pers
 
   Yields:
     {'image': uint8 [D, b, H, W, 1], 'label': int32 [D, b]} with b = P*K / (processes * D).
+
+  `split`: uint8 faces [N, H, W, C] (0..255) with int32 person ids [N] (`ArraySplit` checks them).
 
   Raises:
     UserError: P*K does not divide by the devices, or the split has fewer than P people.

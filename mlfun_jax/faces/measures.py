@@ -12,9 +12,26 @@ its nearest enrolled embedding; top-1 accuracy is averaged over the rounds (ever
 enrolled once). The linear-classifier protocol is the same with a multinomial logistic regression
 (scikit-learn) fitted on the enrolled embeddings of each round; with `enrolled` > 1 the images
 r, r+1, ..., r+enrolled-1 are enrolled.
+
+Also here: picking the verification threshold without test people (`pick_threshold`) and measuring
+the unseen people of a face dataset with an embedder (`measure_unseen`).
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+
+from mlfun_jax.core import checks
+from mlfun_jax.faces import data as face_data
+
+
+def _check_people(embeddings: np.ndarray, labels: np.ndarray) -> None:
+  """Raises InputConventionError unless labels are integer person ids [N] of embeddings [N, E]."""
+  checks.check_ids(labels, name='labels', rank=1)
+  if len(labels) != len(embeddings):
+    raise checks.InputConventionError(f'labels: expected one person id per embedding '
+                                      f'({len(embeddings)}), got {len(labels)}')
 
 
 def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -24,8 +41,10 @@ def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def pair_distances(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """(Euclidean distances float64 [M], same person bool [M]) over all pairs i < j of [N, E]."""
+  """(Euclidean distances float64 [M], same person bool [M]) over all pairs i < j of [N, E] with
+  integer person ids `labels` [N] (checked)."""
   labels = np.asarray(labels)
+  _check_people(embeddings, labels)
   i, j = np.triu_indices(len(labels), k=1)
   return distance_matrix(embeddings, embeddings)[i, j], labels[i] == labels[j]
 
@@ -125,8 +144,10 @@ def _rounds(labels: np.ndarray, enrolled: int):
 
 
 def nearest_neighbour_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled: int = 1) -> float:
-  """Top-1 identification accuracy with `enrolled` enrolled images per person (see module doc)."""
+  """Top-1 identification accuracy with `enrolled` enrolled images per person (see module doc):
+  embeddings [N, E], integer person ids `labels` [N] (checked)."""
   embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
+  _check_people(embeddings, labels)
   correct = total = 0
   for gallery, queries in _rounds(labels, enrolled):
     d = distance_matrix(embeddings[queries], embeddings[gallery])
@@ -139,9 +160,10 @@ def nearest_neighbour_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled:
 def linear_classifier_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled: int = 1,
                            regularisation: float = 10.0) -> float:
   """Top-1 accuracy of a logistic regression (inverse regularisation C) fitted per round on the
-  enrolled embeddings (see module doc)."""
+  enrolled embeddings (see module doc): embeddings [N, E], integer person ids `labels` [N]."""
   from sklearn.linear_model import LogisticRegression  # pylint: disable=g-import-not-at-top
   embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
+  _check_people(embeddings, labels)
   correct = total = 0
   for gallery, queries in _rounds(labels, enrolled):
     model = LogisticRegression(C=regularisation, max_iter=2000)
@@ -166,3 +188,37 @@ def evaluate_people(embeddings: np.ndarray, labels: np.ndarray, threshold: float
   measures['people'] = int(len(np.unique(labels)))
   measures['images'] = int(len(labels))
   return measures
+
+
+def pick_threshold(validation: np.ndarray, labels: np.ndarray, impostors: np.ndarray | None
+                   ) -> float:
+  """The best-accuracy Euclidean threshold over the pairs of the validation embeddings [N, E]
+  (people `labels`), with `impostors` [M, E] (training faces; None: none) as more different-person
+  pairs (`calibration_pairs`)."""
+  return best_threshold(*calibration_pairs(validation, labels, impostors))
+
+
+def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
+                   dataset: face_data.FaceDataset, impostors: str = 'validation'
+                   ) -> dict[str, Any]:
+  """Validation measures (they pick the threshold) and test measures at that threshold.
+
+  embedder: (params, uint8 faces [N, H, W, C]) -> embeddings [N, E], e.g. `embedding.Embedder`.
+  impostors: one of THRESHOLD_IMPOSTORS; with 'validation+train' the threshold is picked on the
+  validation people's pairs plus every validation face against every training face. The test
+  measures also hold `validation_pairs_threshold` (picked on the validation people's pairs alone)
+  and `validation_pairs_accuracy`, `..._balanced_accuracy`, `..._false_accept_rate`,
+  `..._true_accept_rate` at it.
+  """
+  embedded = {s: embedder(params, dataset.splits[s].images) for s in face_data.SPLITS}
+  labels = dataset.splits['validation'].labels
+  threshold = pick_threshold(embedded['validation'], labels,
+                             embedded['train'] if impostors == 'validation+train' else None)
+  validation = evaluate_people(embedded['validation'], labels, threshold=threshold, linear=False)
+  test_labels = dataset.splits['test'].labels
+  test = evaluate_people(embedded['test'], test_labels, threshold=threshold)
+  test['validation_pairs_threshold'] = pick_threshold(embedded['validation'], labels, None)
+  at_validation_pairs = accuracy_at(*pair_distances(embedded['test'], test_labels),
+                                    test['validation_pairs_threshold'])
+  test.update({f'validation_pairs_{name}': value for name, value in at_validation_pairs.items()})
+  return {'validation': validation, 'test': test, 'embeddings': embedded}

@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mlfun_jax.core import checks
 from mlfun_jax.models.cnn import max_pool_2x2
 
 
@@ -46,7 +47,12 @@ class FaceEmbedding(nn.Module):
     """Maps normalised float images [B, H, W, C] to unit-norm float32 embeddings [B, E].
 
     train: enables dropout (needs an rng named 'dropout' in `apply` when dropout_rate > 0).
+
+    Raises:
+      InputConventionError: images that are not a float batch [B, H, W, C] (e.g. raw uint8 faces:
+        normalise them first, as `embedding.embed` does).
     """
+    checks.check_images(images, name='images', dtype_kind='f')
     if self.num_classes:
       self.param('class_centres', nn.initializers.normal(1.0),
                  (self.num_classes, self.embedding_size), jnp.float32)

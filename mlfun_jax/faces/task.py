@@ -1,14 +1,14 @@
 """Face recognition with learned embeddings: a CNN trained with a triplet and/or CosFace loss.
 
-Config fields (see experiments/configs/faces_orl.py): data_dir (a face folder root/<person>/*),
-image_size ([H, W], None: the images' own size), people ([train, validation, test] counts),
-split_seed, people_per_batch (P) and images_per_person (K) (the global batch is P x K),
-loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term times
-cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard', 'batch_hard'),
-cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip, rotate_degrees,
-brightness, contrast, erase), test_time_augmentation, threshold_impostors ('validation' or
-'validation+train'), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's cadence
-fields.
+Config fields (`mlfun_jax.faces.config.defaults()`, each with a comment there): data_dir (a face
+folder root/<person>/*), image_size ([H, W], None: the images' own size), people ([train,
+validation, test] counts), split_seed, people_per_batch (P) and images_per_person (K) (the global
+batch is P x K), loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term
+times cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard',
+'batch_hard'), cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip,
+rotate_degrees, brightness, contrast, erase), test_time_augmentation, threshold_impostors
+('validation' or 'validation+train'), model.* (`FaceEmbedding`), optimizer.*, num_steps and the
+loop's cadence fields.
 
 Training mines triplets over the global batch (embeddings gathered from every device); the CosFace
 loss classifies each image among the training people with the model's `class_centres` (only
@@ -25,7 +25,6 @@ embeddings and a HOG picture of a face.
 """
 
 import os
-from typing import Any
 
 from absl import logging
 from flax.training import train_state
@@ -34,42 +33,43 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mlfun_jax.data import augment
-from mlfun_jax.data import image_stats
-from mlfun_jax.core import checkpoint
 from mlfun_jax import data
-from mlfun_jax.faces import measures as face_measures
+from mlfun_jax.core import checks
 from mlfun_jax.core import files
 from mlfun_jax.core import optim
 from mlfun_jax.core import parallel
 from mlfun_jax.core import train
-from mlfun_jax.faces import triplet
-from mlfun_jax.faces import data as face_data
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.data import augment
+from mlfun_jax.data import image_stats
+from mlfun_jax.faces import config as faces_config
+from mlfun_jax.faces import data as face_data
+from mlfun_jax.faces import embedding
+from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.faces import model as face_embedding
 from mlfun_jax.faces import pictures as face_pictures
+from mlfun_jax.faces import triplet
 
 TrainState = train_state.TrainState
 LOSSES = ("triplet", "cosface", "triplet+cosface")
 
 
 def loss_terms(config: ml_collections.ConfigDict) -> tuple[bool, bool]:
-  """(uses the triplet loss, uses the CosFace loss); configs of older runs have no `loss`."""
-  loss = config.get("loss", "triplet")
+  """(uses the triplet loss, uses the CosFace loss) under config.loss."""
+  loss = config.loss
   return loss in ("triplet", "triplet+cosface"), loss in ("cosface", "triplet+cosface")
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises UserError naming the first bad loss config field."""
-  loss = config.get("loss", "triplet")
-  if loss not in LOSSES:
-    raise UserError(f"unknown config field loss={loss!r}; choose one of {', '.join(LOSSES)}")
-  mining = config.triplet.get("mining", "semi_hard")
-  if mining not in triplet.MINING:
-    raise UserError(f"unknown config field triplet.mining={mining!r}; choose one of "
-                    f"{', '.join(triplet.MINING)}")
-  if threshold_impostors(config) not in face_measures.THRESHOLD_IMPOSTORS:
-    raise UserError(f"unknown config field threshold_impostors={threshold_impostors(config)!r}; "
+  if config.loss not in LOSSES:
+    raise UserError(f"unknown config field loss={config.loss!r}; choose one of "
+                    f"{', '.join(LOSSES)}")
+  if config.triplet.mining not in triplet.MINING:
+    raise UserError(f"unknown config field triplet.mining={config.triplet.mining!r}; choose one "
+                    f"of {', '.join(triplet.MINING)}")
+  if config.threshold_impostors not in face_measures.THRESHOLD_IMPOSTORS:
+    raise UserError(f"unknown config field threshold_impostors={config.threshold_impostors!r}; "
                     f"choose one of {', '.join(face_measures.THRESHOLD_IMPOSTORS)}")
   if loss_terms(config)[1]:
     c = config.cosface
@@ -99,9 +99,14 @@ def create_state(model, config: ml_collections.ConfigDict, image_shape, num_step
 
 def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.ConfigDict
                   ) -> jax.Array:
-  """Each image [B, H, W, C] augmented with its own key [B]: shift, flip, rotation
-  (`augment.augment`), then brightness and contrast. Keys by example make the result independent
-  of how the batch is split over devices."""
+  """Each uint8 face [B, H, W, C] (0..255) augmented with its own key [B]: shift, flip, rotation
+  (`augment.augment`), then brightness, contrast and random erasing. Keys by example make the
+  result independent of how the batch is split over devices.
+
+  Raises:
+    InputConventionError: images that are not a uint8 batch [B, H, W, C].
+  """
+  checks.check_images(images, name="images", dtype_kind="u")
   a = config.augment
 
   def one(key, image):
@@ -115,46 +120,6 @@ def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.Con
   return jax.vmap(one)(keys, images)
 
 
-TTA_SHIFT = 2  # Pixels of the shifted views of test-time augmentation.
-
-
-def test_time_views(images: jax.Array, shift: int = TTA_SHIFT) -> jax.Array:
-  """[6, B, H, W, C]: the images, their mirror images, and the images moved `shift` pixels down,
-  up, right and left (the edge rows or columns repeated)."""
-  height, width = images.shape[1:3]
-  padded = jnp.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
-  moved = [padded[:, shift + dy:shift + dy + height, shift + dx:shift + dx + width]
-           for dy, dx in ((-shift, 0), (shift, 0), (0, -shift), (0, shift))]
-  return jnp.stack([images, images[:, :, ::-1]] + moved)
-
-
-def embed(model, params, images: jax.Array, mean: float, std: float,
-          test_time_augmentation: bool = False) -> jax.Array:
-  """Unit-norm float32 embeddings [B, E] of images [B, H, W, C] with values 0..255 (eval mode).
-
-  test_time_augmentation: each embedding is the L2-normalised mean of the embeddings of the
-  image's `test_time_views`.
-  """
-  def one(x):
-    return model.apply({"params": params}, image_stats.normalise(x, mean, std), train=False)
-
-  if not test_time_augmentation:
-    return one(images)
-  views = test_time_views(images)
-  embeddings = one(views.reshape((-1,) + images.shape[1:])).reshape(views.shape[:2] + (-1,))
-  return face_embedding.l2_normalise(embeddings.mean(axis=0))
-
-
-def uses_test_time_augmentation(config: ml_collections.ConfigDict) -> bool:
-  """The config's test_time_augmentation (False for configs written before it existed)."""
-  return bool(config.get("test_time_augmentation", False))
-
-
-def threshold_impostors(config: ml_collections.ConfigDict) -> str:
-  """The config's threshold_impostors ('validation' for configs written before it existed)."""
-  return config.get("threshold_impostors", "validation")
-
-
 def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: float):
   """(state, batch, rng) -> (state, metrics): the configured loss over the global batch.
 
@@ -164,9 +129,10 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: 
   check_config(config)
   use_triplet, use_cosface = loss_terms(config)
   margin, squared = config.triplet.margin, config.triplet.squared
-  mining = config.triplet.get("mining", "semi_hard")
+  mining = config.triplet.mining
 
   def train_step(state, batch, rng):
+    checks.check_ids(batch["label"], name="batch['label']", rank=1)
     augment_rng, dropout_rng = jax.random.split(rng)
     keys = parallel.example_keys(augment_rng, batch["image"].shape[0])
     images = image_stats.normalise(augment_faces(keys, batch["image"], config), mean, std)
@@ -204,10 +170,14 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: 
 def make_eval_step(model, num_images: int, mean: float, std: float,
                    test_time_augmentation: bool = False):
   """(state, batch) -> {'embeddings': float32 [N, E] with this batch's rows filled in (at
-  batch['index']), 'count'}: summed over batches and devices, the embeddings of the whole split."""
+  batch['index']), 'count'}: summed over batches and devices, the embeddings of the whole split.
+
+  batch['image']: uint8 faces [b, H, W, C] (checked by `embedding.embed`).
+  """
 
   def eval_step(state, batch):
-    embeddings = embed(model, state.params, batch["image"], mean, std, test_time_augmentation)
+    embeddings = embedding.embed(model, state.params, batch["image"], mean, std,
+                                 test_time_augmentation)
     mask = batch["mask"]
     rows = jnp.zeros((num_images, embeddings.shape[1]), jnp.float32)
     return {"embeddings": rows.at[batch["index"]].add(embeddings * mask[:, None]),
@@ -224,26 +194,17 @@ def indexed_eval_batches(images: np.ndarray, **layout):
     yield batch
 
 
-def pick_threshold(validation: np.ndarray, labels: np.ndarray, impostors: np.ndarray | None
-                   ) -> float:
-  """The best-accuracy Euclidean threshold over the pairs of the validation embeddings [N, E]
-  (people `labels`), with `impostors` [M, E] (training faces; None: none) as more different-person
-  pairs (`face_measures.calibration_pairs`)."""
-  return face_measures.best_threshold(
-      *face_measures.calibration_pairs(validation, labels, impostors))
-
-
 def make_summarize_eval(labels: np.ndarray):
   """Totals -> validation measures (verification and nearest-neighbour identification).
 
   The eval split is the validation faces (people `labels`), possibly followed by impostor faces
-  (training people) that only serve to pick the threshold (`pick_threshold`).
+  (training people) that only serve to pick the threshold (`face_measures.pick_threshold`).
   """
 
   def summarize_eval(totals):
     validation, impostors = np.split(np.asarray(totals["embeddings"]), [len(labels)])
     measures = face_measures.evaluate_people(
-        validation, labels, threshold=pick_threshold(validation, labels, impostors),
+        validation, labels, threshold=face_measures.pick_threshold(validation, labels, impostors),
         linear=False)
     keys = ("auc", "accuracy", "balanced_accuracy", "threshold", "tar_at_far_1pct",
             "nearest_neighbour_top1")
@@ -252,50 +213,10 @@ def make_summarize_eval(labels: np.ndarray):
   return summarize_eval
 
 
-class Embedder:
-  """Embeds uint8 faces [N, H, W, 1] with given parameters (jit, batches of 256; see `embed`)."""
-
-  def __init__(self, model, mean: float, std: float, test_time_augmentation: bool = False):
-    self._size = model.embedding_size
-    self._embed = jax.jit(lambda params, images: embed(model, params, images, mean, std,
-                                                       test_time_augmentation))
-
-  def __call__(self, params, images: np.ndarray) -> np.ndarray:
-    if not len(images):  # np.concatenate needs at least one array.
-      return np.zeros((0, self._size), np.float32)
-    return np.concatenate([np.asarray(self._embed(params, images[i:i + 256]))
-                           for i in range(0, len(images), 256)])
-
-
-def measure_unseen(embedder: Embedder, params, dataset: face_data.FaceDataset,
-                   impostors: str = "validation") -> dict[str, Any]:
-  """Validation measures (they pick the threshold) and test measures at that threshold.
-
-  impostors: one of face_measures.THRESHOLD_IMPOSTORS; with 'validation+train' the threshold is
-  picked on the validation people's pairs plus every validation face against every training face.
-  The test measures also hold `validation_pairs_threshold` (picked on the validation people's
-  pairs alone) and `validation_pairs_accuracy`, `..._balanced_accuracy`,
-  `..._false_accept_rate`, `..._true_accept_rate` at it.
-  """
-  embedded = {s: embedder(params, dataset.splits[s].images) for s in face_data.SPLITS}
-  labels = dataset.splits["validation"].labels
-  threshold = pick_threshold(embedded["validation"], labels,
-                             embedded["train"] if impostors == "validation+train" else None)
-  validation = face_measures.evaluate_people(embedded["validation"], labels, threshold=threshold,
-                                             linear=False)
-  test_labels = dataset.splits["test"].labels
-  test = face_measures.evaluate_people(embedded["test"], test_labels, threshold=threshold)
-  test["validation_pairs_threshold"] = pick_threshold(embedded["validation"], labels, None)
-  at_validation_pairs = face_measures.accuracy_at(
-      *face_measures.pair_distances(embedded["test"], test_labels),
-      test["validation_pairs_threshold"])
-  test.update({f"validation_pairs_{name}": value for name, value in at_validation_pairs.items()})
-  return {"validation": validation, "test": test, "embeddings": embedded}
-
-
 def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
-  results = measure_unseen(Embedder(model, mean, std, uses_test_time_augmentation(config)),
-                           state.params, dataset, threshold_impostors(config))
+  results = face_measures.measure_unseen(
+      embedding.Embedder(model, mean, std, config.test_time_augmentation), state.params, dataset,
+      config.threshold_impostors)
   test = dataset.splits["test"]
   report = {"validation": results["validation"], "test": results["test"], "people": people,
             "split_seed": config.split_seed, "step": int(state.step)}
@@ -341,13 +262,12 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   people = {s: dataset.people_of(s) for s in face_data.SPLITS}
   # Evaluations embed the validation faces, then the training faces when they are impostors.
   evaluated = validation.images
-  if threshold_impostors(config) == "validation+train":
+  if config.threshold_impostors == "validation+train":
     evaluated = np.concatenate([validation.images, train_split.images])
   return train.Task(
       init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
       train_step=make_train_step(model, config, mean, std),
-      eval_step=make_eval_step(model, len(evaluated), mean, std,
-                               uses_test_time_augmentation(config)),
+      eval_step=make_eval_step(model, len(evaluated), mean, std, config.test_time_augmentation),
       summarize_eval=make_summarize_eval(validation.labels),
       train_batches=lambda start: face_data.triplet_batches(
           train_split, people_per_batch=config.people_per_batch,
@@ -361,36 +281,6 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
             "input_std": std, "people": people, "validation": {}},
       meta_from_eval=lambda m: {"validation": {k: m[k] for k in ("threshold", "auc", "accuracy")}},
       on_end=lambda state, workdir: _on_end(model, dataset, people, config, mean, std, state,
-                                            workdir))
+                                            workdir),
+      fields_added_later=faces_config.FIELDS_ADDED_LATER)
 
-
-class TrainedFaceEmbedder:
-  """A face-embedding network restored from a workdir (for recognize and research code).
-
-  Attributes:
-    image_shape: (H, W, 1) the network takes.
-    threshold: the Euclidean distance threshold picked on the validation people, or None.
-    embedder: its `Embedder` (for `measure_unseen`).
-  """
-
-  def __init__(self, workdir: str, test_time_augmentation: bool | None = None):
-    """test_time_augmentation: embed with or without it (None: as the run was configured)."""
-    self.meta, self.step, self.config = checkpoint.latest_run(workdir, "faces",
-                                                              "a face-embedding network")
-    self.image_shape = tuple(self.meta["image_shape"])
-    self.threshold = self.meta.get("validation", {}).get("threshold")
-    self.model = create_model(self.config)
-    self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
-        self.model, self.config, self.image_shape, 1, jax.random.key(0)))
-    if test_time_augmentation is None:
-      test_time_augmentation = uses_test_time_augmentation(self.config)
-    self.embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"],
-                             test_time_augmentation)
-
-  def embed(self, images: np.ndarray) -> np.ndarray:
-    """uint8 faces [N, H, W, 1] -> unit-norm float32 embeddings [N, E]."""
-    return self.embedder(self.state.params, images)
-
-  def embed_files(self, paths: list[str]) -> np.ndarray:
-    """Embeddings [N, E] of image files (grey, resized/cropped to the network's input)."""
-    return self.embed(np.stack([face_data.load_face(p, self.image_shape) for p in paths]))

@@ -23,6 +23,8 @@ embedding stays the L2-normalised one.
 import jax
 import jax.numpy as jnp
 
+from mlfun_jax.core import checks
+
 _EPSILON = 1e-12
 
 
@@ -103,7 +105,12 @@ def triplet_sums(anchors: jax.Array, anchor_labels: jax.Array, anchor_index: jax
     {'loss': sum of max(d_ap - d_an + margin, 0), 'pairs': number of pairs, 'active': pairs with
      a positive loss, 'semi_hard': pairs with a semi-hard negative, 'positive_distance': sum of
      d_ap, 'negative_distance': sum of d_an}, all float32 scalars.
+
+  Raises:
+    InputConventionError: labels that are not integer person ids [A] and [B].
   """
+  checks.check_ids(anchor_labels, name='anchor_labels', rank=1)
+  checks.check_ids(labels, name='labels', rank=1)
   distances = pairwise_distances(anchors, embeddings, squared)
   mine = {'semi_hard': mine_semi_hard, 'batch_hard': mine_batch_hard}[mining]
   mined = mine(jax.lax.stop_gradient(distances), anchor_labels, labels, anchor_index)
@@ -183,7 +190,12 @@ def cosface_sums(embeddings: jax.Array, labels: jax.Array, centres: jax.Array, s
     {'loss': sum of -log softmax(scale * (cos - margin * onehot))_label, 'examples': B,
      'correct': rows whose closest centre (plain cosine) is their own, 'target_cosine': sum of the
      cosine to the own centre}, float32 scalars.
+
+  Raises:
+    InputConventionError: labels that are not integer class ids [B] in 0..C-1 (the range is
+      checked on concrete arrays only).
   """
+  checks.check_ids(labels, name='labels', vocab_size=centres.shape[0], rank=1)
   def normalise(x):
     x = x.astype(jnp.float32)
     return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=1, keepdims=True), _EPSILON))
@@ -208,7 +220,8 @@ def _cosface_means(sums: dict[str, jax.Array]) -> dict[str, jax.Array]:
 def cosface_loss(embeddings: jax.Array, labels: jax.Array, centres: jax.Array,
                  scale: float = 30.0, margin: float = 0.35
                  ) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """CosFace loss averaged over a whole batch on one device (see `cosface_sums`).
+  """CosFace loss averaged over a whole batch on one device (see `cosface_sums`): embeddings
+  float [B, E], labels int class ids [B] in 0..C-1 (checked), centres float [C, E].
 
   Returns:
     (mean loss, metrics {'cosface_loss', 'class_accuracy', 'target_cosine'}).
@@ -220,7 +233,8 @@ def cosface_loss(embeddings: jax.Array, labels: jax.Array, centres: jax.Array,
 def device_cosface_loss(embeddings: jax.Array, labels: jax.Array, centres: jax.Array,
                         axis_name: str, scale: float = 30.0, margin: float = 0.35
                         ) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """`cosface_loss` of the global batch, inside a function mapped over `axis_name`.
+  """`cosface_loss` of the global batch, inside a function mapped over `axis_name` (labels: int
+  class ids [b] in 0..C-1, as `cosface_sums` checks).
 
   Returns:
     (D * this device's loss sum / examples of the global batch, so that the pmean of the

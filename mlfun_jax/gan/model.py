@@ -12,15 +12,24 @@ the discriminator after every layer but the first (`Discriminator.norm='batch'`)
 categorical code: the generator also takes a one-hot code of K classes (`Latent.codes`) and the
 discriminator's Q head (`Discriminator.code_classes`) predicts it back from the image, so that each
 code comes to draw one clearly recognisable kind of image (for MNIST: one digit).
+
+`create_models` and `create_state` build both networks and the GAN's train state (`GANState`) from
+a GAN config (mlfun_jax/gan/config.py).
 """
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
+import optax
 
+from mlfun_jax.core import checks
+from mlfun_jax.core import optim
 from mlfun_jax.core import parallel
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import layers
 
 UPSAMPLINGS = ("transpose", "subpixel")
@@ -102,6 +111,7 @@ class Discriminator(nn.Module):
   def __call__(self, images: jax.Array, *, train: bool = False) -> tuple[jax.Array, jax.Array]:
     if self.norm not in NORMS:
       raise ValueError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
+    checks.check_images(images, name="images", dtype_kind="f", value_range=(-1.0, 1.0))
 
     def normalise(x, first=False):
       if self.norm == "none" or first:
@@ -143,10 +153,13 @@ class Latent(NamedTuple):
 
   def draw(self, keys: jax.Array, codes: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """(inputs float32 [B, size], codes int32 [B]): one row per PRNG key of `keys` [B]; the codes
-    uniform over the classes (all 0 without a code) unless given (int [B])."""
+    uniform over the classes (all 0 without a code) unless given (int [B] in 0..codes-1, checked
+    when the latent has a code)."""
     noise = noise_from_keys(keys, self.noise)
     if not self.codes:
       return noise, jnp.zeros(keys.shape[:1], jnp.int32)
+    if codes is not None:
+      checks.check_ids(codes, name="codes", vocab_size=self.codes, rank=1)
     if codes is None:
       codes = jax.vmap(lambda k: jax.random.randint(jax.random.fold_in(k, 1), (), 0, self.codes))(
           keys)
@@ -154,11 +167,69 @@ class Latent(NamedTuple):
     return jnp.concatenate([noise, jax.nn.one_hot(codes, self.codes)], axis=-1), codes
 
 
-def latent_of(model_config) -> Latent:
+def latent_of(model_config: ml_collections.ConfigDict) -> Latent:
   """The Latent of a config's `model` fields: `latent` noise numbers, `categorical_code` classes."""
-  return Latent(model_config.latent, model_config.get("categorical_code", 0))
+  return Latent(model_config.latent, model_config.categorical_code)
 
 
 def noise_from_keys(keys: jax.Array, latent: int) -> jax.Array:
   """float32 [B, latent] standard normal noise, one row per PRNG key of `keys` [B]."""
   return jax.vmap(lambda k: jax.random.normal(k, (latent,)))(keys)
+
+
+class GANState(flax.struct.PyTreeNode):
+  """Both networks, the generator's BatchNorm averages, the averaged generator (the one that
+  samples) with its own BatchNorm averages, the discriminator's BatchNorm averages (empty without
+  BatchNorm) and both optimizer states."""
+  step: jax.Array
+  generator: Any
+  batch_stats: Any
+  ema_generator: Any
+  ema_batch_stats: Any
+  discriminator: Any
+  discriminator_stats: Any
+  generator_opt_state: Any
+  discriminator_opt_state: Any
+  generator_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+  discriminator_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+
+def create_models(config: ml_collections.ConfigDict,
+                  image_shape) -> tuple[Generator, Discriminator]:
+  """(generator, discriminator) of the GAN config's `model` fields for images (H, W, C)."""
+  if config.model.upsampling not in UPSAMPLINGS:
+    raise UserError(f"config field model.upsampling={config.model.upsampling!r} must be one of "
+                    f"{', '.join(UPSAMPLINGS)}")
+  try:
+    num_upsamplings(image_shape[0])
+  except ValueError as e:
+    raise UserError(f"dataset images are {image_shape}: {e}") from e
+  norm = config.model.discriminator_norm
+  if norm not in NORMS:
+    raise UserError(f"config field model.discriminator_norm={norm!r} must be one of "
+                    f"{', '.join(NORMS)}")
+  return (Generator(tuple(image_shape), config.model.generator_features, config.model.upsampling,
+                    dense_features=config.model.generator_dense),
+          Discriminator(config.model.discriminator_features,
+                        dense_features=config.model.discriminator_dense, norm=norm,
+                        code_classes=latent_of(config.model).codes))
+
+
+def create_state(generator: Generator, discriminator: Discriminator,
+                 config: ml_collections.ConfigDict, num_steps: int, rng: jax.Array) -> GANState:
+  """Fresh GANState: both networks from `rng`, the average equal to the generator, the two
+  optimizers of the config."""
+  g_rng, d_rng = jax.random.split(rng)
+  noise = jnp.zeros((1, latent_of(config.model).size))
+  g_vars = generator.init(g_rng, noise, train=False)
+  d_vars = discriminator.init(d_rng, jnp.zeros((1, *generator.image_shape)))
+  d_params = d_vars["params"]
+  g_tx = optim.create_optimizer(config.generator_optimizer, num_steps)
+  d_tx = optim.create_optimizer(config.discriminator_optimizer, num_steps)
+  return GANState(step=jnp.zeros((), jnp.int32), generator=g_vars["params"],
+                  batch_stats=g_vars["batch_stats"], ema_generator=g_vars["params"],
+                  ema_batch_stats=g_vars["batch_stats"], discriminator=d_params,
+                  discriminator_stats=d_vars.get("batch_stats", {}),
+                  generator_opt_state=g_tx.init(g_vars["params"]),
+                  discriminator_opt_state=d_tx.init(d_params),
+                  generator_tx=g_tx, discriminator_tx=d_tx)

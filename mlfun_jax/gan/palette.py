@@ -4,6 +4,8 @@ import operator
 
 import numpy as np
 
+from mlfun_jax.core import checks
+
 # The NES (2C02, NTSC) palette as published at
 # http://www.thealmightyguru.com/Games/Hacking/Docs/NES-NTSC-Palette.txt (the table on Wikipedia's
 # "List of video game console palettes" and in many emulators), 64 entries in index order $00-$3F.
@@ -35,6 +37,8 @@ def _to_uint8_rgb(images: np.ndarray, signed: bool) -> np.ndarray:
   if images.ndim != 4 or images.shape[-1] not in (1, 3):
     raise ValueError(f'images must be [N, H, W, 1 or 3], got shape {images.shape}')
   if images.dtype != np.uint8:
+    checks.check_images(images, name='images', dtype_kind='f',
+                        value_range=(-1.0, 1.0) if signed else (0.0, 1.0))
     images = images.astype(np.float32)
     scaled = (images + 1.0) * 127.5 if signed else images * 255.0
     images = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
@@ -49,7 +53,8 @@ def to_palette(images: np.ndarray, palette: np.ndarray = NES_PALETTE, *, signed:
 
   Args:
     images: uint8 [N, H, W, C], or float in [0, 1] ([-1, 1] when `signed`), C 1 (grey) or 3.
-      Floats are rounded to 8-bit first, so they match the equivalent uint8 images exactly.
+      Floats are rounded to 8-bit first, so they match the equivalent uint8 images exactly; other
+      dtypes and floats outside their range raise checks.InputConventionError.
     palette: uint8 [M, 3] colours.
     signed: float images are in [-1, 1] rather than [0, 1] (ignored for uint8).
     chunk_pixels: pixels matched at a time; memory is about chunk_pixels * M * 4 bytes.

@@ -20,11 +20,12 @@ from absl import logging
 import jax
 import numpy as np
 
+from mlfun_jax.core import checks
 from mlfun_jax.core import files
-from mlfun_jax.gan import palette
 from mlfun_jax.core import pictures
-from mlfun_jax.gan import sample_quality
 from mlfun_jax.gan import model as gan_models
+from mlfun_jax.gan import palette
+from mlfun_jax.gan import sample_quality
 
 SAMPLES_DIR = "samples"
 REPORT_FILE = "report.json"
@@ -37,7 +38,9 @@ _CHUNK = 500
 
 def sample_grid(images: np.ndarray, *, pixel_art: bool = False, scale: int = 4,
                 columns: int = 8) -> np.ndarray:
-  """float [N, H, W, C] in [-1, 1] -> uint8 picture: a grid, optionally in the NES palette."""
+  """float [N, H, W, C] in [-1, 1] (checked) -> uint8 picture: a grid, optionally in the NES
+  palette."""
+  checks.check_images(images, name="images", dtype_kind="f", value_range=(-1.0, 1.0))
   if pixel_art:
     return pictures.image_grid(palette.pixel_art(images, scale, signed=True), columns=columns)
   return pictures.image_grid((images + 1.0) / 2.0, columns=columns, scale=2)
@@ -53,7 +56,13 @@ def samples(generator, latent: gan_models.Latent, state, num: int, seed: int,
             code: int | np.ndarray | None = None) -> np.ndarray:
   """float32 [num, H, W, C] in [-1, 1] from `num` inputs drawn with `seed` by the averaged
   generator (BatchNorm running averages); the same seed gives the same samples. `code` (an int,
-  or int [num]) fixes the categorical code; by default it is drawn with the noise."""
+  or int [num], in 0..latent.codes-1: checked) fixes the categorical code; by default it is drawn
+  with the noise."""
+  if code is not None:
+    code = np.asarray(code)
+    if not latent.codes:
+      raise checks.InputConventionError("code: this generator has no categorical code (give None)")
+    checks.check_ids(code, name="code", vocab_size=latent.codes)
   keys = jax.random.split(jax.random.key(seed), num)
   codes = None if code is None else np.broadcast_to(np.asarray(code, np.int32), (num,))
   return np.concatenate([
@@ -91,8 +100,9 @@ def _features(quality, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def quality_report(generator, latent: gan_models.Latent, state, initial_state, quality,
                    real_images: np.ndarray) -> dict[str, Any]:
-  """Frechet distances (final and initial generator) against `real_images` (uint8), Inception
-  Scores, and the classes among NUM_REPORT_SAMPLES new samples."""
+  """Frechet distances (final and initial generator) against `real_images` (uint8 [N, H, W, C],
+  checked), Inception Scores, and the classes among NUM_REPORT_SAMPLES new samples."""
+  checks.check_images(real_images, name="real_images", dtype_kind="u")
   real_features, real_probabilities = _features(quality, real_images.astype(np.float32) / 127.5 - 1)
   real_stats = sample_quality.feature_statistics(real_features)
   report = {"num_real": len(real_images),
@@ -125,7 +135,8 @@ def quality_report(generator, latent: gan_models.Latent, state, initial_state, q
 def final_pictures_and_report(generator, config, state, quality, workdir: str,
                               real_images: np.ndarray | None = None,
                               initial_state=None) -> dict[str, Any]:
-  """The final fixed-noise grid(s) and, with a quality classifier, report.json."""
+  """The final fixed-noise grid(s) and, with a quality classifier and `real_images` (uint8
+  [N, H, W, C], checked), report.json."""
   written = fixed_noise_grid(generator, config, state, workdir)
   latent = gan_models.latent_of(config.model)
   if latent.codes:

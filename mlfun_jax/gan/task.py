@@ -1,11 +1,11 @@
 """DCGAN on the shared loop: two optimizers in one state, the non-saturating loss, sample quality.
 
-Config fields (see experiments/configs/dcgan_mnist.py, dcgan_cifar10.py): the data fields of the
-classification family; model.latent, model.generator_features, model.discriminator_features,
+Config fields (mlfun_jax/gan/config.py; see experiments/configs/dcgan_mnist.py, dcgan_cifar10.py):
+the image data fields; model.latent, model.generator_features, model.discriminator_features,
 model.upsampling, model.ema_decay, model.generator_dense, model.discriminator_dense,
 model.discriminator_norm, model.categorical_code / model.code_weight (InfoGAN's categorical
 code: K classes, 0 for none; the weight of its mutual-information term); generator_optimizer and
-discriminator_optimizer (mlfun_jax/optim.py);
+discriminator_optimizer (mlfun_jax/core/optim.py);
 quality.classifier_workdir (a classifier trained with this project on the same image shape: its
 last hidden layer is the feature space of the Frechet distance, its softmax gives the Inception
 Score; None: no quality metrics); samples.every / samples.num (the fixed-noise grid),
@@ -28,78 +28,24 @@ ema_decay 0 the average is the current generator.
 import functools
 from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
-from mlfun_jax.core import checkpoint
 from mlfun_jax import data
-from mlfun_jax.core import optim
+from mlfun_jax.classification import inference as classification_inference
+from mlfun_jax.core import checks
 from mlfun_jax.core import parallel
-from mlfun_jax.gan import sample_quality
 from mlfun_jax.core import train
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.gan import config as gan_config
 from mlfun_jax.gan import model as models
-from mlfun_jax.classification import task as classification
 from mlfun_jax.gan import pictures as gan_pictures
+from mlfun_jax.gan import sample_quality
 
 EVAL_SEED = 11  # Noise of the evaluation's generated images: the same at every evaluation.
-
-
-class GANState(flax.struct.PyTreeNode):
-  """Both networks, the generator's BatchNorm averages, the averaged generator (the one that
-  samples) with its own BatchNorm averages, the discriminator's BatchNorm averages (empty without
-  BatchNorm) and both optimizer states."""
-  step: jax.Array
-  generator: Any
-  batch_stats: Any
-  ema_generator: Any
-  ema_batch_stats: Any
-  discriminator: Any
-  discriminator_stats: Any
-  generator_opt_state: Any
-  discriminator_opt_state: Any
-  generator_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
-  discriminator_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
-
-
-def create_models(config: ml_collections.ConfigDict, image_shape) -> tuple[Any, Any]:
-  m = config.model
-  if m.upsampling not in models.UPSAMPLINGS:
-    raise UserError(f"config field model.upsampling={m.upsampling!r} must be one of "
-                    f"{', '.join(models.UPSAMPLINGS)}")
-  try:
-    models.num_upsamplings(image_shape[0])
-  except ValueError as e:
-    raise UserError(f"dataset images are {image_shape}: {e}") from e
-  norm = m.get("discriminator_norm", "none")
-  if norm not in models.NORMS:
-    raise UserError(f"config field model.discriminator_norm={norm!r} must be one of "
-                    f"{', '.join(models.NORMS)}")
-  return (models.Generator(tuple(image_shape), m.generator_features, m.upsampling,
-                           dense_features=m.get("generator_dense", 0)),
-          models.Discriminator(m.discriminator_features, dense_features=m.get(
-              "discriminator_dense", 0), norm=norm, code_classes=models.latent_of(m).codes))
-
-
-def create_state(generator, discriminator, config, num_steps: int, rng: jax.Array) -> GANState:
-  g_rng, d_rng = jax.random.split(rng)
-  noise = jnp.zeros((1, models.latent_of(config.model).size))
-  g_vars = generator.init(g_rng, noise, train=False)
-  d_vars = discriminator.init(d_rng, jnp.zeros((1, *generator.image_shape)))
-  d_params = d_vars["params"]
-  g_tx = optim.create_optimizer(config.generator_optimizer, num_steps)
-  d_tx = optim.create_optimizer(config.discriminator_optimizer, num_steps)
-  return GANState(step=jnp.zeros((), jnp.int32), generator=g_vars["params"],
-                  batch_stats=g_vars["batch_stats"], ema_generator=g_vars["params"],
-                  ema_batch_stats=g_vars["batch_stats"], discriminator=d_params,
-                  discriminator_stats=d_vars.get("batch_stats", {}),
-                  generator_opt_state=g_tx.init(g_vars["params"]),
-                  discriminator_opt_state=d_tx.init(d_params),
-                  generator_tx=g_tx, discriminator_tx=d_tx)
 
 
 def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
@@ -112,18 +58,19 @@ def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """UserError naming the first bad model field."""
-  decay = config.model.get("ema_decay", 0.0)
+  decay = config.model.ema_decay
   if not 0.0 <= decay < 1.0:
     raise UserError(f"config field model.ema_decay={decay} must be in [0, 1)")
   codes = models.latent_of(config.model).codes
   if codes < 0 or codes == 1:
     raise UserError(f"config field model.categorical_code={codes} must be 0 (no code) or >= 2")
-  if config.model.get("code_weight", 1.0) < 0:
+  if config.model.code_weight < 0:
     raise UserError(f"config field model.code_weight={config.model.code_weight} must be >= 0")
 
 
 def to_signed(images: jax.Array) -> jax.Array:
-  """uint8 [B, H, W, C] -> float32 in [-1, 1] (the generator's tanh range)."""
+  """uint8 [B, H, W, C] 0..255 (checked) -> float32 in [-1, 1] (the generator's tanh range)."""
+  checks.check_images(images, name="images", dtype_kind="u")
   return images.astype(jnp.float32) / 127.5 - 1.0
 
 
@@ -132,8 +79,8 @@ def make_train_step(generator, discriminator, config):
   the generator's moving average moves and runs once on the generator step's noise (in train
   mode, for its BatchNorm averages)."""
   latent = models.latent_of(config.model)
-  ema_decay = float(config.model.get("ema_decay", 0.0))
-  code_weight = float(config.model.get("code_weight", 1.0))
+  ema_decay = float(config.model.ema_decay)
+  code_weight = float(config.model.code_weight)
 
   def code_loss(code_logits, codes):
     """Mean cross entropy of the Q head's code logits [B, K] against the codes int [B] (0 without
@@ -142,7 +89,7 @@ def make_train_step(generator, discriminator, config):
       return jnp.zeros((), jnp.float32)
     return optax.softmax_cross_entropy_with_integer_labels(code_logits, codes).mean()
 
-  def train_step(state: GANState, batch, rng):
+  def train_step(state: models.GANState, batch, rng):
     real = to_signed(batch["image"])
     keys = parallel.example_keys(rng, real.shape[0])
     d_keys, g_keys = jnp.moveaxis(jax.vmap(lambda k: jax.random.split(k))(keys), 1, 0)
@@ -214,7 +161,7 @@ class QualityClassifier:
 
   def __init__(self, workdir: str, image_shape):
     try:
-      self.classifier = classification.Classifier(workdir)
+      self.classifier = classification_inference.Classifier(workdir)
     except UserError as e:
       raise UserError(f"config field quality.classifier_workdir: {e}") from e
     if tuple(self.classifier.image_shape) != tuple(image_shape):
@@ -225,10 +172,11 @@ class QualityClassifier:
     self.num_classes = len(self.classifier.class_names)
 
   def __call__(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """float [B, H, W, C] in [-1, 1] -> (features float32 [B, F], probabilities float32 [B, K])."""
-    c = self.classifier
-    features, logits = classification.features_and_logits(
-        c.model, c.state, (images + 1.0) * 127.5, c.meta["input_mean"], c.meta["input_std"])
+    """float [B, H, W, C] in [-1, 1] (checked; the classifier's image shape) -> (features float32
+    [B, F], probabilities float32 [B, K]); usable under jit."""
+    checks.check_images(images, name="images", dtype_kind="f", value_range=(-1.0, 1.0),
+                        shape=self.classifier.image_shape)
+    features, logits = self.classifier.features_and_logits((images + 1.0) * 127.5)
     return features, jax.nn.softmax(logits, axis=-1)
 
 
@@ -252,7 +200,7 @@ def make_eval_step(generator, discriminator, config, quality: QualityClassifier 
   with a classifier a count of (code, class found) pairs."""
   latent = models.latent_of(config.model)
 
-  def eval_step(state: GANState, batch):
+  def eval_step(state: models.GANState, batch):
     real = to_signed(batch["image"])
     mask = batch["mask"]
     keys = parallel.example_keys(jax.random.fold_in(jax.random.key(EVAL_SEED),
@@ -326,7 +274,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   check_config(config)
   dataset = data.load_configured_dataset(config)
   layout = train.batch_layout(config.batch_size)
-  generator, discriminator = create_models(config, dataset.image_shape)
+  generator, discriminator = models.create_models(config, dataset.image_shape)
   quality = (QualityClassifier(config.quality.classifier_workdir, dataset.image_shape)
              if config.quality.classifier_workdir else None)
   num_steps = train.num_train_steps(config, len(dataset.train))
@@ -334,7 +282,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
           "image_shape": list(dataset.image_shape)}
   pictures = functools.partial(gan_pictures.fixed_noise_grid, generator, config)
   return train.Task(
-      init=lambda rng: create_state(generator, discriminator, config, num_steps, rng),
+      init=lambda rng: models.create_state(generator, discriminator, config, num_steps, rng),
       train_step=make_train_step(generator, discriminator, config),
       eval_step=make_eval_step(generator, discriminator, config, quality),
       summarize_eval=summarize_eval,
@@ -343,30 +291,10 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
       eval_batches=lambda: _indexed(data.eval_batches(dataset.test, **layout)),
       num_steps=num_steps,
       examples_per_step=config.batch_size,
+      fields_added_later=gan_config.FIELDS_ADDED_LATER,
       meta=meta,
       on_eval=lambda state, step, workdir: pictures(state, workdir, step),
       on_end=lambda state, workdir: gan_pictures.final_pictures_and_report(
           generator, config, state, quality, workdir, real_images=dataset.test.images,
-          initial_state=create_state(generator, discriminator, config, num_steps,
-                                     jax.random.key(config.seed))))
-
-
-class TrainedGAN:
-  """A generator restored from a workdir's latest checkpoint (for sampling)."""
-
-  def __init__(self, workdir: str):
-    self.meta, self.step, self.config = checkpoint.latest_run(workdir, "gan", "a GAN")
-    self.generator, discriminator = create_models(self.config, tuple(self.meta["image_shape"]))
-    self.latent = models.latent_of(self.config.model)
-    self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
-        self.generator, discriminator, self.config, 1, jax.random.key(0)))
-
-  def sample(self, num: int, seed: int = 0, code: int | None = None) -> np.ndarray:
-    """float32 [num, H, W, C] in [-1, 1]: new samples, the same for the same seed; all with the
-    categorical `code` when given (UserError without a code or out of range)."""
-    classes = self.latent.codes
-    if code is not None and not 0 <= code < classes:
-      raise UserError(f"code {code} is out of range: " + (
-          f"this GAN's categorical code has {classes} classes (0..{classes - 1})" if classes
-          else "this GAN has no categorical code"))
-    return gan_pictures.samples(self.generator, self.latent, self.state, num, seed, code=code)
+          initial_state=models.create_state(generator, discriminator, config, num_steps,
+                                            jax.random.key(config.seed))))

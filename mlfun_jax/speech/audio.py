@@ -6,6 +6,9 @@ so it runs on the accelerator: frames of `frame_ms` (20 ms) every `hop_ms`, a wi
 cepstral coefficients of the log-mel spectrum (MFCCs: an orthonormal DCT-II, which keeps the
 spectral envelope and drops the voice's pitch harmonics), and per-utterance normalisation of each
 feature over the utterance's real frames (padding masked out).
+
+Waveforms are float arrays at full scale +-1 (as `read_wav` returns them); integer PCM (int16
+samples, or floats holding their values) is refused with one line: see `check_waves`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,47 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.speech import conventions
 
 WINDOWS = ("hann", "hamming", "rectangular")
+# Waveforms are at full scale +-1; resampling and added noise may overshoot it a little, so up to
+# this peak is accepted. Larger peaks are integer PCM values (e.g. int16 up to 32767) unscaled.
+MAX_ABS_SAMPLE = 2.0
+
+
+def check_full_scale(x, *, name: str) -> None:
+  """InputError unless the float samples `x` lie in [-1, 1] (|x| <= MAX_ABS_SAMPLE tolerated);
+  values are checked on concrete arrays only."""
+  if conventions.is_traced(x) or not np.size(x):
+    return
+  peak = float(np.max(np.abs(np.asarray(x, np.float64))))
+  if not peak <= MAX_ABS_SAMPLE:  # Also NaN.
+    raise conventions.InputError(
+        f"{name} must be float samples in [-1, 1] (full scale; |x| <= {MAX_ABS_SAMPLE:g} "
+        f"tolerated), got a peak of {peak:.5g}: scale integer PCM by 1 / 32768 (int16)")
+
+
+def check_wave(wave, *, name: str = "wave") -> None:
+  """InputError unless `wave` is one float waveform [S] in [-1, 1] (see `check_full_scale`)."""
+  conventions.check_floats(wave, name=name, rank=1, shape="[S] (one waveform)")
+  check_full_scale(wave, name=name)
+
+
+def check_waves(waves, *, name: str = "waves") -> list:
+  """`waves` as a list after checking it is a sequence of float waveforms [S_i] in [-1, 1].
+
+  Raises:
+    conventions.InputError: one waveform (an array [S]) instead of a list of them, or an item of
+      another dtype, rank or scale.
+  """
+  if isinstance(waves, str) or (hasattr(waves, "ndim") and np.ndim(waves) < 2):
+    shape = f" {waves.dtype} {list(waves.shape)}" if hasattr(waves, "shape") else ""
+    raise conventions.InputError(f"{name} must be a list of float waveforms [S]; got one "
+                            f"{type(waves).__name__}{shape}: wrap a single waveform in a list")
+  waves = list(waves)
+  for i, samples in enumerate(waves):
+    check_wave(samples, name=f"{name}[{i}]")
+  return waves
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,21 +190,35 @@ def dct_matrix(size: int, count: int) -> np.ndarray:
   return matrix.astype(np.float32)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def spectrogram(front_end: FrontEnd, waves: jax.Array, lengths: jax.Array
                 ) -> tuple[jax.Array, jax.Array]:
-  """Log-power (or log-mel, or MFCC) features of a padded batch of waveforms.
+  """Log-power (or log-mel, or MFCC) features of a padded batch of waveforms (jit-compiled).
 
   Args:
     front_end: the settings (static).
-    waves: float32 [B, S] waveforms at `front_end.sample_rate`, zero-padded after their length.
+    waves: float [B, S] waveforms in [-1, 1] at `front_end.sample_rate`, zero-padded after their
+      length (a batch: one waveform is waves[None]).
     lengths: int [B] real samples of each waveform.
 
   Returns:
     (features float32 [B, T, F], frame counts int32 [B]) with T = front_end.num_frames(S) and
     F = front_end.num_features; frames past an utterance's count are 0 (when normalising) and are
     padding.
+
+  Raises:
+    conventions.InputError: waves of another dtype, rank or scale (integer PCM); lengths not
+      int [B].
   """
+  conventions.check_floats(waves, name="waves", rank=2, shape="[B, S] (a padded batch)")
+  check_full_scale(waves, name="waves")
+  conventions.check_ids(lengths, name="lengths", rank=1, shape="[B]")
+  return _spectrogram(front_end, waves, lengths)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _spectrogram(front_end: FrontEnd, waves: jax.Array, lengths: jax.Array
+                 ) -> tuple[jax.Array, jax.Array]:
+  """`spectrogram` without the conventions."""
   win, hop = front_end.frame_length, front_end.hop_length
   waves = jnp.asarray(waves, jnp.float32)
   if waves.shape[1] < win:
@@ -242,7 +298,9 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-  """float32 samples resampled from `from_rate` to `to_rate` Hz (polyphase, scipy)."""
+  """float32 [S'] samples resampled from `from_rate` to `to_rate` Hz (polyphase, scipy) from float
+  samples [S] (any scale)."""
+  conventions.check_floats(samples, name="samples", rank=1, shape="[S] (one waveform)")
   if from_rate == to_rate:
     return np.asarray(samples, np.float32)
   import scipy.signal  # pylint: disable=g-import-not-at-top
@@ -273,8 +331,14 @@ def features_of(front_end: FrontEnd, waves: list[np.ndarray], chunk: int = 64,
                 multiple: int = 1024) -> list[np.ndarray]:
   """Per waveform, float32 [frames, F] features (only its real frames), computed `chunk` at a time.
 
-  Waveforms are padded to a multiple of `multiple` samples, so few shapes are compiled.
+  Args:
+    front_end: the settings.
+    waves: a list of float waveforms [S_i] in [-1, 1] at `front_end.sample_rate`
+      (`check_waves`).
+    chunk, multiple: waveforms are padded to a multiple of `multiple` samples, so few shapes are
+      compiled, and `chunk` of them are computed at a time.
   """
+  waves = check_waves(waves)
   order = np.argsort([len(w) for w in waves], kind="stable")
   results = [None] * len(waves)
   for start in range(0, len(waves), chunk):

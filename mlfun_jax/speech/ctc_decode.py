@@ -1,7 +1,9 @@
-"""CTC text handling on the host: the alphabet, greedy decoding and a prefix beam search with an
+"""CTC text handling on the host: alphabets, greedy decoding and a prefix beam search with an
 optional language model (a character n-gram or a word list) — "Hello" beats "Hullo".
 
-Class 0 of the network's output is the CTC blank; class i >= 1 is `ALPHABET[i - 1]`.
+Class 0 of the network's output is the CTC blank; class i >= 1 is `alphabet[i - 1]`. Every decoder
+takes the run's alphabet (config field `alphabet`; `ALPHABET` is the default) and refuses logits
+whose class count is not len(alphabet) + 1 and ids outside 0..len(alphabet).
 """
 
 from __future__ import annotations
@@ -13,30 +15,84 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.speech import conventions
+from mlfun_jax.speech.config import ALPHABET
 
-ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
 BLANK = 0
-SPACE = ALPHABET.index(" ") + 1  # The class separating words.
-NUM_CLASSES = len(ALPHABET) + 1  # Characters plus the blank.
-_INDEX = {c: i + 1 for i, c in enumerate(ALPHABET)}
+SPACE = ALPHABET.index(" ") + 1  # The class separating words (default alphabet).
+NUM_CLASSES = len(ALPHABET) + 1  # Characters plus the blank (default alphabet).
 
 
-def encode(text: str) -> list[int]:
-  """Class ids (1..NUM_CLASSES-1) of a lower-cased transcript; UserError on other characters."""
+def check_alphabet(alphabet: str) -> str:
+  """`alphabet` (the characters of classes 1..len) when it is a non-empty str of distinct
+  characters; UserError naming config field `alphabet` otherwise."""
+  if not isinstance(alphabet, str) or not alphabet or len(set(alphabet)) != len(alphabet):
+    raise UserError(f"config field alphabet={alphabet!r} must be a non-empty str of distinct "
+                    "characters")
+  return alphabet
+
+
+def num_classes(alphabet: str) -> int:
+  """Output classes of a CTC network over `alphabet`: its characters plus the blank."""
+  return len(check_alphabet(alphabet)) + 1
+
+
+def space_id(alphabet: str) -> int:
+  """The class of ' ' in `alphabet` (separates words); -1 when it has no space."""
+  return check_alphabet(alphabet).find(" ") + 1 or -1
+
+
+def check_logits(logits, alphabet: str, name: str = "logits") -> np.ndarray:
+  """`logits` as a numpy array after checking it is float [T, len(alphabet) + 1] (one utterance).
+
+  Raises:
+    conventions.InputError: another dtype, rank or class count (a network over another alphabet).
+  """
+  logits = np.asarray(logits)
+  conventions.check_floats(logits, name=name, rank=2, shape="[T, K] (one utterance's frames)")
+  if logits.shape[1] != num_classes(alphabet):
+    raise conventions.InputError(
+        f"{name} has {logits.shape[1]} classes per frame; the alphabet {alphabet!r} needs "
+        f"{num_classes(alphabet)} ({len(alphabet)} characters + the CTC blank): pass the "
+        "alphabet the network was trained with")
+  return logits
+
+
+def encode(text: str, alphabet: str = ALPHABET) -> list[int]:
+  """Class ids (1..len(alphabet)) of a lower-cased transcript; UserError on other characters."""
+  conventions.check_text(text, name="text")
+  index = {c: i + 1 for i, c in enumerate(check_alphabet(alphabet))}
   text = text.lower()
-  bad = sorted(set(c for c in text if c not in _INDEX))
+  bad = sorted(set(c for c in text if c not in index))
   if bad:
     raise UserError(f"transcript {text!r} has characters outside the alphabet: {''.join(bad)!r}")
-  return [_INDEX[c] for c in text]
+  return [index[c] for c in text]
 
 
-def decode(ids: Iterable[int]) -> str:
-  """Text of class ids; blanks (0) are skipped."""
-  return "".join(ALPHABET[i - 1] for i in ids if 0 < i < NUM_CLASSES)
+def decode(ids: Iterable[int], alphabet: str = ALPHABET) -> str:
+  """Text of class ids in 0..len(alphabet); blanks (0) are skipped.
+
+  Raises:
+    conventions.InputError: an id outside 0..len(alphabet).
+  """
+  ids = [int(i) for i in ids]
+  conventions.check_ids(np.array(ids, np.int64), name="ids", vocab_size=num_classes(alphabet))
+  return _text(ids, alphabet)
+
+
+def _text(ids: Iterable[int], alphabet: str) -> str:
+  """`decode` without the check (ids known to be in range)."""
+  return "".join(alphabet[i - 1] for i in ids if i != BLANK)
 
 
 def collapse(path: Sequence[int]) -> list[int]:
-  """CTC's rule on a frame path: merge runs of a class, then drop blanks ('hh_e_ll_l' -> 'hell')."""
+  """CTC's rule on a frame path of class ids (ints >= 0) [T]: merge runs of a class, then drop
+  blanks ('hh_e_ll_l' -> 'hell')."""
+  path = np.asarray(path)
+  conventions.check_ids(path if path.size else path.astype(np.int64), name="path", rank=1,
+                        shape="[T]")
+  if path.size and path.min() < 0:
+    raise conventions.InputError(f"path must hold class ids >= 0, got {int(path.min())}")
   out, previous = [], None
   for c in path:
     c = int(c)
@@ -46,10 +102,12 @@ def collapse(path: Sequence[int]) -> list[int]:
   return out
 
 
-def greedy_decode(logits: np.ndarray, length: int | None = None) -> str:
-  """Best path: the most likely class per frame [T, K], collapsed; only the first `length` frames."""
-  logits = np.asarray(logits)[:length]
-  return decode(collapse(np.argmax(logits, axis=-1)))
+def greedy_decode(logits: np.ndarray, length: int | None = None, *,
+                  alphabet: str = ALPHABET) -> str:
+  """Best path of one utterance: the most likely class per frame of float logits (or
+  log-probabilities) [T, len(alphabet) + 1], collapsed; only the first `length` frames."""
+  logits = check_logits(logits, alphabet)[:length]
+  return decode(collapse(np.argmax(logits, axis=-1)), alphabet)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -66,7 +124,8 @@ class CharNgramLM:
   """
   END = "$"
 
-  def __init__(self, texts: Iterable[str], order: int = 3, k: float = 0.1):
+  def __init__(self, texts: Iterable[str], order: int = 3, k: float = 0.1, *,
+               alphabet: str = ALPHABET):
     if order < 1:
       raise ValueError(f"order must be >= 1, got {order}")
     self.order, self.k = order, k
@@ -76,7 +135,7 @@ class CharNgramLM:
       for i in range(order - 1, len(padded)):
         self._counts[padded[i - order + 1:i]][padded[i]] += 1
     self._totals = {history: sum(counts.values()) for history, counts in self._counts.items()}
-    self._vocab = len(ALPHABET) + 1
+    self._vocab = len(check_alphabet(alphabet)) + 1
 
   def log_prob(self, context: str, c: str) -> float:
     history = ("^" * (self.order - 1) + context)[-(self.order - 1):] if self.order > 1 else ""
@@ -111,8 +170,9 @@ def _logsumexp(a: float, b: float) -> float:
 
 
 def beam_search(logits: np.ndarray, beam_width: int = 8, lm=None, lm_weight: float = 0.5,
-                prune_log_prob: float = -12.0) -> str:
-  """CTC prefix beam search (Hannun et al. 2014) over frames [T, K] (logits or log-probs).
+                prune_log_prob: float = -12.0, *, alphabet: str = ALPHABET) -> str:
+  """CTC prefix beam search (Hannun et al. 2014) over one utterance's float frames
+  [T, len(alphabet) + 1] (logits or log-probs).
 
   Each prefix keeps the log-probabilities of all its alignments ending in a blank and in a
   non-blank; at every frame the `beam_width` prefixes with the highest score survive, where
@@ -123,7 +183,7 @@ def beam_search(logits: np.ndarray, beam_width: int = 8, lm=None, lm_weight: flo
   Returns:
     the best transcript.
   """
-  log_probs = log_softmax(logits)
+  log_probs = log_softmax(check_logits(logits, alphabet))
   if beam_width < 1:
     raise UserError(f"beam width {beam_width} must be >= 1")
   neg = -math.inf
@@ -133,7 +193,7 @@ def beam_search(logits: np.ndarray, beam_width: int = 8, lm=None, lm_weight: flo
   def lm_score(prefix: tuple[int, ...]) -> float:
     if prefix not in lm_scores:
       lm_scores[prefix] = lm_score(prefix[:-1]) + (
-          lm.log_prob(decode(prefix[:-1]), ALPHABET[prefix[-1] - 1]) if lm else 0.0)
+          lm.log_prob(_text(prefix[:-1], alphabet), alphabet[prefix[-1] - 1]) if lm else 0.0)
     return lm_scores[prefix]
 
   def score(prefix, probs) -> float:
@@ -159,8 +219,8 @@ def beam_search(logits: np.ndarray, beam_width: int = 8, lm=None, lm_weight: flo
 
   def final(item):
     prefix, probs = item
-    end = lm.log_prob(decode(prefix), lm.END) if lm else 0.0
+    end = lm.log_prob(_text(prefix, alphabet), lm.END) if lm else 0.0
     return score(prefix, probs) + lm_weight * end
 
   best = max(beams.items(), key=final)[0]
-  return decode(best)
+  return _text(best, alphabet)

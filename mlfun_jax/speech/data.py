@@ -188,7 +188,9 @@ def phone_numbers(recordings: Sequence[Recording], count: int, *, sample_rate: i
 
 
 def speed_perturbed(wave: np.ndarray, speed: float, sample_rate: int) -> np.ndarray:
-  """The waveform played `speed` times faster (pitch shifts with it), by resampling."""
+  """The float waveform [S] in [-1, 1] played `speed` times faster (pitch shifts with it), by
+  resampling."""
+  audio.check_wave(wave)
   if speed == 1.0:
     return wave
   return audio.resample(wave, int(round(sample_rate * speed)), sample_rate)
@@ -197,7 +199,9 @@ def speed_perturbed(wave: np.ndarray, speed: float, sample_rate: int) -> np.ndar
 def with_noise(waves: Sequence[np.ndarray], *, fraction: float, snr_db: tuple[float, float],
                seed: int) -> list[np.ndarray]:
   """The waveforms, a seeded `fraction` of them with white noise added at a signal-to-noise ratio
-  drawn uniformly from snr_db = (low, high) decibels (relative to each waveform's mean power)."""
+  drawn uniformly from snr_db = (low, high) decibels (relative to each waveform's mean power);
+  waves: a list of float waveforms [S_i] in [-1, 1]."""
+  waves = audio.check_waves(waves)
   if not 0.0 <= fraction <= 1.0 or snr_db[0] > snr_db[1]:
     raise UserError(f"train_noise needs 0 <= fraction <= 1 and snr_db low <= high, got "
                     f"{fraction}, {tuple(snr_db)}")
@@ -218,7 +222,9 @@ def tightly_trimmed(waves: Sequence[np.ndarray], *, fraction: float, top_db: tup
   """The waveforms, a seeded `fraction` of them with their edges trimmed down to the frames
   within a threshold drawn uniformly from top_db = (low, high) decibels of their loudest frame
   (`synthetic_speech.trim_silence`): weak onsets and endings ('s', 'ks', 'f') cut off, as tight
-  energy trimming cuts them from some recordings."""
+  energy trimming cuts them from some recordings. waves: a list of float waveforms [S_i] in
+  [-1, 1]."""
+  waves = audio.check_waves(waves)
   if not 0.0 <= fraction <= 1.0 or not 0.0 < top_db[0] <= top_db[1]:
     raise UserError(f"train_trim needs 0 <= fraction <= 1 and 0 < top_db low <= high, got "
                     f"{fraction}, {tuple(top_db)}")
@@ -236,7 +242,14 @@ def speech_features(front_end: audio.FrontEnd, waves: Sequence[np.ndarray],
   """Per waveform its features float32 [frames, F]. With front_end.normalize each feature is
   standardised over the utterance's frames ('utterance') or over all frames of the waveforms
   with the same speakers[i] ('speaker': cepstral mean and variance normalisation per speaker, so
-  an utterance's silences and its word's own average spectrum are not normalised away)."""
+  an utterance's silences and its word's own average spectrum are not normalised away).
+
+  waves: a list of float waveforms [S_i] in [-1, 1] at front_end.sample_rate
+  (`audio.check_waves`); speakers: one name per waveform.
+  """
+  waves = audio.check_waves(waves)
+  if len(speakers) != len(waves):
+    raise ValueError(f"{len(speakers)} speakers for {len(waves)} waveforms")
   if normalize_over not in NORMALIZE_OVER:
     raise UserError(f"unknown config field audio.normalize_over={normalize_over!r}; choose one of "
                     f"{', '.join(NORMALIZE_OVER)}")
@@ -246,19 +259,16 @@ def speech_features(front_end: audio.FrontEnd, waves: Sequence[np.ndarray],
   return audio.normalize_groups(raw, speakers)
 
 
-def config_normalize_over(config) -> str:
-  """The config's audio.normalize_over ('utterance' for configs written before it existed)."""
-  return config.audio.get("normalize_over", "utterance")
-
-
 def make_split(front_end: audio.FrontEnd, utterances: Sequence[Utterance], label_length: int,
-               normalize_over: str = "utterance") -> SpeechSplit:
-  """Features (see `speech_features`) and padded labels of utterances."""
+               normalize_over: str = "utterance", *, alphabet: str = ctc_decode.ALPHABET
+               ) -> SpeechSplit:
+  """Features (see `speech_features`) and padded labels (class ids of `alphabet`) of
+  utterances."""
   texts = [u.text for u in utterances]
   labels = np.zeros((len(texts), label_length), np.int32)
   label_lengths = np.zeros(len(texts), np.int32)
   for i, text in enumerate(texts):
-    ids = ctc_decode.encode(text)
+    ids = ctc_decode.encode(text, alphabet)
     if len(ids) > label_length:
       raise UserError(f"transcript {text!r} is longer than {label_length} characters")
     labels[i, :len(ids)] = ids
@@ -289,15 +299,19 @@ def _utterances(config, recordings: Sequence[Recording], sample_rate: int, *, tr
   """
   if config.split != "phone_numbers":
     return [Utterance(r.wave, DIGIT_WORDS[r.digit], r.speaker) for r in recordings]
-  p = config.phone_numbers
-  min_digits, max_digits = p.min_digits, p.max_digits
+  min_digits = config.phone_numbers.min_digits
+  max_digits = config.phone_numbers.max_digits
   if train:
-    min_digits = p.get("train_min_digits") or min_digits
-    max_digits = p.get("train_max_digits") or max_digits
-  return phone_numbers(recordings, p.num_train if train else p.num_test, sample_rate=sample_rate,
-                       seed=p.seed if train else p.seed + 1, min_digits=min_digits,
-                       max_digits=max_digits, min_silence_s=p.min_silence_s,
-                       max_silence_s=p.max_silence_s)
+    min_digits = config.phone_numbers.train_min_digits or min_digits
+    max_digits = config.phone_numbers.train_max_digits or max_digits
+  return phone_numbers(
+      recordings,
+      config.phone_numbers.num_train if train else config.phone_numbers.num_test,
+      sample_rate=sample_rate,
+      seed=config.phone_numbers.seed if train else config.phone_numbers.seed + 1,
+      min_digits=min_digits, max_digits=max_digits,
+      min_silence_s=config.phone_numbers.min_silence_s,
+      max_silence_s=config.phone_numbers.max_silence_s)
 
 
 def _empty_split_error(config) -> UserError:
@@ -319,43 +333,45 @@ def load_speech_dataset(config) -> SpeechDataset:
   test_utterances = _utterances(config, test, rate, train=False)
   if not train_utterances or not test_utterances:
     raise _empty_split_error(config)
-  speeds = tuple(config.get("train_speeds", (1.0,)))
+  speeds = tuple(config.train_speeds)
   train_utterances = [
       Utterance(speed_perturbed(u.wave, s, rate), u.text, u.speaker if s == 1.0 else
                 f"{u.speaker}@{s}") for s in speeds for u in train_utterances]
-  noise = config.get("train_noise")
-  if noise is not None and noise.fraction:
-    noisy = with_noise([u.wave for u in train_utterances], fraction=noise.fraction,
-                       snr_db=tuple(noise.snr_db), seed=noise.seed)
+  if config.train_noise.fraction:
+    noisy = with_noise([u.wave for u in train_utterances], fraction=config.train_noise.fraction,
+                       snr_db=tuple(config.train_noise.snr_db), seed=config.train_noise.seed)
     train_utterances = [u._replace(wave=w) for w, u in zip(noisy, train_utterances)]
-  synthetic = config.get("synthetic_voices")
-  if synthetic is not None and synthetic.count:
-    accented = synthetic.get("accented", 0.0)
-    if synthetic.count < 0 or synthetic.takes < 1 or not 0.0 <= accented <= 1.0:
+  if config.synthetic_voices.count:
+    count, takes = config.synthetic_voices.count, config.synthetic_voices.takes
+    accented = config.synthetic_voices.accented
+    if count < 0 or takes < 1 or not 0.0 <= accented <= 1.0:
       raise UserError(f"config synthetic_voices needs count >= 0, takes >= 1 and 0 <= accented "
-                      f"<= 1; got count={synthetic.count}, takes={synthetic.takes}, accented={accented}")
-    voices = synthetic_speech.draw_voices(synthetic.count, synthetic.seed, accented=accented)
+                      f"<= 1; got count={count}, takes={takes}, accented={accented}")
+    voices = synthetic_speech.draw_voices(count, config.synthetic_voices.seed, accented=accented)
     train_utterances += [Utterance(*u) for u in synthetic_speech.synthetic_utterances(
-        DIGIT_WORDS, voices, takes=synthetic.takes, sample_rate=rate, seed=synthetic.seed)]
-  trim = config.get("train_trim")
-  if trim is not None and trim.fraction:
-    trimmed = tightly_trimmed([u.wave for u in train_utterances], fraction=trim.fraction,
-                              top_db=tuple(trim.top_db), seed=trim.seed)
+        DIGIT_WORDS, voices, takes=takes, sample_rate=rate, seed=config.synthetic_voices.seed)]
+  if config.train_trim.fraction:
+    trimmed = tightly_trimmed([u.wave for u in train_utterances],
+                              fraction=config.train_trim.fraction,
+                              top_db=tuple(config.train_trim.top_db), seed=config.train_trim.seed)
     train_utterances = [u._replace(wave=w) for w, u in zip(trimmed, train_utterances)]
   label_length = max(len(u.text) for u in train_utterances + test_utterances)
   return SpeechDataset(
       name=config.dataset,
-      train=make_split(front_end, train_utterances, label_length, config_normalize_over(config)),
-      test=make_split(front_end, test_utterances, label_length, config_normalize_over(config)),
+      train=make_split(front_end, train_utterances, label_length, config.audio.normalize_over,
+                       alphabet=config.alphabet),
+      test=make_split(front_end, test_utterances, label_length, config.audio.normalize_over,
+                      alphabet=config.alphabet),
       front_end=front_end,
       info={"split": config.split, "label_length": label_length, "data_dir": config.data_dir})
 
 
 def test_split_key(config) -> str:
-  """The config fields `load_test_split` reads (dataset, data_dir, split, phone_numbers, audio), as
-  one string: configs with equal keys give equal test splits."""
-  fields = {name: config.get(name) for name in ("dataset", "data_dir", "split", "phone_numbers",
-                                                "audio")}
+  """The config fields `load_test_split` reads (dataset, data_dir, split, phone_numbers, audio,
+  alphabet), as one string: configs with equal keys give equal test splits."""
+  fields = {"dataset": config.dataset, "data_dir": config.data_dir, "split": config.split,
+            "phone_numbers": config.phone_numbers, "audio": config.audio,
+            "alphabet": config.alphabet}
   return json.dumps({name: value.to_dict() if hasattr(value, "to_dict") else value
                      for name, value in fields.items()}, sort_keys=True, default=str)
 
@@ -370,7 +386,7 @@ def load_test_split(config, limit: int = 0) -> SpeechSplit:
   if not utterances:
     raise _empty_split_error(config)
   split = make_split(front_end, utterances, max(len(u.text) for u in utterances),
-                     config_normalize_over(config))
+                     config.audio.normalize_over, alphabet=config.alphabet)
   if not limit:
     return split
   return SpeechSplit(split.features[:limit], split.texts[:limit], split.labels[:limit],

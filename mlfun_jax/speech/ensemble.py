@@ -15,14 +15,20 @@ import math
 import numpy as np
 import scipy.special
 
-from mlfun_jax.speech import data as speech_data
 from mlfun_jax.core.errors import UserError
-from mlfun_jax.speech import task as speech
+from mlfun_jax.speech import audio
+from mlfun_jax.speech import conventions
+from mlfun_jax.speech import data as speech_data
+from mlfun_jax.speech.inference import Transcriber
 
 
 def combine_log_probs(member_logits: Sequence[np.ndarray]) -> np.ndarray:
   """float32 [T', K] log of the mean of the members' per-frame output distributions, from each
-  member's logits [T', K] (one member: its log-softmax). Decoders take it in place of logits."""
+  member's float logits [T', K] of one utterance (one member: its log-softmax). Decoders take it
+  in place of logits."""
+  for i, logits in enumerate(member_logits):
+    conventions.check_floats(logits, name=f"member_logits[{i}]", rank=2,
+                             shape="[T', K] (one utterance)")
   shapes = {np.shape(x) for x in member_logits}
   if len(shapes) != 1:
     raise ValueError(f"members' logits differ in shape: {sorted(shapes)}")
@@ -31,12 +37,12 @@ def combine_log_probs(member_logits: Sequence[np.ndarray]) -> np.ndarray:
   return mean.astype(np.float32)
 
 
-def _output_frame_ms(member: speech.Transcriber) -> float:
+def _output_frame_ms(member: Transcriber) -> float:
   return member.front_end.hop_ms * math.prod(member.config.model.conv_strides[
       :len(member.config.model.conv_features)])
 
 
-def check_frames_line_up(workdirs: Sequence[str], members: Sequence[speech.Transcriber]) -> None:
+def check_frames_line_up(workdirs: Sequence[str], members: Sequence[Transcriber]) -> None:
   """Raises UserError naming the first member whose sample rate or output frame rate differs from
   the first member's."""
   first = members[0]
@@ -50,7 +56,17 @@ def check_frames_line_up(workdirs: Sequence[str], members: Sequence[speech.Trans
           "members need the same sample rate and output frame rate")
 
 
-def check_same_test_split(workdirs: Sequence[str], members: Sequence[speech.Transcriber],
+def check_same_alphabet(workdirs: Sequence[str], members: Sequence[Transcriber]) -> None:
+  """Raises UserError naming the first member whose CTC alphabet differs from the first member's
+  (their output classes would not line up)."""
+  for workdir, member in zip(workdirs[1:], members[1:]):
+    if member.alphabet != members[0].alphabet:
+      raise UserError(f"recogniser {workdir!r} (alphabet {member.alphabet!r}) cannot join "
+                      f"{workdirs[0]!r} (alphabet {members[0].alphabet!r}): an ensemble's members "
+                      "need the same alphabet")
+
+
+def check_same_test_split(workdirs: Sequence[str], members: Sequence[Transcriber],
                           splits: Sequence[speech_data.SpeechSplit]) -> None:
   """Raises UserError naming the first member whose test utterances (transcripts and speakers)
   differ from the first member's."""
@@ -62,14 +78,15 @@ def check_same_test_split(workdirs: Sequence[str], members: Sequence[speech.Tran
 
 
 class Ensemble:
-  """Recognisers restored from workdirs (see `speech.Transcriber`), decoded together."""
+  """Recognisers restored from workdirs (see `inference.Transcriber`), decoded together."""
 
   def __init__(self, workdirs: Sequence[str]):
     if not workdirs:
       raise UserError("an ensemble needs at least one workdir")
     self.workdirs = list(workdirs)
-    self.members = [speech.Transcriber(workdir) for workdir in self.workdirs]
+    self.members = [Transcriber(workdir) for workdir in self.workdirs]
     check_frames_line_up(self.workdirs, self.members)
+    check_same_alphabet(self.workdirs, self.members)
 
   @property
   def config(self):
@@ -78,7 +95,13 @@ class Ensemble:
 
   @property
   def sample_rate(self) -> int:
+    """Hz of the waveforms the members take."""
     return self.members[0].front_end.sample_rate
+
+  @property
+  def alphabet(self) -> str:
+    """The members' CTC characters: decode the ensemble's log-probabilities with it."""
+    return self.members[0].alphabet
 
   def test_splits(self, limit: int = 0) -> list[speech_data.SpeechSplit]:
     """Per member the test split its config names (`speech_data.load_test_split`), each with that
@@ -95,13 +118,15 @@ class Ensemble:
 
   def features(self, waves: Sequence[np.ndarray], one_speaker: bool = False
                ) -> list[list[np.ndarray]]:
-    """Per member, per waveform its features [frames, F] (`speech.Transcriber.features`)."""
+    """Per member, per waveform its features [frames, F] (`inference.Transcriber.features`) of a
+    list of float waveforms [S_i] in [-1, 1] at `sample_rate`."""
+    waves = audio.check_waves(waves)
     return [member.features(waves, one_speaker) for member in self.members]
 
   def adapt(self, features: Sequence[Sequence[np.ndarray]], speakers: Sequence[str],
             **adapt_kwargs) -> list[list[np.ndarray]]:
     """Each member's features adapted to each speaker for that member's network
-    (`speech.Transcriber.adapt`)."""
+    (`inference.Transcriber.adapt`)."""
     return [member.adapt(member_features, speakers, **adapt_kwargs)
             for member, member_features in zip(self.members, features)]
 

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlfun_jax.speech import conventions
+
 _HASH_MULTIPLIERS = np.random.default_rng(0).integers(1, 2**32 - 1, 512, dtype=np.uint64
                                                       ).astype(np.uint32) | 1
 
@@ -16,11 +18,13 @@ def greedy_ids(logits: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Ar
   """Best-path decoding of a batch: argmax per frame, merge repeats, drop blanks (class 0).
 
   Args:
-    logits: [B, T, K]; lengths: int [B] real frames.
+    logits: float [B, T, K] (a batch); lengths: int [B] real frames.
 
   Returns:
     (int32 [B, T] decoded classes, left-aligned, 0 after the end; int32 [B] their counts).
   """
+  conventions.check_floats(logits, name="logits", rank=3, shape="[B, T, K] (a batch)")
+  conventions.check_ids(lengths, name="lengths", rank=1, shape="[B]")
   best = jnp.argmax(logits, axis=-1).astype(jnp.int32)
   t = jnp.arange(best.shape[1])
   previous = jnp.pad(best[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
@@ -67,7 +71,16 @@ def word_hashes(ids: jax.Array, length: jax.Array, space: int) -> tuple[jax.Arra
 
 def error_counts(logits: jax.Array, lengths: jax.Array, labels: jax.Array,
                  label_lengths: jax.Array, space: int) -> dict[str, jax.Array]:
-  """Per-utterance greedy-decoding errors [B] (int32): char_edits, chars, word_edits, words, exact."""
+  """Per-utterance greedy-decoding errors [B] (int32): char_edits, chars, word_edits, words, exact.
+
+  Args:
+    logits: float [B, T, K]; lengths: int [B] real frames.
+    labels: int [B, L] reference class ids in 1..K-1 (0-padded; checked on concrete arrays);
+      label_lengths: int [B].
+    space: the class separating words.
+  """
+  conventions.check_ids(labels, name="labels", rank=2, shape="[B, L]", vocab_size=logits.shape[-1])
+  conventions.check_ids(label_lengths, name="label_lengths", rank=1, shape="[B]")
   hyp, hyp_lengths = greedy_ids(logits, lengths)
   char_edits = jax.vmap(edit_distance)(labels, label_lengths, hyp, hyp_lengths)
   ref_words, num_ref = jax.vmap(word_hashes, in_axes=(0, 0, None))(labels, label_lengths, space)

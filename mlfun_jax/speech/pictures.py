@@ -6,21 +6,25 @@ from mlfun_jax.speech import ctc_decode
 from mlfun_jax.core import pictures
 
 
-def frame_characters(logits: np.ndarray) -> list[str]:
-  """The most likely class of each frame [T, K] as a character ('_' for the blank, '␣' for space)."""
+def frame_characters(logits: np.ndarray, alphabet: str = ctc_decode.ALPHABET) -> list[str]:
+  """The most likely class of each frame of float logits [T, len(alphabet) + 1] as a character
+  ('_' for the blank, '␣' for space)."""
+  logits = ctc_decode.check_logits(logits, alphabet)
   out = []
   for c in np.argmax(logits, axis=-1):
-    out.append("_" if c == ctc_decode.BLANK else ctc_decode.ALPHABET[c - 1].replace(" ", "\u2423"))
+    out.append("_" if c == ctc_decode.BLANK else alphabet[c - 1].replace(" ", "\u2423"))
   return out
 
 
-def save_spectrogram_picture(path, items, front_end) -> str:
+def save_spectrogram_picture(path, items, front_end, *, alphabet: str = ctc_decode.ALPHABET
+                             ) -> str:
   """Saves one panel per utterance: its features and the per-frame best characters below them.
 
   Args:
     path: PNG file to write (atomically).
     items: list of (features [T, F], logits [T', K], title) with T' output frames covering T.
     front_end: the `audio.FrontEnd` (for the time axis).
+    alphabet: the network's CTC characters (K = len(alphabet) + 1).
 
   Returns:
     `path` as a string.
@@ -38,7 +42,7 @@ def save_spectrogram_picture(path, items, front_end) -> str:
     axes.set_title(title, fontsize=9, loc="left")
     axes.tick_params(labelbottom=False)
     strip = figure.add_subplot(grid[2 * row + 1], sharex=axes)
-    chars = frame_characters(logits)
+    chars = frame_characters(logits, alphabet)
     step = seconds / max(len(chars), 1)
     for i, c in enumerate(chars):
       strip.text((i + 0.5) * step, 0.5, c, ha="center", va="center", family="monospace",

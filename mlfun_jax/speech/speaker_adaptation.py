@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from mlfun_jax.speech import audio
+from mlfun_jax.speech import conventions
 
 # (params, features float32 [B, T, F], lengths int32 [B]) -> (logits [B, T', K], lengths' [B]).
 LogitsFn = Callable[[object, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
@@ -41,9 +42,34 @@ class FeatureAffine:
     return (features * self.scale + self.shift).astype(np.float32)
 
 
+def check_features(features, *, name: str = "features") -> list[np.ndarray]:
+  """`features` as a list after checking it is a non-empty sequence of utterances' float
+  features [T_i, F] sharing F.
+
+  Raises:
+    conventions.InputError: one utterance's array [T, F] instead of a list of them, an item of
+      another dtype or rank, or items with different F.
+  """
+  if hasattr(features, "ndim") and np.ndim(features) < 3:
+    raise conventions.InputError(f"{name} must be a list of utterances' float features [T, F]; got "
+                            f"one array {features.dtype} {list(np.shape(features))}: wrap a "
+                            "single utterance in a list")
+  features = list(features)
+  if not features:
+    raise conventions.InputError(f"{name} must hold at least one utterance's features [T, F]")
+  for i, f in enumerate(features):
+    conventions.check_floats(f, name=f"{name}[{i}]", rank=2, shape="[T, F] (one utterance)")
+  widths = sorted({np.shape(f)[1] for f in features})
+  if len(widths) > 1:
+    raise conventions.InputError(f"{name} must share one number of features F, got {widths}")
+  return features
+
+
 def pad_features(features: Sequence[np.ndarray], multiple: int = 32
                  ) -> tuple[np.ndarray, np.ndarray]:
-  """(float32 [N, T, F] zero-padded to a multiple of `multiple` frames, int32 lengths [N])."""
+  """(float32 [N, T, F] zero-padded to a multiple of `multiple` frames, int32 lengths [N]) of a
+  list of utterances' float features [T_i, F]."""
+  features = check_features(features)
   longest = max(max(len(f) for f in features), 1)
   return audio.pad_batch(list(features), -(-longest // multiple) * multiple)
 
@@ -51,7 +77,9 @@ def pad_features(features: Sequence[np.ndarray], multiple: int = 32
 def output_entropy(logits_fn: LogitsFn, params, affine: dict[str, jax.Array],
                    features: jax.Array, lengths: jax.Array) -> jax.Array:
   """Mean entropy (nats) of the per-frame output distributions over the real output frames of
-  the transformed features [B, T, F] (padding frames stay 0)."""
+  the transformed float features [B, T, F] with int lengths [B] (padding frames stay 0)."""
+  conventions.check_floats(features, name="features", rank=3, shape="[B, T, F] (a padded batch)")
+  conventions.check_ids(lengths, name="lengths", rank=1, shape="[B]")
   frames = jnp.arange(features.shape[1])[None, :, None] < lengths[:, None, None]
   x = jnp.where(frames, features * affine["scale"] + affine["shift"], 0.0)
   logits, out_lengths = logits_fn(params, x, lengths)
@@ -78,16 +106,17 @@ def fit_feature_affine(logits_fn: LogitsFn, params, features: Sequence[np.ndarra
   Args:
     logits_fn: the trained network (see LogitsFn; the same function object across calls reuses
       the compiled step); params: its parameters (fixed).
-    features: the speaker's utterances, float32 [frames, F] each (already normalised as in
-      training).
+    features: the speaker's utterances, a list of float32 [frames, F] (already normalised as in
+      training; `check_features`).
     steps: Adam steps (0: the identity); each uses `batch_size` utterances drawn without
       replacement (all of them when there are fewer), seeded.
 
   Returns:
     The fitted transform (host numpy).
   """
+  features = check_features(features)
   num_features = features[0].shape[1]
-  if steps <= 0 or not len(features):
+  if steps <= 0:
     return FeatureAffine.identity(num_features)
   padded, lengths = pad_features(features)
   affine = {"scale": jnp.ones(num_features, jnp.float32),
@@ -110,7 +139,10 @@ def adapt_by_speaker(logits_fn: LogitsFn, params, features: Sequence[np.ndarray]
   cross_fitted: the utterances of each speaker are split in two halves (even and odd positions);
   each half is transformed with the affine fitted on the other half, so no utterance is decoded
   with a transform that saw it. False: one affine per speaker, fitted on all of them.
+  features: a list of utterances' float features [T_i, F] (`check_features`); speakers: one
+  name per utterance.
   """
+  features = check_features(features)
   if len(speakers) != len(features):
     raise ValueError(f"{len(speakers)} speakers for {len(features)} utterances")
   out = list(features)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlfun_jax.speech import audio
+from mlfun_jax.speech import conventions
 from mlfun_jax.speech import espeak
 
 DIALECTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -76,8 +77,10 @@ def draw_voices(count: int, seed: int, dialects: Sequence[str] = DIALECTS,
 
 
 def trim_silence(samples: np.ndarray, top_db: float = 40.0, frame: int = 64) -> np.ndarray:
-  """samples without the leading and trailing frames quieter than the loudest frame minus top_db
-  (FSDD's recordings are trimmed like this; the synthesiser pads words with silence)."""
+  """float samples [S] (any scale) without the leading and trailing frames quieter than the loudest
+  frame minus top_db (FSDD's recordings are trimmed like this; the synthesiser pads words with
+  silence)."""
+  conventions.check_floats(samples, name="samples", rank=1, shape="[S] (one waveform)")
   count = len(samples) // frame
   if count == 0:
     return samples

@@ -1,10 +1,10 @@
 """Speech recognition with CTC: spectrogram features -> bidirectional RNN -> characters.
 
-Config fields (see experiments/configs/speech_ctc_digits.py): dataset, data_dir, split
-('official' | 'speaker:<name>' | 'phone_numbers'), audio.* (`audio.FrontEnd`), phone_numbers.*,
+Config fields: `mlfun_jax.speech.config.defaults()` (dataset, data_dir, split ('official' |
+'speaker:<name>' | 'phone_numbers'), alphabet, audio.* (`audio.FrontEnd`), phone_numbers.*,
 train_speeds, buckets, spec_augment.*, model.*, optimizer.*, batch_size, num_epochs / num_steps and
-the loop's cadence fields. Eval metrics: loss, cer, wer and exact (whole-utterance accuracy) of
-greedy decoding.
+the loop's cadence fields). Eval metrics: loss, cer, wer and exact (whole-utterance accuracy) of
+greedy decoding. The restored recogniser is `mlfun_jax.speech.inference.Transcriber`.
 """
 
 from collections.abc import Callable, Sequence
@@ -17,17 +17,15 @@ import ml_collections
 import numpy as np
 import optax
 
-from mlfun_jax.speech import metrics as asr_metrics
-from mlfun_jax.speech import audio
-from mlfun_jax.core import checkpoint
-from mlfun_jax.speech import ctc_decode
 from mlfun_jax.core import optim
 from mlfun_jax.core import parallel
-from mlfun_jax.speech import speaker_adaptation
 from mlfun_jax.core import train
-from mlfun_jax.speech import data as speech_data
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
+from mlfun_jax.speech import config as speech_config
+from mlfun_jax.speech import ctc_decode
+from mlfun_jax.speech import data as speech_data
+from mlfun_jax.speech import metrics as asr_metrics
 from mlfun_jax.speech import model as speech_model
 from mlfun_jax.speech import pictures as speech_pictures
 
@@ -35,16 +33,19 @@ TrainState = train_state.TrainState
 
 
 def create_model(config: ml_collections.ConfigDict) -> speech_model.SpeechCTC:
-  m = config.model
-  if m.cell not in rnn.CELLS:
-    raise UserError(f"unknown config field model.cell={m.cell!r}; choose one of "
+  """The network of config.model, with one output class per character of config.alphabet plus
+  the blank."""
+  if config.model.cell not in rnn.CELLS:
+    raise UserError(f"unknown config field model.cell={config.model.cell!r}; choose one of "
                     f"{', '.join(rnn.CELLS)}")
-  if len(m.conv_strides) < len(m.conv_features):
+  if len(config.model.conv_strides) < len(config.model.conv_features):
     raise UserError("config field model.conv_strides needs one stride per model.conv_features")
   return speech_model.SpeechCTC(
-      num_classes=ctc_decode.NUM_CLASSES, conv_features=tuple(m.conv_features),
-      conv_strides=tuple(m.conv_strides), conv_kernel=m.conv_kernel, cell=m.cell,
-      hidden=m.hidden, num_layers=m.num_layers, dropout_rate=m.dropout_rate)
+      num_classes=ctc_decode.num_classes(config.alphabet),
+      conv_features=tuple(config.model.conv_features),
+      conv_strides=tuple(config.model.conv_strides), conv_kernel=config.model.conv_kernel,
+      cell=config.model.cell, hidden=config.model.hidden, num_layers=config.model.num_layers,
+      dropout_rate=config.model.dropout_rate)
 
 
 def create_state(model, config: ml_collections.ConfigDict, num_features: int, num_steps: int,
@@ -113,6 +114,7 @@ def make_train_step(model, config: ml_collections.ConfigDict) -> Callable:
   """(state, batch, rng) -> (state, {'loss', 'cer'}); one device's step, pmean over devices."""
   augment = config.spec_augment.to_dict()
   use_augment = bool(augment.pop("enabled"))
+  space = ctc_decode.space_id(config.alphabet)
 
   def train_step(state, batch, rng):
     augment_rng, dropout_rng = jax.random.split(rng)
@@ -130,21 +132,22 @@ def make_train_step(model, config: ml_collections.ConfigDict) -> Callable:
     grads = jax.lax.pmean(grads, parallel.AXIS)
     state = state.apply_gradients(grads=grads)
     errors = asr_metrics.error_counts(logits, lengths, batch["labels"], batch["label_lengths"],
-                                      ctc_decode.SPACE)
+                                      space)
     metrics = {"loss": loss, "cer": errors["char_edits"].sum() / errors["chars"].sum()}
     return state, jax.lax.pmean(metrics, parallel.AXIS)
 
   return train_step
 
 
-def make_eval_step(model) -> Callable:
-  """(state, batch) -> sums over the real (mask 1) utterances: loss, char/word edits and counts."""
+def make_eval_step(model, space: int = ctc_decode.SPACE) -> Callable:
+  """(state, batch) -> sums over the real (mask 1) utterances: loss, char/word edits and counts
+  (words separated by class `space`)."""
 
   def eval_step(state, batch):
     losses, logits, lengths = ctc_losses(model, state.params, batch)
     mask = batch["mask"]
     errors = asr_metrics.error_counts(logits, lengths, batch["labels"], batch["label_lengths"],
-                                      ctc_decode.SPACE)
+                                      space)
     sums = {name: (value * mask).sum() for name, value in errors.items()}
     sums["loss"] = (losses * mask).sum()
     sums["count"] = mask.sum()
@@ -162,20 +165,23 @@ def summarize_eval(totals: dict[str, float]) -> dict[str, float]:
           "count": totals["count"]}
 
 
-def _logits_fn(model):
+def logits_fn(model) -> Callable:
+  """Jitted (params, features float32 [B, T, F], lengths int32 [B]) -> (logits [B, T', K],
+  lengths [B]) of the network in inference mode."""
   return jax.jit(lambda params, features, lengths: model.apply(
       {"params": params}, features, lengths))
 
 
-def picture_items(logits_fn, params, split: speech_data.SpeechSplit, indices: Sequence[int]):
+def picture_items(apply_fn, params, split: speech_data.SpeechSplit, indices: Sequence[int],
+                  alphabet: str = ctc_decode.ALPHABET):
   """(features, logits, title) of some utterances for `speech_pictures`."""
   items = []
   for i in indices:
     features = split.features[i]
-    logits, lengths = logits_fn(params, features[None], np.array([len(features)], np.int32))
+    logits, lengths = apply_fn(params, features[None], np.array([len(features)], np.int32))
     logits = np.asarray(logits[0, :int(lengths[0])])
     items.append((features, logits, f"said: {split.texts[i]!r}   heard: "
-                                    f"{ctc_decode.greedy_decode(logits)!r}"))
+                                    f"{ctc_decode.greedy_decode(logits, alphabet=alphabet)!r}"))
   return items
 
 
@@ -187,18 +193,19 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   front_end = dataset.front_end
   num_steps = train.num_train_steps(config, len(dataset.train))
   buckets = tuple(config.buckets)
-  logits_fn = _logits_fn(model)
+  apply_fn = logits_fn(model)
 
   def on_end(state, workdir):
     indices = np.linspace(0, len(dataset.test) - 1, 4).astype(int)
     speech_pictures.save_spectrogram_picture(
         os.path.join(workdir, "spectrograms.png"),
-        picture_items(logits_fn, state.params, dataset.test, indices), front_end)
+        picture_items(apply_fn, state.params, dataset.test, indices, config.alphabet), front_end,
+        alphabet=config.alphabet)
 
   return train.Task(
       init=lambda rng: create_state(model, config, front_end.num_features, num_steps, rng),
       train_step=make_train_step(model, config),
-      eval_step=make_eval_step(model),
+      eval_step=make_eval_step(model, ctc_decode.space_id(config.alphabet)),
       summarize_eval=summarize_eval,
       train_batches=lambda start: speech_data.train_batches(
           dataset.train, buckets, seed=config.seed, start_step=start, **layout),
@@ -207,82 +214,5 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
       examples_per_step=config.batch_size,
       meta={"task": "speech", "dataset": dataset.name, "num_features": front_end.num_features,
             "num_train": len(dataset.train), "num_test": len(dataset.test), **dataset.info},
-      on_end=on_end)
-
-
-class Transcriber:
-  """A trained recogniser restored from a workdir: wav files or waveforms -> text."""
-
-  def __init__(self, workdir: str):
-    self.meta, self.step, self.config = checkpoint.latest_run(workdir, "speech",
-                                                              "a speech recogniser")
-    self.front_end = audio.FrontEnd.from_config(self.config.audio)
-    self.model = create_model(self.config)
-    self.state = checkpoint.restore_step(workdir, self.step, lambda: create_state(
-        self.model, self.config, self.front_end.num_features, 1, jax.random.key(0)))
-    self._logits = _logits_fn(self.model)
-
-  def features(self, waves: Sequence[np.ndarray], one_speaker: bool = False
-               ) -> list[np.ndarray]:
-    """Per waveform (at the model's sample rate) its features [frames, F]. For a recogniser
-    trained with audio.normalize_over='speaker', one_speaker=True standardises the waveforms
-    together as one speaker's (as in training); otherwise each alone."""
-    speakers = ["one"] * len(waves) if one_speaker else [str(i) for i in range(len(waves))]
-    return speech_data.speech_features(self.front_end, list(waves), speakers,
-                                       speech_data.config_normalize_over(self.config))
-
-  def adapt(self, features: Sequence[np.ndarray], speakers: Sequence[str],
-            cross_fitted: bool = False, **fit_kwargs) -> list[np.ndarray]:
-    """The features after unsupervised per-speaker adaptation (`speaker_adaptation`: a
-    per-feature scale and shift fitted to make this network confident on each speaker)."""
-    return speaker_adaptation.adapt_by_speaker(
-        self._logits, self.state.params, features, speakers, cross_fitted=cross_fitted,
-        **fit_kwargs)
-
-  def logits(self, features: np.ndarray) -> np.ndarray:
-    """float32 [T', K] per-frame logits of one utterance's features [T, F]."""
-    padded, lengths = speaker_adaptation.pad_features([features])
-    logits, lengths = self._logits(self.state.params, padded, lengths)
-    return np.asarray(logits[0, :int(lengths[0])])
-
-  @staticmethod
-  def decode(logits: np.ndarray, beam_width: int = 1, lm=None, lm_weight: float = 0.5) -> str:
-    """Transcript of one utterance's logits [T', K]: greedy (beam_width 1 without an LM) or prefix
-    beam search."""
-    if beam_width == 1 and lm is None:
-      return ctc_decode.greedy_decode(logits)
-    return ctc_decode.beam_search(logits, beam_width, lm=lm, lm_weight=lm_weight)
-
-  def transcribe(self, waves: Sequence[np.ndarray], beam_width: int = 1, lm=None,
-                 lm_weight: float = 0.5, one_speaker: bool = False) -> list[str]:
-    """Transcripts of waveforms (see `decode` and `features`)."""
-    return [self.decode(self.logits(features), beam_width, lm, lm_weight)
-            for features in self.features(waves, one_speaker)]
-
-
-def levenshtein(a: Sequence, b: Sequence) -> int:
-  """Edits (insertions, deletions, substitutions) turning sequence a into b."""
-  row = list(range(len(b) + 1))
-  for i, x in enumerate(a, 1):
-    previous, row[0] = row[0], i
-    for j, y in enumerate(b, 1):
-      previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
-  return row[-1]
-
-
-def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
-  """{'cer', 'wer', 'exact', 'count'} of transcripts against references (host-side)."""
-  chars = sum(len(r) for r in references)
-  words = sum(len(r.split()) for r in references)
-  return {"cer": sum(levenshtein(r, h) for r, h in zip(references, hypotheses)) / max(chars, 1),
-          "wer": sum(levenshtein(r.split(), h.split())
-                     for r, h in zip(references, hypotheses)) / max(words, 1),
-          "exact": float(np.mean([r == h for r, h in zip(references, hypotheses)])),
-          "count": len(references)}
-
-
-def evaluate_decoders(logits: Sequence[np.ndarray], texts: Sequence[str],
-                      decoders: dict[str, Callable[[np.ndarray], str]]) -> dict[str, dict]:
-  """Error rates (`error_rates`) of each named decoder (per-utterance logits or log-probabilities
-  [T', K] -> text) against the utterances' transcripts."""
-  return {name: error_rates(texts, [decode(x) for x in logits]) for name, decode in decoders.items()}
+      on_end=on_end,
+      fields_added_later=speech_config.FIELDS_ADDED_LATER)

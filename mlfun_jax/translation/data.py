@@ -6,6 +6,9 @@ distinct source sentence, so the several translations of one sentence all land i
 no source sentence is seen in training and evaluated on. Batches hold one length bucket each
 (`data.buckets`, bucketed by max(source, target) length) with source and target padded to the
 bucket, so each bucket is one compiled shape.
+
+Pairs are (source str, target str) tuples in a list; token ids are int32, PAD 0, BOS 2, EOS 3
+(`subwords`). A list of pairs given as anything else raises `checks.InputError`.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from mlfun_jax.translation import subwords
+from mlfun_jax.core import checks
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import arrays
 from mlfun_jax.data import buckets as buckets_lib
-from mlfun_jax.core.errors import UserError
+from mlfun_jax.translation import subwords
 
 DIRECTIONS = ("forward", "reverse")
 Batch = dict[str, np.ndarray]
@@ -63,6 +67,18 @@ def read_pairs(path: str | os.PathLike, direction: str = "forward") -> list[Pair
   return pairs
 
 
+def check_pairs(pairs: Sequence[Pair], *, name: str = "pairs") -> None:
+  """InputError unless `pairs` is a list of (source str, target str) pairs (not one pair)."""
+  if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
+    raise checks.InputError(f"{name}: expected a list of (source, target) str pairs, got "
+                            f"{type(pairs).__name__}")
+  for pair in pairs:
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+            and isinstance(pair[0], str) and isinstance(pair[1], str)):
+      raise checks.InputError(f"{name}: expected a list of (source, target) str pairs, got an "
+                              f"item {str(pair)[:60]!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class PairSplits:
   """Pairs of the three splits, each in file order."""
@@ -80,6 +96,7 @@ def split_pairs(pairs: Sequence[Pair], validation_fraction: float, test_fraction
   Raises:
     UserError: a fraction outside [0, 1) or fractions that leave no training source.
   """
+  check_pairs(pairs)
   for name, fraction in (("validation_fraction", validation_fraction),
                          ("test_fraction", test_fraction)):
     if not 0.0 <= fraction < 1.0:
@@ -102,7 +119,9 @@ def split_pairs(pairs: Sequence[Pair], validation_fraction: float, test_fraction
 
 
 def group_by_source(pairs: Sequence[Pair]) -> list[tuple[str, list[str]]]:
-  """(source, all its targets) in order of first appearance: the references of each source."""
+  """(source, all its targets) in order of first appearance: the references of each source.
+  `pairs`: a list of (source str, target str)."""
+  check_pairs(pairs)
   groups: dict[str, list[str]] = {}
   for source, target in pairs:
     groups.setdefault(source, []).append(target)
@@ -128,7 +147,8 @@ class TokenizedPairs:
   @classmethod
   def of(cls, pairs: Sequence[Pair], source_tokenizer: subwords.Tokenizer,
          target_tokenizer: subwords.Tokenizer) -> TokenizedPairs:
-    """The pairs encoded; targets framed by BOS and EOS."""
+    """The pairs (a list of (source str, target str)) encoded; targets framed by BOS and EOS."""
+    check_pairs(pairs)
     pairs = list(pairs)
     sources = source_tokenizer.encode_all([s for s, _ in pairs])
     bos, eos = np.array([subwords.BOS], np.int32), np.array([subwords.EOS], np.int32)

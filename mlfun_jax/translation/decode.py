@@ -9,13 +9,20 @@ b * K + k is beam k of sentence b) and reorders the carry's rows as beams are ke
 Outputs are int32 token arrays [B, max_length]: the decoded tokens, the end token included, zeros
 after it. Scores of finished hypotheses are normalised by the GNMT length penalty
 ((5 + length) / 6) ** alpha (alpha = 0: plain log-probability).
+
+Token ids are ints in 0..V-1 (V: the step function's log-probability width); `bos_id` and `eos_id`
+must be such ids, and every leaf of `static` and `carry` must have `batch_size` rows (beam search:
+before tiling); otherwise `checks.InputError` is raised while tracing.
 """
 
 from collections.abc import Callable
+import numbers
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+from mlfun_jax.core import checks
 
 StepFn = Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]]
 NEG_INF = -1.0e9
@@ -26,6 +33,31 @@ def length_penalty(length: jax.Array, alpha: float) -> jax.Array:
   return ((5.0 + length.astype(jnp.float32)) / 6.0) ** alpha
 
 
+def _check_settings(static: Any, carry: Any, batch_size: int, bos_id: int, eos_id: int,
+                    max_length: int) -> None:
+  """InputError unless the ids are ints >= 0, the lengths positive and every leaf has
+  `batch_size` rows."""
+  for name, value, low in (("batch_size", batch_size, 1), ("max_length", max_length, 1),
+                           ("bos_id", bos_id, 0), ("eos_id", eos_id, 0)):
+    if not isinstance(value, numbers.Integral) or value < low:
+      raise checks.InputError(f"{name}: expected an int >= {low}, got {value!r}")
+  for name, tree in (("static", static), ("carry", carry)):
+    for leaf in jax.tree.leaves(tree):
+      if not leaf.shape or leaf.shape[0] != batch_size:
+        raise checks.InputError(f"{name}: expected every leaf with batch_size={batch_size} rows, "
+                                f"got shape {tuple(leaf.shape)}")
+
+
+def _check_log_probs(log_probs: jax.Array, rows: int, bos_id: int, eos_id: int) -> None:
+  """InputError unless the step function gave float log-probabilities [rows, V] with V above
+  `bos_id` and `eos_id` (shapes only: runs while tracing)."""
+  checks.check_floats(log_probs, name="step_fn log-probabilities", rank=2, shape="[N, V]")
+  if log_probs.shape[0] != rows or max(bos_id, eos_id) >= log_probs.shape[1]:
+    raise checks.InputError(
+        f"step_fn log-probabilities: expected [{rows}, V] with bos_id={bos_id} and "
+        f"eos_id={eos_id} in 0..V-1, got shape {tuple(log_probs.shape)}")
+
+
 def greedy(step_fn: StepFn, static: Any, carry: Any, *, batch_size: int, bos_id: int,
            eos_id: int, max_length: int) -> jax.Array:
   """Takes the most probable token at every step until each sentence has emitted `eos_id`.
@@ -33,10 +65,12 @@ def greedy(step_fn: StepFn, static: Any, carry: Any, *, batch_size: int, bos_id:
   Returns:
     int32 [batch_size, max_length]: tokens, `eos_id` included, 0 after it.
   """
+  _check_settings(static, carry, batch_size, bos_id, eos_id, max_length)
 
   def body(state):
     t, carry, last, done, tokens = state
     carry, log_probs = step_fn(static, carry, last)
+    _check_log_probs(log_probs, batch_size, bos_id, eos_id)
     token = jnp.argmax(log_probs, -1).astype(jnp.int32)
     token = jnp.where(done, 0, token)
     tokens = tokens.at[:, t].set(token)
@@ -69,6 +103,9 @@ def beam_search(step_fn: StepFn, static: Any, carry: Any, *, batch_size: int, be
   Returns:
     (int32 [batch_size, max_length] best tokens, float32 [batch_size] their scores).
   """
+  _check_settings(static, carry, batch_size, bos_id, eos_id, max_length)
+  if not isinstance(beam_size, numbers.Integral) or beam_size < 1:
+    raise checks.InputError(f"beam_size: expected an int >= 1, got {beam_size!r}")
   k = beam_size
   static, carry = _tile_rows(static, k), _tile_rows(carry, k)
   rows = jnp.arange(batch_size)[:, None]
@@ -77,6 +114,7 @@ def beam_search(step_fn: StepFn, static: Any, carry: Any, *, batch_size: int, be
     t, carry, alive, alive_logp, finished, finished_score = state
     last = jnp.where(t == 0, bos_id, alive[:, :, jnp.maximum(t - 1, 0)])
     carry, log_probs = step_fn(static, carry, last.reshape(-1))
+    _check_log_probs(log_probs, batch_size * k, bos_id, eos_id)
     vocab = log_probs.shape[-1]
     candidates = (alive_logp[:, :, None] + log_probs.reshape(batch_size, k, vocab)).reshape(
         batch_size, k * vocab)

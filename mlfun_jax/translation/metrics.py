@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import sacrebleu
 
+from mlfun_jax.core import checks
+
 
 def scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
   """BLEU and chrF (0-100) of one hypothesis per source against that source's references.
@@ -22,6 +24,12 @@ def scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> di
   Returns:
     {'bleu', 'chrf'} per pair and {'bleu_multi_reference', 'chrf_multi_reference'}.
   """
+  checks.check_texts(hypotheses, name="hypotheses")
+  if isinstance(references, str) or any(isinstance(r, str) for r in references):
+    raise checks.InputError("references: expected a list of lists of str (one list per "
+                            "hypothesis), got a str where a list belongs")
+  for refs in references:
+    checks.check_texts(refs, name="references[i]")
   if len(hypotheses) != len(references) or any(not r for r in references):
     raise ValueError("need one non-empty list of references per hypothesis")
   pair_hypotheses = [h for h, refs in zip(hypotheses, references) for _ in refs]

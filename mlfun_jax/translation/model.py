@@ -11,16 +11,28 @@ multiplicative scores, padded source positions masked out), and tanh(W [h_t; con
 softmax. Without input feeding the recurrent part does not depend on the attention, so a
 teacher-forced pass runs the recurrence once and attends for all target positions in one batched
 product; decoding calls the same `decode` one token at a time with the carry.
+
+Inputs are int token ids [B, S] / [B, T] (0 = padding) below the vocabulary sizes and int32
+lengths [B]; another dtype, rank or id raises `checks.InputError` (ids checked outside jit only).
+`create_model` and `create_state` build the model and train state of a translation config.
 """
 
 from typing import Any
 
 import flax.linen as nn
+from flax.training import train_state
 import jax
 import jax.numpy as jnp
+import ml_collections
 
+from mlfun_jax.core import checks
+from mlfun_jax.core import optim
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.models import rnn
 from mlfun_jax.models.rnn import CELL_CLASSES
 from mlfun_jax.models.rnn import CELLS
+
+TrainState = train_state.TrainState
 
 ATTENTIONS = ("additive", "multiplicative")
 Carry = tuple[Any, ...]  # One entry per decoder layer: (c, h) for an LSTM, h for a GRU; [B, hidden].
@@ -122,7 +134,11 @@ class Seq2Seq(nn.Module):
 
   def encode(self, source: jax.Array, source_length: jax.Array, train: bool = False
              ) -> tuple[Memory, Carry]:
-    """(int32 source [B, S], int32 lengths [B]) -> (memory, the decoder's first carry)."""
+    """(int32 source [B, S] ids in 0..source_vocab_size-1, int32 lengths [B]) -> (memory, the
+    decoder's first carry)."""
+    checks.check_ids(source, name="source", vocab_size=self.source_vocab_size, rank=2,
+                     shape="[B, S]")
+    checks.check_ids(source_length, name="source_length", rank=1, shape="[B]")
     x = self.dropout(self.source_embed(source), deterministic=not train)
     for i, layer in enumerate(self.encoder):
       if i:
@@ -142,7 +158,10 @@ class Seq2Seq(nn.Module):
     [B, T, target_vocab] predicting the token after each, float32 attention weights [B, T, S]).
 
     A whole teacher-forced target, or one token at a time (T = 1) with the carry: the same outputs.
+    tokens: ids in 0..target_vocab_size-1 (BOS 2 first for a whole target).
     """
+    checks.check_ids(tokens, name="tokens", vocab_size=self.target_vocab_size, rank=2,
+                     shape="[B, T]")
     x = self.dropout(self.target_embed(tokens), deterministic=not train)
     new_carry = []
     for i, layer in enumerate(self.decoder):
@@ -162,3 +181,30 @@ class Seq2Seq(nn.Module):
     memory, carry = self.encode(source, source_length, train)
     _, logits, weights = self.decode(carry, target_in, memory, train)
     return logits, weights
+
+
+def create_model(config: ml_collections.ConfigDict, source_vocab_size: int,
+                 target_vocab_size: int) -> Seq2Seq:
+  """The Seq2Seq of `config.model` over the two vocabularies; UserError naming a bad field."""
+  if config.model.cell not in rnn.CELLS:
+    raise UserError(f"unknown config field model.cell={config.model.cell!r}; choose one of "
+                    f"{', '.join(rnn.CELLS)}")
+  if config.model.attention not in ATTENTIONS:
+    raise UserError(f"unknown config field model.attention={config.model.attention!r}; choose "
+                    f"one of {', '.join(ATTENTIONS)}")
+  if config.model.hidden % 2 or config.model.hidden < 2:
+    raise UserError(f"config field model.hidden={config.model.hidden} must be a positive even "
+                    "number")
+  return Seq2Seq(source_vocab_size, target_vocab_size, embed_dim=config.model.embed_dim,
+                 hidden=config.model.hidden, encoder_layers=config.model.encoder_layers,
+                 decoder_layers=config.model.decoder_layers, cell=config.model.cell,
+                 attention=config.model.attention, dropout_rate=config.model.dropout_rate)
+
+
+def create_state(model: Seq2Seq, config: ml_collections.ConfigDict, num_steps: int,
+                 rng: jax.Array) -> TrainState:
+  """Fresh parameters from `rng` and the optimizer of `config.optimizer`."""
+  tokens = jnp.ones((1, 4), jnp.int32)
+  params = model.init({"params": rng}, tokens, jnp.array([4], jnp.int32), tokens)["params"]
+  return TrainState.create(apply_fn=model.apply, params=params,
+                           tx=optim.create_optimizer(config.optimizer, num_steps))

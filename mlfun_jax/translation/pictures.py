@@ -4,13 +4,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mlfun_jax.core import checks
 from mlfun_jax.core import pictures
 
 
 def save_attention(path: str, source_pieces: Sequence[str], target_pieces: Sequence[str],
                    weights: np.ndarray, title: str = "") -> str:
   """Saves a PNG heat map of `weights` [len(target_pieces), len(source_pieces)] (rows: output
-  pieces, columns: source pieces, each row summing to one), atomically; returns `path`."""
+  pieces, columns: source pieces, each row summing to one), atomically; returns `path`.
+
+  The pieces are lists of str (not one str); weights float in [0, 1].
+  """
+  checks.check_texts(source_pieces, name="source_pieces")
+  checks.check_texts(target_pieces, name="target_pieces")
+  checks.check_floats(weights, name="weights", value_range=(0.0, 1.0))
   weights = np.asarray(weights, np.float32)
   if weights.shape != (len(target_pieces), len(source_pieces)):
     raise ValueError(f"weights {weights.shape} do not match {len(target_pieces)} target and "

@@ -6,6 +6,10 @@ base64 text), so a checkpoint's JSON meta carries the whole tokeniser. Text is N
 before encoding and training; the sentencepiece model itself normalises nothing else
 ('identity' rule, extra whitespace removed), which keeps the proto small and decoding exact.
 Train only on the training split.
+
+`encode` takes one str, `encode_all` and the trainers a list of str (never one str), `decode` one
+sequence of int ids [T] (or [1, T]) in 0..vocab_size-1; another convention raises
+`checks.InputError`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 import sentencepiece as spm
 
+from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
 
 PAD, UNKNOWN, BOS, EOS = 0, 1, 2, 3
@@ -48,7 +53,8 @@ class Tokenizer(abc.ABC):
     """int32 [n] ids of `text`, without BOS or EOS."""
 
   def encode_all(self, texts: list[str]) -> list[np.ndarray]:
-    """`encode` of every text."""
+    """`encode` of every text (a list of str)."""
+    checks.check_texts(texts, name="texts")
     return [self.encode(t) for t in texts]
 
   @abc.abstractmethod
@@ -56,7 +62,9 @@ class Tokenizer(abc.ABC):
     """The text of ids holding no PAD, BOS or EOS."""
 
   def decode(self, ids) -> str:
-    """The text of `ids` up to the first EOS; PAD and BOS are dropped."""
+    """The text of `ids` (int [T] or [1, T], one sequence, in 0..vocab_size-1) up to the first EOS;
+    PAD and BOS are dropped."""
+    _check_one_sequence(ids, self.vocab_size)
     ids = np.asarray(ids).reshape(-1).tolist()
     if EOS in ids:
       ids = ids[:ids.index(EOS)]
@@ -91,10 +99,12 @@ class SubwordTokenizer(Tokenizer):
     return self._processor.get_piece_size()
 
   def encode(self, text: str) -> np.ndarray:
+    checks.check_text(text, name="text")
     return np.asarray(self._processor.encode(_nfc(text)), np.int32)
 
   def encode_all(self, texts: list[str]) -> list[np.ndarray]:
-    """`encode` of every text in one sentencepiece call."""
+    """`encode` of every text (a list of str) in one sentencepiece call."""
+    checks.check_texts(texts, name="texts")
     return [np.asarray(ids, np.int32)
             for ids in self._processor.encode([_nfc(t) for t in texts])]
 
@@ -119,6 +129,7 @@ class CharacterTokenizer(Tokenizer):
     return NUM_SPECIAL + len(self.characters)
 
   def encode(self, text: str) -> np.ndarray:
+    checks.check_text(text, name="text")
     text = _nfc(text)
     return np.fromiter((self._ids.get(c, UNKNOWN) for c in text), np.int32, len(text))
 
@@ -129,6 +140,20 @@ class CharacterTokenizer(Tokenizer):
 
   def to_json(self) -> dict:
     return {"kind": self.kind, "vocab_size": self.vocab_size, "characters": self.characters}
+
+
+def _check_one_sequence(ids, vocab_size: int) -> None:
+  shape = np.shape(ids)
+  if len(shape) != 1 and not (len(shape) == 2 and shape[0] == 1):
+    raise checks.InputError(f"ids: expected one sequence [T] (or [1, T]), got shape {shape}: "
+                            "decode a batch row by row")
+  if np.size(ids):  # An empty list reads as floats.
+    checks.check_ids(ids, name="ids", vocab_size=vocab_size)
+
+
+def _check_not_one_text(sentences) -> None:
+  if isinstance(sentences, str):
+    checks.check_texts(sentences, name="sentences")
 
 
 def train_subwords(sentences: Iterable[str], vocab_size: int, model_type: str = "unigram",
@@ -143,6 +168,7 @@ def train_subwords(sentences: Iterable[str], vocab_size: int, model_type: str = 
   if model_type not in MODEL_TYPES:
     raise UserError(f"unknown config field tokenizer.model_type={model_type!r}; choose one of "
                     f"{', '.join(MODEL_TYPES)}")
+  _check_not_one_text(sentences)
   sentences = [s for s in (_nfc(s).strip() for s in sentences) if s]
   if not sentences:
     raise UserError("no training sentences to learn subwords from")
@@ -162,7 +188,8 @@ def train_subwords(sentences: Iterable[str], vocab_size: int, model_type: str = 
 
 
 def train_characters(sentences: Iterable[str]) -> CharacterTokenizer:
-  """The sorted characters of `sentences` (NFC) after the special ids."""
+  """The sorted characters of `sentences` (NFC; a list of str) after the special ids."""
+  _check_not_one_text(sentences)
   seen = set()
   for s in sentences:
     seen.update(_nfc(s))

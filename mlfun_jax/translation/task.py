@@ -18,74 +18,45 @@ num_samples.
 """
 
 import dataclasses
-import functools
 import json
 import math
 import os
-import time
 from typing import Any
 
 from absl import logging
-from flax.training import train_state
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
-from mlfun_jax.translation import pictures as attention_pictures
 from mlfun_jax.core import checkpoint
+from mlfun_jax.core import checks
 from mlfun_jax.core import files
 from mlfun_jax.core import metrics_writer
-from mlfun_jax.core import optim
 from mlfun_jax.core import parallel
-from mlfun_jax.translation import decode as seq_decode
-from mlfun_jax.translation import subwords
 from mlfun_jax.core import train
-from mlfun_jax.translation import metrics as translation_metrics
-from mlfun_jax.translation import data as sentence_pairs
 from mlfun_jax.core.errors import UserError
-from mlfun_jax.models import rnn
+from mlfun_jax.translation import config as translation_config
+from mlfun_jax.translation import data as sentence_pairs
+from mlfun_jax.translation import inference
+from mlfun_jax.translation import metrics as translation_metrics
 from mlfun_jax.translation import model as seq2seq
+from mlfun_jax.translation import pictures as attention_pictures
+from mlfun_jax.translation import subwords
 
-TrainState = train_state.TrainState
 REPORT_FILE = "report.json"
 TRANSLATIONS_FILE = "translations.tsv"
 ATTENTION_FILE = "attention.png"
-# Ids a translation never contains.
-_NEVER_DECODED = (subwords.PAD, subwords.UNKNOWN, subwords.BOS)
-
-
-def create_model(config: ml_collections.ConfigDict, source_vocab_size: int,
-                 target_vocab_size: int) -> seq2seq.Seq2Seq:
-  m = config.model
-  if m.cell not in rnn.CELLS:
-    raise UserError(f"unknown config field model.cell={m.cell!r}; choose one of "
-                    f"{', '.join(rnn.CELLS)}")
-  if m.attention not in seq2seq.ATTENTIONS:
-    raise UserError(f"unknown config field model.attention={m.attention!r}; choose one of "
-                    f"{', '.join(seq2seq.ATTENTIONS)}")
-  if m.hidden % 2 or m.hidden < 2:
-    raise UserError(f"config field model.hidden={m.hidden} must be a positive even number")
-  return seq2seq.Seq2Seq(source_vocab_size, target_vocab_size, embed_dim=m.embed_dim,
-                         hidden=m.hidden, encoder_layers=m.encoder_layers,
-                         decoder_layers=m.decoder_layers, cell=m.cell, attention=m.attention,
-                         dropout_rate=m.dropout_rate)
-
-
-def create_state(model: seq2seq.Seq2Seq, config: ml_collections.ConfigDict, num_steps: int,
-                 rng: jax.Array) -> TrainState:
-  tokens = jnp.ones((1, 4), jnp.int32)
-  params = model.init({"params": rng}, tokens, jnp.array([4], jnp.int32), tokens)["params"]
-  return TrainState.create(apply_fn=model.apply, params=params,
-                           tx=optim.create_optimizer(config.optimizer, num_steps))
 
 
 def token_losses(model: seq2seq.Seq2Seq, params, batch, label_smoothing: float = 0.0,
                  train_mode: bool = False, rngs=None) -> dict[str, jax.Array]:
-  """Per-token losses of a teacher-forced batch ({'source' [b, S], 'source_length' [b], 'target'
-  [b, S]}): 'loss' (label-smoothed cross-entropy), 'nll', 'correct' and 'mask' (real target
-  tokens), all float32 [b, S - 1]."""
+  """Per-token losses of a teacher-forced batch ({'source' int32 [b, S] ids below
+  model.source_vocab_size, 'source_length' int32 [b], 'target' int32 [b, S]: BOS ... EOS then PAD
+  0, ids below model.target_vocab_size}): 'loss' (label-smoothed cross-entropy), 'nll', 'correct'
+  and 'mask' (real target tokens), all float32 [b, S - 1]."""
+  checks.check_ids(batch["target"], name="batch['target']", vocab_size=model.target_vocab_size,
+                   rank=2, shape="[b, S]")
   target_in, target_out = batch["target"][:, :-1], batch["target"][:, 1:]
   logits, _ = model.apply({"params": params}, batch["source"], batch["source_length"], target_in,
                           train=train_mode, rngs=rngs)
@@ -197,21 +168,8 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
       raise UserError(f"config field {name}={config[name]!r} must be a positive integer")
   if not 0.0 <= config.label_smoothing < 1.0:
     raise UserError(f"config field label_smoothing={config.label_smoothing} must be in [0, 1)")
-  check_decode_settings(config.decode.beam_size, config.decode.length_penalty,
-                        config_fields=True)
-
-
-def check_decode_settings(beam_size: int, length_penalty: float, *,
-                          config_fields: bool = False) -> None:
-  """UserError unless beam_size >= 1 and length_penalty >= 0 (naming the config fields
-  decode.beam_size and decode.length_penalty with `config_fields`)."""
-  beam_name, alpha_name = ("beam size ", "length penalty ")
-  if config_fields:
-    beam_name, alpha_name = "config field decode.beam_size=", "config field decode.length_penalty="
-  if not isinstance(beam_size, int) or beam_size < 1:
-    raise UserError(f"{beam_name}{beam_size!r} must be a positive integer")
-  if length_penalty < 0:
-    raise UserError(f"{alpha_name}{length_penalty} must be >= 0")
+  inference.check_decode_settings(config.decode.beam_size, config.decode.length_penalty,
+                                  config_fields=True)
 
 
 def language_names(config: ml_collections.ConfigDict) -> tuple[str, str]:
@@ -233,7 +191,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
                       "pairs; evaluation and the final report need some")
   layout = train.batch_layout(config.batch_size)
   buckets = tuple(config.buckets)
-  model = create_model(config, data.source_tokenizer.vocab_size,
+  model = seq2seq.create_model(config, data.source_tokenizer.vocab_size,
                        data.target_tokenizer.vocab_size)
   num_steps = train.num_train_steps(config, len(data.train))
   source_name, target_name = language_names(config)
@@ -249,12 +207,12 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
           "num_test": len(data.splits.test), "dropped_long_pairs": data.dropped}
 
   def on_end(host_state, workdir_: str) -> None:
-    translator = Translator.of(model, config, host_state.params, data.source_tokenizer,
+    translator = inference.Translator.of(model, config, host_state.params, data.source_tokenizer,
                                data.target_tokenizer)
     final_report(translator, config, data.splits.test, workdir_, int(host_state.step))
 
   return train.Task(
-      init=lambda rng: create_state(model, config, num_steps, rng),
+      init=lambda rng: seq2seq.create_state(model, config, num_steps, rng),
       train_step=make_train_step(model, config),
       eval_step=make_eval_step(model, config),
       summarize_eval=summarize_eval,
@@ -264,10 +222,11 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
       num_steps=num_steps,
       examples_per_step=config.batch_size,
       meta=meta,
-      on_end=on_end)
+      on_end=on_end,
+      fields_added_later=translation_config.FIELDS_ADDED_LATER)
 
 
-def final_report(translator: "Translator", config: ml_collections.ConfigDict,
+def final_report(translator: inference.Translator, config: ml_collections.ConfigDict,
                  test_pairs: list[tuple[str, str]], workdir: str, step: int) -> dict[str, Any]:
   """Translates the test split greedily and with beam search; writes report.json, metrics,
   translations.tsv and attention.png; returns the report."""
@@ -306,123 +265,3 @@ def final_report(translator: "Translator", config: ml_collections.ConfigDict,
     logging.info("  %s  =>  %s", s, b)
   print(json.dumps({"test": {k: v for k, v in report.items() if k != "step"}}), flush=True)
   return report
-
-
-@functools.partial(jax.jit, static_argnames=("model", "beam_size", "max_length", "alpha"))
-def _decode_batch(model: seq2seq.Seq2Seq, params, source: jax.Array, source_length: jax.Array, *,
-                  beam_size: int, max_length: int, alpha: float) -> jax.Array:
-  """int32 [B, max_length] translations (EOS included, 0 after) of a source batch [B, S]."""
-  memory, carry = model.apply({"params": params}, source, source_length, method=model.encode)
-
-  def step(memory, carry, tokens):
-    carry, logits, _ = model.apply({"params": params}, carry, tokens[:, None], memory,
-                                   method=model.decode)
-    log_probs = jax.nn.log_softmax(logits[:, 0])
-    return carry, log_probs.at[:, _NEVER_DECODED].set(seq_decode.NEG_INF)
-
-  settings = dict(batch_size=source.shape[0], bos_id=subwords.BOS, eos_id=subwords.EOS,
-                  max_length=max_length)
-  if beam_size == 1:
-    return seq_decode.greedy(step, memory, carry, **settings)
-  return seq_decode.beam_search(step, memory, carry, beam_size=beam_size, alpha=alpha,
-                                **settings)[0]
-
-
-@dataclasses.dataclass
-class Translator:
-  """A trained translator: sentences in, sentences out (batched, jit-compiled decoding).
-
-  Attributes:
-    model, params: the network and its parameters.
-    source_tokenizer, target_tokenizer: as trained with it.
-    buckets: source lengths batches are padded to (one compiled shape each).
-    batch_size: sentences decoded at once.
-    max_length_ratio, max_length_extra: a translation of a source padded to S tokens stops after
-      max_length_ratio * S + max_length_extra tokens.
-  """
-  model: seq2seq.Seq2Seq
-  params: Any
-  source_tokenizer: subwords.Tokenizer
-  target_tokenizer: subwords.Tokenizer
-  buckets: tuple[int, ...]
-  batch_size: int = 64
-  max_length_ratio: float = 1.5
-  max_length_extra: int = 10
-  config: ml_collections.ConfigDict | None = None  # As saved with a restored checkpoint.
-  step: int = 0
-
-  @classmethod
-  def of(cls, model, config, params, source_tokenizer, target_tokenizer) -> "Translator":
-    return cls(model, params, source_tokenizer, target_tokenizer, tuple(config.buckets),
-               config.decode.batch_size, config.decode.max_length_ratio,
-               config.decode.max_length_extra)
-
-  @classmethod
-  def restore(cls, workdir: str) -> "Translator":
-    """The translator of the newest checkpoint in WORKDIR/checkpoints (`config` and `step` kept)."""
-    meta, step, config = checkpoint.latest_run(workdir, "translation", "a translator")
-    source_tokenizer = subwords.Tokenizer.from_json(meta["source_tokenizer"])
-    target_tokenizer = subwords.Tokenizer.from_json(meta["target_tokenizer"])
-    model = create_model(config, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
-    state = checkpoint.restore_step(workdir, step, lambda: create_state(
-        model, config, 1, jax.random.key(0)))
-    return dataclasses.replace(
-        cls.of(model, config, state.params, source_tokenizer, target_tokenizer),
-        config=config, step=step)
-
-  def _source_batches(self, sentences: list[str]):
-    """(indices, source int32 [batch_size, S], lengths int32 [batch_size]) per batch; sentences
-    of one source bucket together, the last batch of a bucket padded by repeating its first."""
-    ids = self.source_tokenizer.encode_all(sentences)
-    ids = [x if len(x) else np.array([subwords.UNKNOWN], np.int32) for x in ids]
-    sizes = sentence_pairs.buckets_lib.bucket_sizes(np.array([len(x) for x in ids]), self.buckets)
-    for size in np.unique(sizes):
-      members = np.flatnonzero(sizes == size)
-      for start in range(0, len(members), self.batch_size):
-        chosen = members[start:start + self.batch_size]
-        rows = np.resize(chosen, self.batch_size)
-        source = np.zeros((self.batch_size, size), np.int32)
-        for row, i in enumerate(rows):
-          source[row, :len(ids[i])] = ids[i]
-        lengths = np.array([len(ids[i]) for i in rows], np.int32)
-        yield chosen, source, lengths
-
-  def translate(self, sentences: list[str], *, beam_size: int = 1,
-                length_penalty: float = 0.6) -> list[str]:
-    """Translations of `sentences` (greedy for beam_size 1, else beam search)."""
-    check_decode_settings(beam_size, length_penalty)
-    out = [""] * len(sentences)
-    for chosen, source, lengths in self._source_batches(list(sentences)):
-      max_length = int(self.max_length_ratio * source.shape[1]) + self.max_length_extra
-      tokens = np.asarray(_decode_batch(self.model, self.params, source, lengths,
-                                        beam_size=beam_size, max_length=max_length,
-                                        alpha=float(length_penalty)))
-      for row, i in enumerate(chosen):
-        out[i] = self.target_tokenizer.decode(tokens[row])
-    return out
-
-  def timed_translate(self, sentences: list[str], **kwargs) -> tuple[list[str], float]:
-    """(`translate`'s output, wall seconds)."""
-    start = time.perf_counter()
-    out = self.translate(sentences, **kwargs)
-    return out, time.perf_counter() - start
-
-  def attention(self, sentence: str, *, beam_size: int = 1, length_penalty: float = 0.6
-                ) -> tuple[list[str], list[str], np.ndarray]:
-    """(source pieces, translated pieces, attention weights float32 [target, source]) of one
-    sentence: the translation is decoded, then read back teacher-forced for the weights."""
-    source = self.source_tokenizer.encode(sentence)
-    source = source if len(source) else np.array([subwords.UNKNOWN], np.int32)
-    translation = self.translate([sentence], beam_size=beam_size,
-                                 length_penalty=length_penalty)[0]
-    target = self.target_tokenizer.encode(translation)
-    target_in = np.concatenate([[subwords.BOS], target]).astype(np.int32)
-    _, weights = self.model.apply({"params": self.params}, source[None],
-                                  np.array([len(source)], np.int32), target_in[None])
-    rows = [_piece(self.target_tokenizer, t) for t in target] + ["</s>"]
-    return [_piece(self.source_tokenizer, t) for t in source], rows, np.asarray(weights[0])
-
-
-def _piece(tokenizer: subwords.Tokenizer, token) -> str:
-  """The text of one token, for pictures ('_' for a bare word boundary)."""
-  return tokenizer.decode([int(token)]).strip() or "_"

@@ -5,7 +5,6 @@ import json
 import flax
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from PIL import Image
 import pytest
@@ -14,13 +13,17 @@ from mlfun_jax.data import image_stats
 from mlfun_jax import families
 from mlfun_jax.classification import adversarial_training
 from mlfun_jax.adversarial import attacks
+from mlfun_jax.adversarial import pictures as attack_pictures
 from mlfun_jax import data
 from mlfun_jax.core import parallel
 from mlfun_jax.adversarial import robustness
 from mlfun_jax.core import train
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import cnn
+from mlfun_jax.classification import inference as classification_inference
+from mlfun_jax.classification import model as classifier_model
 from mlfun_jax.classification import task as classification
+from mlfun_jax.core import checks
 from tests.conftest import run_module
 from tests.conftest import small_cnn_config
 
@@ -39,15 +42,15 @@ def toy():
 def _all_attacks(logits_fn, images, labels, epsilon):
   targets = (labels + 3) % 10
   return {
-      'fgsm': attacks.fgsm(logits_fn, images, labels, epsilon),
-      'fgsm_targeted': attacks.fgsm(logits_fn, images, targets, epsilon, targeted=True),
+      'fgsm': attacks.fgsm(logits_fn, images, labels, epsilon=epsilon),
+      'fgsm_targeted': attacks.fgsm(logits_fn, images, targets, epsilon=epsilon, targeted=True),
       'pgd': attacks.pgd(logits_fn, images, labels, epsilon=epsilon, step_size=epsilon / 3,
                          num_steps=5, rng=jax.random.key(0)),
       'pgd_targeted': attacks.pgd(logits_fn, images, targets, epsilon=epsilon, step_size=0.7,
                                   num_steps=4, rng=jax.random.key(0), targeted=True),
-      'pgd_restarts': attacks.pgd_restarts(logits_fn, images, labels, jax.random.key(2),
-                                           num_restarts=3, epsilon=epsilon, step_size=0.1,
-                                           num_steps=3),
+      'pgd_restarts': attacks.pgd_restarts(logits_fn, images, labels, epsilon=epsilon,
+                                           step_size=0.1, num_steps=3, rng=jax.random.key(2),
+                                           num_restarts=3),
       'targeted_iterative': attacks.targeted_iterative(
           logits_fn, images, targets, epsilon=epsilon, step_size=0.05, max_steps=10).images,
   }
@@ -66,7 +69,7 @@ def test_perturbation_within_epsilon_and_range(toy, epsilon):
 def test_fgsm_equals_one_pgd_step_of_size_epsilon_without_random_start(toy):
   logits_fn, images, labels = toy
   for targeted in (False, True):
-    fgsm = attacks.fgsm(logits_fn, images, labels, 0.1, targeted=targeted)
+    fgsm = attacks.fgsm(logits_fn, images, labels, epsilon=0.1, targeted=targeted)
     pgd = attacks.pgd(logits_fn, images, labels, epsilon=0.1, step_size=0.1, num_steps=1,
                       targeted=targeted)
     np.testing.assert_array_equal(fgsm, pgd)
@@ -107,17 +110,64 @@ def test_targeted_iterative_stops_per_example_at_threshold(toy):
   assert ((result.steps == 25) | result.reached).all()
 
 
+def _refused(call, match):
+  """Asserts that `call()` raises one InputConventionError whose one-line message matches."""
+  with pytest.raises(checks.InputConventionError, match=match) as error:
+    call()
+  assert '\n' not in str(error.value)
+  return str(error.value)
+
+
+def test_attacks_refuse_uint8_images_values_outside_the_range_and_bad_labels(toy):
+  logits_fn, images, labels = toy
+  pixels = np.asarray(images * 255).astype(np.uint8)  # The silently wrong call of old.
+  kinds = {
+      'fgsm': lambda x, y: attacks.fgsm(logits_fn, x, y, epsilon=0.1),
+      'pgd': lambda x, y: attacks.pgd(logits_fn, x, y, epsilon=0.1, step_size=0.05, num_steps=2),
+      'pgd_restarts': lambda x, y: attacks.pgd_restarts(
+          logits_fn, x, y, epsilon=0.1, step_size=0.05, num_steps=2, rng=jax.random.key(0),
+          num_restarts=2),
+      'targeted_iterative': lambda x, y: attacks.targeted_iterative(
+          logits_fn, x, y, epsilon=0.1, step_size=0.05, max_steps=2),
+  }
+  for name, attack in kinds.items():
+    message = _refused(lambda: attack(pixels, labels), 'images: expected floating-point images')
+    assert 'uint8' in message, name
+    _refused(lambda: attack(255.0 * images, labels), r'images: .*in \[0.0, 1.0\], got values')
+    _refused(lambda: attack(images[0], labels[:1]), r'images: expected .*\[B, H, W, C\]')
+    _refused(lambda: attack(images, labels + 10), r'(labels|targets): expected integer .*0\.\.9')
+    _refused(lambda: attack(images, labels.astype(jnp.float32)), '(labels|targets): expected')
+  _refused(lambda: attacks.random_start(jax.random.key(0), pixels, 0.1), 'images: expected')
+  _refused(lambda: attacks.project(images, pixels, 0.1), 'images: expected')
+  # Under jit the values are unknown: dtype and shape are still checked, the range is not.
+  with pytest.raises(checks.InputConventionError, match='images'):
+    jax.jit(lambda x: attacks.fgsm(logits_fn, x, labels, epsilon=0.1))(pixels)
+  jax.jit(lambda x: attacks.fgsm(logits_fn, x, labels, epsilon=0.1))(images)
+
+
+def test_attack_pictures_and_targets_refuse_other_conventions(toy, tmp_path):
+  _, images, labels = toy
+  images, labels = np.asarray(images), np.asarray(labels)
+  probabilities = np.full((16, 10), 0.1, np.float32)
+  names = [str(i) for i in range(10)]
+  _refused(lambda: attack_pictures.example_grid(
+      (images * 255).astype(np.uint8), images, probabilities, probabilities, names,
+      str(tmp_path / 'x.png')), 'original: expected floating-point images')
+  _refused(lambda: attack_pictures.example_grid(
+      images, images, probabilities, probabilities, names, str(tmp_path / 'x.png'),
+      labels=labels + 10), 'labels: expected integer ids')
+  _refused(lambda: robustness.random_targets(labels + 10, 10, seed=0), 'labels: expected')
+
+
 # ------------------------------------------------------------------------ on a trained model
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+def trained(digit_classifier):
   """The tiny CNN trained 300 steps on the embedded digits (about 90% held out)."""
-  workdir = tmp_path_factory.mktemp('attacked')
-  config = small_cnn_config(num_steps=300, eval_every=300, checkpoint_every=300)
-  _, summary = families.train_and_evaluate(config, str(workdir))
+  workdir, summary = digit_classifier
   assert summary['eval_accuracy'] > 0.85
-  return str(workdir), classification.Classifier(str(workdir))
+  return str(workdir), classification_inference.Classifier(str(workdir))
 
 
 def test_targeted_attack_raises_target_probability_of_trained_model(trained):
@@ -142,6 +192,21 @@ def test_targeted_attack_raises_target_probability_of_trained_model(trained):
   assert clean['accuracy'] == clean['clean_accuracy'] > 0.8
   assert attacked['accuracy'] < 0.3 and attacked['max_perturbation'] <= 0.2 + 1e-6
   assert outcome['examples'][1]['adversarial'].shape == (4, 28, 28, 1)
+
+
+def test_run_attack_takes_uint8_images_of_the_model_shape_and_its_classes(trained):
+  _, classifier = trained
+  test = data.load_image_dataset('embedded_mnist').test
+  images, labels = test.images[:8], test.labels[:8]
+  spec = robustness.AttackSpec(steps=2)
+  run = lambda x, y, **kw: robustness.run_attack(classifier, x, y, spec, [0.1], batch_size=8, **kw)
+  _refused(lambda: run(images.astype(np.float32) / 255.0, labels), 'images: expected uint8')
+  _refused(lambda: run(images[0], labels[:1]), r'images: expected uint8 images \[B, 28, 28, 1\]')
+  _refused(lambda: run(images[:, :14], labels), r'images: expected .*\[B, 28, 28, 1\]')
+  _refused(lambda: run(images, labels + 10), r'labels: expected integer ids .* in 0\.\.9')
+  targeted = robustness.AttackSpec(name='targeted', steps=2)
+  _refused(lambda: robustness.run_attack(classifier, images, labels, targeted, [0.1],
+                                         targets=np.full(8, 12)), 'targets: expected')
 
 
 def test_attack_cli_report_pictures_and_single_image(trained, tmp_path):
@@ -177,18 +242,18 @@ def test_attack_cli_report_pictures_and_single_image(trained, tmp_path):
 
 def _adversarial_config(**overrides):
   config = small_cnn_config(**overrides)
-  config.adversarial = ml_collections.ConfigDict(dict(
-      epsilon=0.3, num_steps=2, relative_step_size=0.6, random_start=True, warmup_steps=2,
-      eval_steps=3))
+  config.adversarial.update(dict(
+      enabled=True, epsilon=0.3, num_steps=2, relative_step_size=0.6, random_start=True,
+      warmup_steps=2, eval_steps=3))
   return config
 
 
 def test_adversarial_training_on_8_devices_equals_1_device():
   digits = data.load_image_dataset('embedded_mnist')
   config = _adversarial_config()
-  model = classification.create_model(config, 10)
+  model = classifier_model.create_model(config, 10)
   mean, std = image_stats.channel_stats(digits.train.images)
-  state = classification.create_state(model, config, (28, 28, 1), 10, jax.random.key(0))
+  state = classifier_model.create_state(model, config, (28, 28, 1), 10, jax.random.key(0))
   step = classification.make_train_step(model, config, mean, std)
   images, labels = digits.train.images[:64], digits.train.labels[:64]
   results, first_loss = {}, {}

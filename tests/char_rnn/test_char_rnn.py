@@ -9,48 +9,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlfun_jax import families
-from mlfun_jax.char_rnn import sampling as char_sampling
-from mlfun_jax.core import cli
 from mlfun_jax.char_rnn import level_quality
+from mlfun_jax.char_rnn import levels
+from mlfun_jax.char_rnn import model as char_model
 from mlfun_jax.char_rnn import ngram
+from mlfun_jax.char_rnn import sampling as char_sampling
+from mlfun_jax.char_rnn import streams
+from mlfun_jax.char_rnn import task as char_rnn
+from mlfun_jax.char_rnn import text
 from mlfun_jax.core import parallel
 from mlfun_jax.core import train
-from mlfun_jax.char_rnn import levels
-from mlfun_jax.char_rnn import streams
-from mlfun_jax.char_rnn import text
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
-from mlfun_jax.char_rnn import task as char_rnn
-from tests.conftest import REPO_ROOT, apply_overrides, run_module
-
-TEXT_CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'char_rnn_text.py'
-MARIO_CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'char_rnn_mario.py'
-
-
-def small_config(path=TEXT_CONFIG, **overrides):
-  config = cli.load_config_file(str(path))
-  config.model.hidden = 32
-  config.model.embed_dim = 16
-  config.model.num_layers = 2
-  config.model.dropout_rate = 0.0
-  config.sequence_length = 20
-  config.eval_sequence_length = 256
-  config.batch_size = 8
-  config.num_steps = 20
-  config.log_every = 10
-  config.eval_every = 0
-  config.checkpoint_every = 10
-  config.ngram_orders = (3,)
-  config.sample_length = 50
-  config.num_sample_levels = 2
-  config.sample_level_columns = 30
-  return apply_overrides(config, overrides)
-
-
-@pytest.fixture(scope='module')
-def mario_dir(shared_data_dir):
-  return shared_data_dir / 'vglc_mario' / 'smb'
+from tests.char_rnn.conftest import MARIO_CONFIG, small_config
+from tests.conftest import run_module
 
 
 def _model_and_params(cell, vocab=13, batch=3, max_position=0, previous_line_input=False):
@@ -171,10 +143,10 @@ def test_eval_chunks_score_every_character_once():
 
 
 def _task_step(config, n_devices, vocab_size=20):
-  vocab = text.Vocabulary(text.UNKNOWN + char_rnn.START + 'abcdefghijklmnopqrstuvwxyz'[:vocab_size - 2])
-  assert vocab.encode(char_rnn.START)[0] == 1
-  model = char_rnn.create_model(config, vocab)
-  state = char_rnn.create_state(model, config, 10, jax.random.key(0))
+  vocab = text.Vocabulary(text.UNKNOWN + char_model.START + 'abcdefghijklmnopqrstuvwxyz'[:vocab_size - 2])
+  assert vocab.encode(char_model.START)[0] == 1
+  model = char_model.create_model(config, vocab)
+  state = char_model.create_state(model, config, 10, jax.random.key(0))
   devices = jax.local_devices()[:n_devices]
   p_step = train.pmap_train_step(char_rnn.make_train_step(model), jax.random.key(4),
                                  devices=devices)
@@ -363,13 +335,13 @@ def test_mirrored_levels_keep_their_pipes_and_join_the_training_streams(mario_di
 
 
 def test_previous_line_input_needs_a_line_length():
-  vocab = text.Vocabulary(text.UNKNOWN + char_rnn.START + 'ab')
+  vocab = text.Vocabulary(text.UNKNOWN + char_model.START + 'ab')
   config = small_config()
   config.model.previous_line_input = True
   with pytest.raises(UserError, match='previous_line_input=True needs model.max_position > 0'):
-    char_rnn.create_model(config, vocab)
+    char_model.create_model(config, vocab)
   config.model.max_position = 16
-  assert char_rnn.create_model(config, vocab).previous_line_input
+  assert char_model.create_model(config, vocab).previous_line_input
 
 
 def test_kneser_ney_is_a_distribution_and_beats_the_unigram():
@@ -393,14 +365,9 @@ def test_kneser_ney_without_singletons_still_gives_unseen_characters_probability
   assert model.probability((), 4) > 0
   assert sum(model.probability((), t) for t in range(5)) == pytest.approx(1.0)
 
-def test_short_mario_training_beats_the_unigram_and_generate_writes_a_level(mario_dir, tmp_path):
-  config = small_config(MARIO_CONFIG, text_path=str(mario_dir), num_steps=150, eval_every=75,
-                        batch_size=16, sequence_length=45, eval_sequence_length=4096,
-                        model__hidden=64)
-  config.optimizer.learning_rate = 5e-3
-  config.optimizer.warmup_steps = 5
-  workdir = tmp_path / 'mario'
-  _, summary = families.train_and_evaluate(config, str(workdir))
+
+def test_short_mario_training_beats_the_unigram_and_generate_writes_a_level(mario_run, tmp_path):
+  workdir, summary = mario_run.workdir, mario_run.summary
   report = json.loads((workdir / 'report.json').read_text())
   assert summary['eval_bits_per_character'] == pytest.approx(report['heldout_bits_per_character'],
                                                              rel=1e-4)
@@ -419,20 +386,13 @@ def test_short_mario_training_beats_the_unigram_and_generate_writes_a_level(mari
   assert (tmp_path / 'gen.png').exists()
 
 
-def test_text_training_resumes_exactly_and_generate_continues_a_prime(tmp_path):
-  path = tmp_path / 'corpus.txt'
-  path.write_text('abracadabra, said the magician. ' * 300, encoding='utf-8')
-  config = small_config(text_path=str(path), num_steps=16, checkpoint_every=8,
-                        model__dropout_rate=0.1)
-  straight, _ = families.train_and_evaluate(config, str(tmp_path / 'straight'))
-  families.train_and_evaluate(config, str(tmp_path / 'stopped'), stop_after_step=8)
-  resumed, _ = families.train_and_evaluate(config, str(tmp_path / 'stopped'))
-  for a, b in zip(jax.tree.leaves((straight.params, straight.carry)),
-                  jax.tree.leaves((resumed.params, resumed.carry))):
+def test_text_training_resumes_exactly_and_generate_continues_a_prime(text_runs):
+  for a, b in zip(jax.tree.leaves((text_runs.straight.params, text_runs.straight.carry)),
+                  jax.tree.leaves((text_runs.resumed.params, text_runs.resumed.carry))):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-  args = [f'--workdir={tmp_path / "straight"}', '--length=30', '--prime=abra', '--seed=5']
+  args = [f'--workdir={text_runs.straight_dir}', '--length=30', '--prime=abra', '--seed=5']
   result = run_module('experiments.generate', *args)
   assert result.returncode == 0, result.stderr
   assert len(result.stdout) == 31  # 30 characters and the newline print adds.
-  bad = run_module('experiments.generate', f'--workdir={tmp_path / "straight"}', '--prime=xyz€')
+  bad = run_module('experiments.generate', f'--workdir={text_runs.straight_dir}', '--prime=xyz€')
   assert bad.returncode != 0 and 'never saw' in bad.stderr.strip().splitlines()[-1]

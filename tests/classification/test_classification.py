@@ -10,7 +10,11 @@ from sklearn import metrics as sk_metrics
 from mlfun_jax.core import roc
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import resnet
+from mlfun_jax.classification import inference
+from mlfun_jax.classification import model as classifier_model
 from mlfun_jax.classification import task as classification
+from mlfun_jax.core import checks
+from mlfun_jax.data import embedded
 from tests.conftest import small_cnn_config
 
 
@@ -48,15 +52,15 @@ def test_resnet_train_mode_updates_running_averages_eval_mode_uses_them():
 
 def test_create_model_by_name_and_unknown_name():
   config = small_cnn_config()
-  assert type(classification.create_model(config, 10)).__name__ == 'CNN'
+  assert type(classifier_model.create_model(config, 10)).__name__ == 'CNN'
   config.model.name = 'transformer'
   with pytest.raises(UserError, match='model.name'):
-    classification.create_model(config, 10)
+    classifier_model.create_model(config, 10)
 
 
 def test_series_cifar_network_layout_from_nested_conv_features():
   config = small_cnn_config(model__conv_features=((32,), (64, 64)), model__dense_features=(512,))
-  model = classification.create_model(config, 10)
+  model = classifier_model.create_model(config, 10)
   params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)['params']
   assert [params[f'Conv_{i}']['kernel'].shape for i in range(3)] == [
       (3, 3, 3, 32), (3, 3, 32, 64), (3, 3, 64, 64)]
@@ -105,13 +109,13 @@ def test_sgd_weight_decay_applies_to_kernels_only():
 
 def test_test_time_flip_averages_an_image_and_its_mirror():
   config = small_cnn_config(test_time_flip=True)
-  model = classification.create_model(config, 10)
-  state = classification.create_state(model, config, (8, 8, 3), 1, jax.random.key(0))
+  model = classifier_model.create_model(config, 10)
+  state = classifier_model.create_state(model, config, (8, 8, 3), 1, jax.random.key(0))
   images = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
   mean, std = [0.5] * 3, [0.25] * 3
-  plain = classification.inference_logits(model, state, images, mean, std)
-  mirrored = classification.inference_logits(model, state, images[:, :, ::-1], mean, std)
-  both = classification.inference_logits(model, state, images, mean, std, test_time_flip=True)
+  plain = classifier_model.inference_logits(model, state, images, mean, std)
+  mirrored = classifier_model.inference_logits(model, state, images[:, :, ::-1], mean, std)
+  both = classifier_model.inference_logits(model, state, images, mean, std, test_time_flip=True)
   np.testing.assert_allclose(both, 0.5 * (plain + mirrored), rtol=1e-6)
   assert not np.allclose(plain, mirrored)
 
@@ -121,3 +125,49 @@ def test_test_time_flip_averages_an_image_and_its_mirror():
   metrics = classification.summarize_eval({k: float(v) for k, v in sums.items()})
   assert metrics['accuracy'] == 1.0
   assert metrics['single_view_accuracy'] == float((np.argmax(plain, -1) == labels).mean())
+
+
+def _refused(call, match):
+  """Asserts that `call()` raises one InputConventionError whose one-line message matches."""
+  with pytest.raises(checks.InputConventionError, match=match) as error:
+    call()
+  assert '\n' not in str(error.value)
+
+
+def test_classifier_takes_uint8_batches_of_its_input_shape_only(digit_classifier):
+  classifier = inference.Classifier(str(digit_classifier[0]))
+  digits = embedded.load_embedded_mnist().test
+  images, labels = digits.images[:32], digits.labels[:32]
+  answers = classifier.predict(images, k=1)
+  assert np.mean([int(a[0][0]) == y for a, y in zip(answers, labels)]) > 0.8
+  # Floats in [0, 1] used to give a confident wrong class; now one clear line.
+  for call in (classifier.predict, classifier.logits):
+    _refused(lambda: call(images.astype(np.float32) / 255.0),
+             r'images: expected uint8 images \[B, 28, 28, 1\].*got float32')
+    _refused(lambda: call(images[0]), r'\[B, 28, 28, 1\].*got uint8 of shape \(28, 28, 1\)')
+    _refused(lambda: call(images[:, :14]), r'\[B, 28, 28, 1\].*of shape \(32, 14, 28, 1\)')
+    _refused(lambda: call(np.repeat(images, 3, axis=-1)), r'\[B, 28, 28, 1\]')
+  x = images.astype(np.float32) / 255.0
+  np.testing.assert_allclose(classifier.attack_logits(classifier.state, x),
+                             classifier.logits(images), rtol=1e-5, atol=1e-5)
+  _refused(lambda: classifier.attack_logits(classifier.state, images), 'images01: expected')
+  _refused(lambda: classifier.attack_logits(classifier.state, 255.0 * x), r'in \[0.0, 1.0\]')
+  features, logits = classifier.features_and_logits(255.0 * x)
+  assert features.ndim == 2 and features.shape[0] == 32
+  np.testing.assert_allclose(logits, classifier.logits(images), rtol=1e-5, atol=1e-5)
+  _refused(lambda: classifier.features_and_logits(images), 'images: expected floating-point')
+  _refused(lambda: classifier.features_and_logits(256.0 * x + 1.0), r'in \[0.0, 255.0\]')
+
+
+def test_model_logits_check_their_input_convention():
+  config = small_cnn_config()
+  model = classifier_model.create_model(config, 10)
+  state = classifier_model.create_state(model, config, (8, 8, 3), 1, jax.random.key(0))
+  images = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+  stats = ([0.5] * 3, [0.25] * 3)
+  _refused(lambda: classifier_model.inference_logits(model, state, images / 255.0, *stats),
+           'images: expected uint8')
+  _refused(lambda: classifier_model.unit_range_logits(model, state, images, *stats),
+           'images01: expected floating-point')
+  _refused(lambda: classifier_model.features_and_logits(model, state, images, *stats),
+           'images: expected floating-point')

@@ -13,7 +13,7 @@ from PIL import Image
 
 from mlfun_jax.data import images
 from mlfun_jax.core import metrics_writer
-from mlfun_jax.classification import task as classification
+from mlfun_jax.classification import inference
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_module
 
@@ -73,7 +73,7 @@ def test_cnn_on_image_folder_learns_and_predict_prints_class_names(photo_folder,
   for line in lines:  # Top-5 asked, only 3 classes exist: all three, probabilities summing to 1.
     assert sorted(name for name, _ in line['top']) == sorted(COLOURS)
     assert sum(p for _, p in line['top']) == pytest.approx(1.0, abs=1e-4)
-  classifier = classification.Classifier(str(workdir))
+  classifier = inference.Classifier(str(workdir))
   assert classifier.class_names == sorted(COLOURS) and classifier.fit == 'crop'
   assert classifier.image_shape == (16, 16, 3)
 
@@ -89,7 +89,7 @@ def test_resnet_batch_stats_are_checkpointed_and_sigmoid_head_reports_auc(photo_
   assert {'eval_precision', 'eval_recall', 'eval_auc'} <= set(final)
   assert final['eval_auc'] >= 0.95 and final['eval_accuracy'] >= 0.9
 
-  classifier = classification.Classifier(str(workdir))
+  classifier = inference.Classifier(str(workdir))
   means = [v['mean'] for v in classifier.state.batch_stats.values() for v in v.values()]
   assert len(means) == 5 and all(np.abs(np.asarray(m)).max() > 1e-3 for m in means)
   photo = _photo(COLOURS['sea'], (48, 40), np.random.default_rng(2))

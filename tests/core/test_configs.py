@@ -45,7 +45,9 @@ def test_config_file_sets_only_fields_its_family_declares(path):
 
 
 @pytest.mark.parametrize('path', CONFIG_FILES, ids=lambda p: p.stem)
-def test_saved_config_reads_back_as_todays_config(path):
+def test_saved_config_reads_back_as_todays_config(path, monkeypatch):
+  # The saved copies were made without MLFUN_DATA_DIR (data paths default to ../shared/data).
+  monkeypatch.delenv('MLFUN_DATA_DIR', raising=False)
   config = load_config(path)
   family = families.config_module(config.task)
   saved = json.loads((SAVED_DIR / f'{path.stem}.json').read_text())

@@ -10,6 +10,7 @@ from mlfun_jax import data
 from mlfun_jax.core import parallel
 from mlfun_jax.core import train
 from mlfun_jax.models import resnet
+from mlfun_jax.classification import model as classifier_model
 from mlfun_jax.classification import task as classification
 from tests.conftest import small_cnn_config
 
@@ -26,8 +27,8 @@ def test_pmap_step_on_8_devices_equals_single_device_step():
   config = small_cnn_config(batch_size=64)
   dataset = data.load_image_dataset('embedded_mnist')
   mean, std = image_stats.channel_stats(dataset.train.images)
-  model = classification.create_model(config, dataset.num_classes)
-  state = classification.create_state(model, config, dataset.image_shape, 100, jax.random.key(0))
+  model = classifier_model.create_model(config, dataset.num_classes)
+  state = classifier_model.create_state(model, config, dataset.image_shape, 100, jax.random.key(0))
   step = classification.make_train_step(model, config, mean, std)
   rng = jax.random.key(1)
   global_batch = next(data.train_batches(dataset.train, global_batch_size=64, seed=0))
@@ -58,8 +59,8 @@ def test_pmap_eval_sums_every_example_once_across_devices():
   config = small_cnn_config()
   dataset = data.load_image_dataset('embedded_mnist')
   mean, std = image_stats.channel_stats(dataset.train.images)
-  model = classification.create_model(config, dataset.num_classes)
-  state = classification.create_state(model, config, dataset.image_shape, 1, jax.random.key(0))
+  model = classifier_model.create_model(config, dataset.num_classes)
+  state = classifier_model.create_state(model, config, dataset.image_shape, 1, jax.random.key(0))
   p_eval = train.pmap_eval_step(classification.make_eval_step(model, config, mean, std))
   totals = train.evaluate(p_eval, parallel.replicate(state),
                           data.eval_batches(dataset.test, global_batch_size=48, local_device_count=8),
@@ -90,8 +91,8 @@ def _resnet_config(**overrides):
 
 def _resnet_steps(config, n, images, labels, steps=2):
   """(host state, metrics) after `steps` pmapped steps on the first n devices."""
-  model = classification.create_model(config, 10)
-  state = classification.create_state(model, config, images.shape[1:], 100, jax.random.key(0))
+  model = classifier_model.create_model(config, 10)
+  state = classifier_model.create_state(model, config, images.shape[1:], 100, jax.random.key(0))
   step = classification.make_train_step(model, config, [0.13], [0.31])
   devices = jax.local_devices()[:n]
   p_step = train.pmap_train_step(step, jax.random.key(1), devices=devices)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mlfun_jax.core import checkpoint
+from mlfun_jax.core import config as core_config
 from mlfun_jax.core import metrics_writer
 from mlfun_jax import families
 from mlfun_jax.core import train
@@ -130,7 +131,12 @@ def test_config_fields_added_later_count_as_their_old_behaviour():
   assert checkpoint.config_differences(  # A saved value is compared as it is.
       {'model': {'latent': 100, 'categorical_code': 10}}, {'model': {'latent': 100}},
       added_later=added) == ['model.categorical_code: 10 -> None']
-  assert set(train.FIELDS_ADDED_LATER) >= {'model.categorical_code', 'model.code_weight'}
+  gan_added = families.config_module('gan').FIELDS_ADDED_LATER
+  assert set(gan_added) >= {'model.categorical_code', 'model.code_weight'}
+  restored = core_config.with_fields_added(saved, added)  # What resume and inference read back.
+  assert restored == {'model': {'latent': 100, 'categorical_code': 0}, 'num_steps': 10}
+  assert core_config.with_fields_added({'model': {'categorical_code': 10}}, added) == {
+      'model': {'categorical_code': 10}}
 
 
 def test_leftover_temporary_checkpoint_is_ignored(tmp_path):

@@ -11,26 +11,18 @@ import numpy as np
 import pytest
 
 from mlfun_jax.core import checkpoint
-from mlfun_jax.core import cli
-from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.core import parallel
 from mlfun_jax.core import train
-from mlfun_jax.faces import triplet
-from mlfun_jax.faces import data as face_data
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.faces import data as face_data
+from mlfun_jax.faces import embedding
+from mlfun_jax.faces import inference
+from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.faces import model as face_embedding
 from mlfun_jax.faces import task as faces
-from tests.conftest import apply_overrides
-from tests.conftest import REPO_ROOT
+from mlfun_jax.faces import triplet
 from tests.conftest import run_module
-
-CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'faces_orl.py'
-
-
-def faces_config(data_dir, **overrides):
-  config = cli.load_config_file(str(CONFIG))
-  config.data_dir = str(data_dir)
-  return apply_overrides(config, overrides)
+from tests.faces.conftest import faces_config
 
 
 def reference_loss(embeddings, labels, margin, squared=True, mining='semi_hard'):
@@ -169,8 +161,8 @@ def test_embeddings_have_unit_norm():
 
 
 def test_test_time_augmentation_averages_six_views():
-  images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (3, 12, 10, 1)), jnp.float32)
-  views = np.asarray(faces.test_time_views(images, shift=2))
+  images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (3, 12, 10, 1)), jnp.uint8)
+  views = np.asarray(embedding.test_time_views(images, shift=2))
   assert views.shape == (6, 3, 12, 10, 1)
   np.testing.assert_array_equal(views[0], images)
   np.testing.assert_array_equal(views[1], np.asarray(images)[:, :, ::-1])
@@ -178,14 +170,14 @@ def test_test_time_augmentation_averages_six_views():
   np.testing.assert_array_equal(views[2][:, :2], np.repeat(np.asarray(images)[:, :1], 2, axis=1))
   np.testing.assert_array_equal(views[5][:, :, :-2], np.asarray(images)[:, :, 2:])  # ...moved left.
   model = face_embedding.FaceEmbedding(conv_features=(4,), embedding_size=8)
-  params = model.init(jax.random.key(1), images, train=False)['params']
-  single = [faces.embed(model, params, jnp.asarray(v), 100.0, 50.0) for v in views]
+  params = model.init(jax.random.key(1), images.astype(jnp.float32), train=False)['params']
+  single = [embedding.embed(model, params, jnp.asarray(v), 100.0, 50.0) for v in views]
   expected = np.mean(np.asarray(single), axis=0)
   expected /= np.linalg.norm(expected, axis=1, keepdims=True)
-  averaged = faces.embed(model, params, images, 100.0, 50.0, test_time_augmentation=True)
+  averaged = embedding.embed(model, params, images, 100.0, 50.0, test_time_augmentation=True)
   np.testing.assert_allclose(np.asarray(averaged), expected, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(np.asarray(single[0]), np.asarray(
-      faces.embed(model, params, images, 100.0, 50.0)), rtol=1e-6)
+      embedding.embed(model, params, images, 100.0, 50.0)), rtol=1e-6)
 
 
 def test_identity_splits_are_disjoint(shared_data_dir):
@@ -335,8 +327,8 @@ def test_impostor_pairs_lower_a_threshold_set_by_far_apart_validation_people():
   assert len(distances) == 6 + 4 and same.sum() == 2 and not same[6:].any()
   np.testing.assert_allclose(distances[6:],
                              face_measures.distance_matrix(validation, impostors).ravel())
-  alone = faces.pick_threshold(validation, labels, None)
-  with_impostors = faces.pick_threshold(validation, labels, impostors)
+  alone = face_measures.pick_threshold(validation, labels, None)
+  with_impostors = face_measures.pick_threshold(validation, labels, impostors)
   same_distance = np.linalg.norm(validation[0] - validation[1])  # ~0.45 (same person).
   impostor_distance = np.linalg.norm(validation[0] - impostors[0])  # ~0.63.
   # Alone: the middle of the gap between ~0.45 and ~1.06 (the closest different people); with
@@ -362,19 +354,6 @@ def test_measures_on_known_pairs():
     assert measures[name] == 1.0, name
 
 
-@pytest.fixture(scope='module')
-def trained_workdir(tmp_path_factory, shared_data_dir):
-  """A short real ORL training (8 CPU devices): the semi-hard triplet loss (margin 0.2) on the
-  narrower (32, 64, 128) network, which is 3x cheaper than the default."""
-  workdir = tmp_path_factory.mktemp('faces') / 'run'
-  config = faces_config(shared_data_dir / 'faces_orl', num_steps=150, eval_every=75,
-                        checkpoint_every=150, log_every=50, loss='triplet', triplet__margin=0.2,
-                        model__conv_features=(32, 64, 128), test_time_augmentation=False)
-  assert config.threshold_impostors == 'validation+train'
-  _, summary = train.run(faces.build(config, str(workdir)), config, str(workdir))
-  return workdir, summary
-
-
 def test_short_training_on_orl_learns_unseen_people(trained_workdir):
   workdir, summary = trained_workdir
   report = json.loads((workdir / 'report.json').read_text())
@@ -389,7 +368,7 @@ def test_short_training_on_orl_learns_unseen_people(trained_workdir):
   # The thresholds (validation pairs + validation-vs-training impostor pairs; validation pairs
   # alone) and the test accuracies at them, recomputed from the restored network: no test person
   # takes part in picking them.
-  embedder = faces.TrainedFaceEmbedder(str(workdir))
+  embedder = inference.TrainedFaceEmbedder(str(workdir))
   dataset = faces.load_dataset(embedder.config)
   embedded = {s: embedder.embed(dataset.splits[s].images) for s in ('train', 'validation', 'test')}
   labels = dataset.splits['validation'].labels

@@ -17,12 +17,14 @@ from mlfun_jax.core import train
 from mlfun_jax.core import warm_start
 from mlfun_jax.data import embedded
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.core import checks
+from mlfun_jax.gan import inference as gan_inference
 from mlfun_jax.gan import model as models
+from mlfun_jax.gan import pictures as gan_pictures
 from mlfun_jax.gan import task as gan
 from tests.conftest import apply_overrides
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_module
-from tests.conftest import small_cnn_config
 
 CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'dcgan_mnist.py'
 
@@ -87,7 +89,7 @@ def test_optional_dense_layers_and_discriminator_batchnorm():
   assert logits.shape == (1, 6) and not np.allclose(logits[0, :3], alone[0])
   assert all(_changed(d_vars['batch_stats'], updates['batch_stats']))
   with pytest.raises(UserError, match='model.discriminator_norm'):
-    gan.create_models(gan_config(model__discriminator_norm='layer'), (28, 28, 1))
+    models.create_models(gan_config(model__discriminator_norm='layer'), (28, 28, 1))
 
 
 def test_latent_draws_noise_and_a_one_hot_code():
@@ -118,11 +120,11 @@ def test_q_head_predicts_the_code_from_the_last_hidden_layer():
   assert 'BatchNorm_2' in d_vars['batch_stats']  # The Q head's hidden layer is normalised too.
   logits, code_logits = discriminator.apply(d_vars, images)
   assert logits.shape == (6,) and code_logits.shape == (6, 10)
-  generator, discriminator = gan.create_models(gan_config(model__categorical_code=10),
-                                               (28, 28, 1))
+  generator, discriminator = models.create_models(gan_config(model__categorical_code=10),
+                                                  (28, 28, 1))
   assert discriminator.code_classes == 10
-  state = gan.create_state(generator, discriminator, gan_config(model__categorical_code=10), 1,
-                           jax.random.key(0))
+  state = models.create_state(generator, discriminator, gan_config(model__categorical_code=10),
+                              1, jax.random.key(0))
   assert state.generator['hidden']['kernel'].shape == (16 + 10, 32)  # Noise + one-hot code.
   for codes in (1, -1):
     with pytest.raises(UserError, match=f'model.categorical_code={codes}'):
@@ -130,8 +132,8 @@ def test_q_head_predicts_the_code_from_the_last_hidden_layer():
 
 
 def _state_and_step(config, n_devices, images):
-  generator, discriminator = gan.create_models(config, (28, 28, 1))
-  state = gan.create_state(generator, discriminator, config, 10, jax.random.key(0))
+  generator, discriminator = models.create_models(config, (28, 28, 1))
+  state = models.create_state(generator, discriminator, config, 10, jax.random.key(0))
   step = gan.make_train_step(generator, discriminator, config)
   devices = jax.local_devices()[:n_devices]
   p_step = train.pmap_train_step(step, jax.random.key(4), devices=devices)
@@ -249,11 +251,9 @@ def test_quality_sums_give_the_statistics_of_the_features():
 
 
 @pytest.fixture(scope='module')
-def judge(tmp_path_factory):
-  """A small digit classifier to judge the samples."""
-  workdir = tmp_path_factory.mktemp('judge')
-  families.train_and_evaluate(small_cnn_config(num_steps=150), str(workdir))
-  return workdir
+def judge(digit_classifier):
+  """A small digit classifier to judge the samples (shared with the other test folders)."""
+  return digit_classifier[0]
 
 
 @pytest.fixture(scope='module')
@@ -298,7 +298,7 @@ def test_short_run_measures_its_samples_and_draws_fixed_noise_grids(trained_gan)
 
 def test_sampling_is_deterministic_for_a_seed(trained_gan, tmp_path):
   workdir, _ = trained_gan
-  trained = gan.TrainedGAN(str(workdir))
+  trained = gan_inference.TrainedGAN(str(workdir))
   np.testing.assert_array_equal(trained.sample(8, seed=3), trained.sample(8, seed=3))
   assert not np.allclose(trained.sample(8, seed=3), trained.sample(8, seed=4))
   outputs = []
@@ -330,7 +330,7 @@ def test_warm_start_takes_both_networks_and_the_average_but_fresh_optimizers(tra
   fresh = jax.device_get(task.init(jax.random.key(1)))
   warm, origin = warm_start.weights_from(fresh, task.meta, str(workdir))
   assert origin['step'] == 60 and int(warm.step) == 0
-  trained = gan.TrainedGAN(str(workdir)).state
+  trained = gan_inference.TrainedGAN(str(workdir)).state
   for name in ('generator', 'batch_stats', 'ema_generator', 'ema_batch_stats', 'discriminator',
                'discriminator_stats'):
     assert not any(_changed(getattr(warm, name), getattr(trained, name))), name
@@ -348,3 +348,45 @@ def test_sample_cli_names_a_workdir_without_a_gan(judge, tmp_path):
   process = run_module('experiments.sample', f'--workdir={judge}', f'--out={tmp_path / "x.png"}')
   assert process.returncode == 2
   assert "is not a GAN (task 'classification')" in process.stderr.strip().splitlines()[-1]
+
+
+def _refused(call, match):
+  """Asserts that `call()` raises one InputConventionError whose one-line message matches."""
+  with pytest.raises(checks.InputConventionError, match=match) as error:
+    call()
+  assert '\n' not in str(error.value)
+
+
+def test_images_and_codes_of_another_convention_are_refused():
+  latent = models.Latent(6, codes=10)
+  keys = jax.random.split(jax.random.key(0), 4)
+  _refused(lambda: latent.draw(keys, jnp.array([0, 3, 10, 1])), r'codes: .* in 0\.\.9')
+  _refused(lambda: latent.draw(keys, jnp.array([0.0, 3.0, 1.0, 1.0])), 'codes: expected integer')
+  generator, discriminator = models.create_models(gan_config(model__categorical_code=10),
+                                                  (28, 28, 1))
+  state = models.create_state(generator, discriminator, gan_config(model__categorical_code=10),
+                              1, jax.random.key(0))
+  _refused(lambda: gan_pictures.samples(generator, latent, state, 4, 0, code=10), r'code: .*0\.\.9')
+  _refused(lambda: gan_pictures.samples(generator, latent, state, 4, 0, code=2.5),
+           'code: expected integer')
+  _refused(lambda: gan_pictures.samples(generator, models.Latent(6), state, 4, 0, code=1),
+           'no categorical code')
+  digits = np.zeros((2, 28, 28, 1), np.uint8)
+  d_vars = discriminator.init(jax.random.key(1), jnp.zeros((1, 28, 28, 1)))
+  _refused(lambda: discriminator.apply(d_vars, digits), 'images: expected floating-point')
+  _refused(lambda: discriminator.apply(d_vars, digits.astype(np.float32) + 255.0),
+           r'images: .*in \[-1.0, 1.0\], got values')
+  _refused(lambda: gan.to_signed(digits.astype(np.float32)), 'images: expected uint8')
+  _refused(lambda: gan_pictures.sample_grid(digits.astype(np.float32) + 2.0),
+           r'images: .*\[-1.0, 1.0\]')
+  _refused(lambda: gan_pictures.sample_grid(digits[0].astype(np.float32)), r'\[B, H, W, C\]')
+
+
+def test_quality_classifier_takes_images_in_the_generator_range(judge):
+  quality = gan.QualityClassifier(str(judge), (28, 28, 1))
+  signed = np.linspace(-1, 1, 4 * 28 * 28, dtype=np.float32).reshape(4, 28, 28, 1)
+  features, probabilities = quality(signed)
+  assert features.shape[0] == 4 and probabilities.shape == (4, 10)
+  _refused(lambda: quality((signed + 1) * 127.5), r'images: .*\[-1.0, 1.0\], got values')
+  _refused(lambda: quality(((signed + 1) * 127.5).astype(np.uint8)), 'images: expected floating')
+  _refused(lambda: quality(signed[:, :14]), r'images: .*\[B, 28, 28, 1\]')

@@ -14,33 +14,19 @@ import scipy.fft
 import scipy.io.wavfile
 import scipy.signal
 
-from mlfun_jax import families
-from mlfun_jax.speech import metrics as asr_metrics
-from mlfun_jax.speech import audio
 from mlfun_jax.core import cli
-from mlfun_jax.speech import ctc_decode
 from mlfun_jax.core import parallel
 from mlfun_jax.core import train
-from mlfun_jax.speech import data as speech_data
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.speech import audio
+from mlfun_jax.speech import ctc_decode
+from mlfun_jax.speech import data as speech_data
+from mlfun_jax.speech import metrics as asr_metrics
+from mlfun_jax.speech import scoring
 from mlfun_jax.speech import task as speech
-from tests.conftest import REPO_ROOT, apply_overrides, run_module
-
-CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'speech_ctc_digits.py'
-
-
-def tiny_config(**overrides):
-  config = cli.load_config_file(str(CONFIG))
-  config.model.conv_features = (16,)
-  config.model.hidden = 16
-  config.model.num_layers = 1
-  config.model.dropout_rate = 0.0
-  config.batch_size = 16
-  config.num_steps = 6
-  config.log_every = 3
-  config.eval_every = 0
-  config.checkpoint_every = 3
-  return apply_overrides(config, overrides)
+from mlfun_jax.speech.inference import Transcriber
+from tests.conftest import run_module
+from tests.speech.conftest import CONFIG, tiny_config, write_fake_fsdd
 
 
 # ---- audio front end ----
@@ -67,7 +53,7 @@ def test_frequency_warp_interpolates_the_bin_axis_and_spec_augment_keeps_padding
 
 def test_log_power_spectrogram_equals_scipy_stft():
   rng = np.random.default_rng(0)
-  wave = rng.normal(size=2000).astype(np.float32)
+  wave = (0.25 * rng.normal(size=2000)).astype(np.float32)  # Full scale: |x| <= 1.
   front_end = audio.FrontEnd(sample_rate=8000, frame_ms=20, hop_ms=10, mel_bins=0,
                              normalize=False, log_floor=1e-6)
   features, counts = audio.spectrogram(front_end, wave[None], np.array([2000]))
@@ -82,7 +68,7 @@ def test_log_power_spectrogram_equals_scipy_stft():
 
 def test_log_mel_equals_loop_reference_and_normalisation_is_masked():
   rng = np.random.default_rng(1)
-  long, short = rng.normal(size=3000), rng.normal(size=1200)
+  long, short = 0.25 * rng.normal(size=3000), 0.25 * rng.normal(size=1200)  # Full scale.
   front_end = audio.FrontEnd(sample_rate=8000, mel_bins=20, fmin=0.0, normalize=False)
   # Reference mel filters, one triangle at a time.
   mels = np.linspace(2595 * np.log10(1), 2595 * np.log10(1 + 4000 / 700), 22)
@@ -196,11 +182,10 @@ def test_tightly_trimmed_cuts_weak_edges_at_the_drawn_threshold_and_is_seeded():
     speech_data.tightly_trimmed(waves, fraction=0.5, top_db=(30.0, 15.0), seed=0)
 
 
-def test_train_trim_shortens_training_utterances_only(tmp_path):
-  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
-  plain = speech_data.load_speech_dataset(tiny_config(data_dir=str(tmp_path), split='speaker:bob'))
+def test_train_trim_shortens_training_utterances_only(fake_fsdd):
+  plain = speech_data.load_speech_dataset(tiny_config(data_dir=str(fake_fsdd), split='speaker:bob'))
   trimmed = speech_data.load_speech_dataset(tiny_config(
-      data_dir=str(tmp_path), split='speaker:bob', train_trim__fraction=1.0,
+      data_dir=str(fake_fsdd), split='speaker:bob', train_trim__fraction=1.0,
       train_trim__top_db=(6.0, 6.0)))  # The tones' Hann envelope: edges more than 6 dB down go.
   assert all(len(t) < len(p) for t, p in zip(trimmed.train.features, plain.train.features))
   assert trimmed.train.texts == plain.train.texts
@@ -272,8 +257,8 @@ def test_on_device_error_counts_match_python():
       logits, lengths, labels, label_lengths, ctc_decode.SPACE)
   for i, ref in enumerate(refs):
     hyp = ctc_decode.greedy_decode(logits[i], lengths[i])
-    assert int(errors['char_edits'][i]) == speech.levenshtein(ref, hyp)
-    assert int(errors['word_edits'][i]) == speech.levenshtein(ref.split(), hyp.split())
+    assert int(errors['char_edits'][i]) == scoring.levenshtein(ref, hyp)
+    assert int(errors['word_edits'][i]) == scoring.levenshtein(ref.split(), hyp.split())
     assert int(errors['words'][i]) == len(ref.split())
   exact = np.eye(ctc_decode.NUM_CLASSES)[[0] + ctc_decode.encode('one two')] * 9
   counts = asr_metrics.error_counts(exact[None], np.array([8]), labels[:1, :] * 0 + np.pad(
@@ -334,19 +319,8 @@ def test_fsdd_splits_and_phone_numbers(shared_data_dir):
     assert 3 <= len(words) <= 7 and set(words) <= set(speech_data.DIGIT_WORDS)
 
 
-def _write_fake_fsdd(folder, speakers=('anna', 'bob'), takes=3):
-  """Tones standing in for spoken digits: digit d is a 300 + 150 d Hz tone."""
-  folder.mkdir(parents=True)
-  for digit, speaker, take in itertools.product(range(10), speakers, range(takes)):
-    t = np.arange(int(8000 * (0.3 + 0.02 * take))) / 8000
-    tone = 0.3 * np.sin(2 * np.pi * (300 + 150 * digit) * t) * np.hanning(len(t))
-    scipy.io.wavfile.write(str(folder / f'{digit}_{speaker}_{take}.wav'), 8000,
-                           (tone * 32767).astype(np.int16))
-
-
-def test_batches_are_bucketed_and_deterministic(tmp_path):
-  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
-  config = tiny_config(data_dir=str(tmp_path), split='speaker:bob')
+def test_batches_are_bucketed_and_deterministic(fake_fsdd):
+  config = tiny_config(data_dir=str(fake_fsdd), split='speaker:bob')
   dataset = speech_data.load_speech_dataset(config)
   assert (len(dataset.train), len(dataset.test)) == (30, 30)
   kwargs = dict(global_batch_size=8, seed=0, local_device_count=2)
@@ -385,10 +359,12 @@ def test_pmap_over_8_devices_equals_one_device():
   assert jax.local_device_count() == 8
   config = tiny_config(optimizer__schedule='constant')
   model = speech.create_model(config)
-  batches = [_synthetic_batch(np.random.default_rng(6), 8, 2)] * 3
+  # The smallest shapes that still train: 12 frames of 8 features, labels of up to 3 classes.
+  batches = [_synthetic_batch(np.random.default_rng(6), 8, 2, frames=12, features=8,
+                              label_length=3)] * 3
   results = []
   for devices in (8, 1):
-    state = speech.create_state(model, config, 40, 10, jax.random.key(0))
+    state = speech.create_state(model, config, 8, 10, jax.random.key(0))
     step = train.pmap_train_step(speech.make_train_step(model, config), jax.random.key(1),
                                  devices=jax.local_devices()[:devices])
     replicated = flax.jax_utils.replicate(state, jax.local_devices()[:devices])
@@ -413,7 +389,7 @@ def test_pmap_over_8_devices_equals_one_device():
 
 
 def test_speaker_normalisation_groups_speakers_and_speeds(tmp_path):
-  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings', speakers=('anna', 'bob', 'carl'))
+  write_fake_fsdd(tmp_path / 'fsdd' / 'recordings', speakers=('anna', 'bob', 'carl'))
   config = tiny_config(data_dir=str(tmp_path), split='speaker:bob', train_speeds=(1.0, 1.1))
   config.audio.normalize_over = 'speaker'
   dataset = speech_data.load_speech_dataset(config)
@@ -441,15 +417,12 @@ def test_speaker_normalisation_groups_speakers_and_speeds(tmp_path):
     speech_data.load_test_split(config)
 
 
-def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
-  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
-  workdir = tmp_path / 'work'
-  config = tiny_config(data_dir=str(tmp_path), split='speaker:bob', num_steps=4)
-  config.audio.normalize_over = 'speaker'
-  _, summary = families.train_and_evaluate(config, str(workdir))
+def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path, fake_fsdd, tiny_recognisers):
+  workdir = tiny_recognisers.workdir(0)  # Bob held out, per-speaker normalisation.
+  summary = tiny_recognisers.summaries[0]
   assert 0.0 <= summary['eval_cer'] and summary['eval_count'] == 30
   assert (workdir / 'spectrograms.png').is_file()
-  wavs = [str(tmp_path / 'fsdd' / 'recordings' / f'{d}_bob_0.wav') for d in (3, 7)]
+  wavs = [str(fake_fsdd / 'fsdd' / 'recordings' / f'{d}_bob_0.wav') for d in (3, 7)]
   result = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs,
                       f'--picture_dir={tmp_path / "pics"}', '--beam_width=2')
   assert result.returncode == 0, result.stderr
@@ -466,9 +439,9 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path):
   assert alone.returncode != 0 and '--adapt_steps needs --one_speaker' in alone.stderr
   # --one_speaker on all of bob's recordings gives exactly the features the checkpoint was
   # evaluated on; each file alone does not.
-  transcriber = speech.Transcriber(str(workdir))
+  transcriber = Transcriber(str(workdir))
   test = speech_data.load_test_split(transcriber.config)
-  recordings = speech_data.read_fsdd(str(tmp_path), 8000)
+  recordings = speech_data.read_fsdd(str(fake_fsdd), 8000)
   bob = [r.wave for r in recordings if r.speaker == 'bob']
   for a, b in zip(transcriber.features(bob, one_speaker=True), test.features):
     np.testing.assert_allclose(a, b, atol=1e-5)

@@ -8,17 +8,14 @@ import numpy as np
 import pytest
 import scipy.special
 
-from mlfun_jax import families
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.speech import audio
 from mlfun_jax.speech import ctc_decode
 from mlfun_jax.speech import data as speech_data
-from mlfun_jax.core.errors import UserError
-from mlfun_jax.speech import task as speech
 from mlfun_jax.speech import ensemble as speech_ensemble
+from mlfun_jax.speech import scoring
 from tests.conftest import run_module
 from tests.core.test_cli import assert_one_line_error
-from tests.speech.test_speech import _write_fake_fsdd
-from tests.speech.test_speech import tiny_config
 
 
 def test_combine_log_probs_is_the_log_of_the_mean_distribution():
@@ -62,14 +59,10 @@ def test_members_must_share_the_output_frame_rate_and_the_test_split():
     speech_ensemble.Ensemble([])
 
 
-def test_an_ensemble_of_two_tiny_recognisers(tmp_path):
+def test_an_ensemble_of_two_tiny_recognisers(tmp_path, fake_fsdd, tiny_recognisers):
   """Two seeds of a tiny recogniser on fake FSDD tones, held out on bob: the ensemble averages
   their distributions, in research code and through evaluate_speech and transcribe."""
-  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings')
-  workdirs = [str(tmp_path / f'seed{seed}') for seed in (0, 1)]
-  for seed, workdir in enumerate(workdirs):
-    families.train_and_evaluate(tiny_config(data_dir=str(tmp_path), split='speaker:bob', seed=seed,
-                                         num_steps=4, checkpoint_every=4), workdir)
+  workdirs = [str(tiny_recognisers.workdir(seed)) for seed in (0, 1)]
 
   single = speech_ensemble.Ensemble(workdirs[:1])
   [split] = single.test_splits()
@@ -91,8 +84,8 @@ def test_an_ensemble_of_two_tiny_recognisers(tmp_path):
   assert [[a.shape for a in member] for member in adapted] == [
       [f.shape for f in member] for member in features]
 
-  expected = speech.evaluate_decoders(combined, splits[0].texts,
-                                      {'greedy': ctc_decode.greedy_decode})['greedy']
+  expected = scoring.evaluate_decoders(combined, splits[0].texts,
+                                       {'greedy': ctc_decode.greedy_decode})['greedy']
   flags = [f'--workdir={w}' for w in workdirs]
   evaluated = run_module('experiments.evaluate_speech', *flags, '--beam_width=2',
                          '--adapt_steps=0')
@@ -102,7 +95,7 @@ def test_an_ensemble_of_two_tiny_recognisers(tmp_path):
   for name in ('cer', 'wer', 'exact', 'count'):
     assert lines['greedy'][name] == pytest.approx(expected[name])
 
-  wavs = [str(tmp_path / 'fsdd' / 'recordings' / f'{d}_bob_1.wav') for d in (2, 8)]
+  wavs = [str(fake_fsdd / 'fsdd' / 'recordings' / f'{d}_bob_1.wav') for d in (2, 8)]
   result = run_module('experiments.transcribe', *flags, *wavs, '--beam_width=2')
   assert result.returncode == 0, result.stderr
   waves = [audio.load_audio(path, 8000) for path in wavs]

@@ -7,14 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from mlfun_jax.speech import audio
 from mlfun_jax.core import cli
-from mlfun_jax.speech import espeak
-from mlfun_jax.speech import data as speech_data
-from mlfun_jax.speech import synthetic_speech
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.speech import audio
+from mlfun_jax.speech import data as speech_data
+from mlfun_jax.speech import espeak
+from mlfun_jax.speech import synthetic_speech
 from tests.conftest import REPO_ROOT
-from tests.speech.test_speech import _write_fake_fsdd
+from tests.speech.conftest import write_fake_fsdd
 
 
 def test_voices_are_seeded_and_every_listed_voice_exists():
@@ -102,7 +102,7 @@ def test_a_voice_says_the_digit_it_is_labelled_with():
 
 
 def test_synthetic_voices_join_the_training_split_only(tmp_path):
-  _write_fake_fsdd(tmp_path / 'fsdd' / 'recordings', takes=2)
+  write_fake_fsdd(tmp_path / 'fsdd' / 'recordings', takes=2)
   config = cli.load_config_file(str(REPO_ROOT / 'experiments' / 'configs' /
                                     'speech_ctc_digits.py'))
   config.data_dir, config.split = str(tmp_path), 'speaker:bob'

@@ -26,61 +26,14 @@ from mlfun_jax.translation import metrics as translation_metrics
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
 from mlfun_jax.translation import model as seq2seq
+from mlfun_jax.translation import inference
 from mlfun_jax.translation import task as translation
-from tests.conftest import REPO_ROOT, apply_overrides, run_module
+from tests.conftest import REPO_ROOT, run_module
+from tests.translation.conftest import ENGLISH, SPANISH, tiny_config
+from tests.translation.conftest import number_pairs as _number_pairs
+from tests.translation.conftest import write_pairs as _write_pairs
 
-CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'translate_eng_spa.py'
-NEVER = list(translation._NEVER_DECODED)  # pylint: disable=protected-access
-
-ENGLISH = ['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten']
-SPANISH = ['uno', 'dos', 'tres', 'cuatro', 'cinco', 'seis', 'siete', 'ocho', 'nueve', 'diez']
-
-
-def _number_pairs(count, seed=0):
-  """`count` distinct English number phrases of 1-3 words with their word-by-word Spanish; phrases
-  starting with 'one' have a second translation ('un ...')."""
-  rng = np.random.default_rng(seed)
-  phrases = set()
-  while len(phrases) < count:
-    phrases.add(tuple(rng.integers(0, 10, size=rng.integers(1, 4)).tolist()))
-  pairs = []
-  for words in sorted(phrases):
-    source = ' '.join(ENGLISH[w] for w in words)
-    pairs.append((source, ' '.join(SPANISH[w] for w in words)))
-    if words[0] == 0:
-      pairs.append((source, ' '.join(['un'] + [SPANISH[w] for w in words[1:]])))
-  return pairs
-
-
-def _write_pairs(path, pairs):
-  path.write_text(''.join(f'{s}\t{t}\tCC-BY 2.0\n' for s, t in pairs), encoding='utf-8')
-  return path
-
-
-def tiny_config(data_path, **overrides):
-  """translate_eng_spa.py shrunk: characters, a 16-unit model, batch 8, one bucket, 6 steps."""
-  config = cli.load_config_file(str(CONFIG))
-  config.data_path = str(data_path)
-  config.validation_fraction = 0.05
-  config.test_fraction = 0.05
-  config.tokenizer.kind = 'characters'
-  config.max_source_tokens = config.max_target_tokens = 24
-  config.buckets = (24,)
-  config.model.embed_dim = 8
-  config.model.hidden = 16
-  config.model.dropout_rate = 0.0
-  config.optimizer.warmup_steps = 2
-  config.batch_size = 8
-  config.num_steps = 6
-  config.decode.beam_size = 2
-  config.decode.batch_size = 8
-  config.decode.max_length_ratio = 1.0
-  config.decode.max_length_extra = 2
-  config.num_samples = 2
-  config.log_every = 3
-  config.eval_every = 0
-  config.checkpoint_every = 3
-  return apply_overrides(config, overrides)
+NEVER = list(inference._NEVER_DECODED)  # pylint: disable=protected-access
 
 
 def _model(cell='gru', attention='additive', source_vocab=11, target_vocab=13, **kwargs):
@@ -328,20 +281,6 @@ def test_beam_search_finds_what_greedy_misses_on_a_hand_built_table():
 
 # ---- the translator ----
 
-@pytest.fixture(scope='module')
-def tiny_translator():
-  """A Translator of a random model over character tokenisers; buckets 4, 8, 16; batches of 2."""
-  source_tokenizer = subwords.train_characters([' '.join(ENGLISH)])
-  target_tokenizer = subwords.train_characters([' '.join(SPANISH)])
-  model, params = _model('gru', 'multiplicative', source_tokenizer.vocab_size,
-                         target_tokenizer.vocab_size)
-  params['logits']['kernel'] = 3.0 * jax.random.normal(jax.random.key(7),
-                                                       params['logits']['kernel'].shape)
-  return translation.Translator(model, params, source_tokenizer, target_tokenizer,
-                                buckets=(4, 8, 16), batch_size=2, max_length_ratio=1.0,
-                                max_length_extra=3)
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _decode_step(model, params, carry, tokens, memory):
   return model.apply({'params': params}, carry, tokens, memory, method=model.decode)
@@ -442,10 +381,10 @@ def test_train_and_eval_steps_on_8_devices_equal_1_device(tmp_path):
   assert jax.local_device_count() == 8
   config = tiny_config(tmp_path / 'unused.txt', label_smoothing=0.1,
                        optimizer__schedule='constant', optimizer__learning_rate=0.01)
-  model = translation.create_model(config, 12, 12)
+  model = seq2seq.create_model(config, 12, 12)
   rng = np.random.default_rng(3)
   batches = [_synthetic_batch(rng) for _ in range(3)]
-  first_state = translation.create_state(model, config, 10, jax.random.key(0))
+  first_state = seq2seq.create_state(model, config, 10, jax.random.key(0))
   losses = jax.jit(lambda params, batch: translation.token_losses(model, params, batch, 0.1))
   results = []
   for n in (8, 1):
@@ -542,12 +481,9 @@ def test_bad_config_fields_name_the_field(tmp_path, overrides, message):
 
 # ---- a short run and the CLI ----
 
-def test_short_run_reports_translates_and_resumes(tmp_path):
-  pairs = _number_pairs(300)
-  path = _write_pairs(tmp_path / 'pairs.txt', pairs)
-  workdir = tmp_path / 'work'
-  config = tiny_config(path)
-  _, summary = families.train_and_evaluate(config, str(workdir))
+def test_short_run_reports_translates_and_resumes(short_run, tmp_path):
+  pairs, path, workdir = short_run.pairs, short_run.path, short_run.workdir
+  summary = short_run.summary
   assert np.isfinite(summary['eval_perplexity']) and summary['eval_sentences'] > 0
   report = json.loads((workdir / 'report.json').read_text())
   for name in ('greedy', 'beam'):
@@ -565,7 +501,7 @@ def test_short_run_reports_translates_and_resumes(tmp_path):
   assert len(rows) == report['test_sentences'] + 1
   assert all(len(row.split('\t')) == 4 for row in rows)
   assert (workdir / 'attention.png').read_bytes()[:4] == b'\x89PNG'
-  saved = translation.Translator.restore(str(workdir))
+  saved = inference.Translator.restore(str(workdir))
   assert saved.step == 6 and saved.config.model.hidden == 16
 
   args = ['one two', 'nine', 'ten ten ten']
@@ -590,7 +526,7 @@ def test_short_run_reports_translates_and_resumes(tmp_path):
   _write_pairs(path, pairs + [(f'zero {e}', f'cero {s}') for e, s in zip(ENGLISH, SPANISH)])
   state, _ = families.train_and_evaluate(tiny_config(path, num_steps=9), str(workdir))
   assert int(state.step) == 9
-  resumed = translation.Translator.restore(str(workdir))
+  resumed = inference.Translator.restore(str(workdir))
   assert resumed.step == 9
   assert resumed.source_tokenizer.to_json() == saved.source_tokenizer.to_json()
   assert resumed.target_tokenizer.to_json() == saved.target_tokenizer.to_json()

@@ -1,0 +1,66 @@
+"""Config defaults of the character models (text, or tile levels read column by column).
+
+Experiment configs (experiments/configs/char_rnn_*.py) start from `defaults()` and set only what
+differs; `FIELDS_ADDED_LATER` fills in what configs saved before a field existed lack.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+from mlfun_jax.core import config as core_config
+
+# Fields added after older runs were saved, with the value those runs had: the model had no
+# position inputs and levels were never mirrored (the code read these with .get and these
+# defaults); optimizer.momentum is unread by 'adam', the optimizer of every older char_rnn config.
+FIELDS_ADDED_LATER = {
+    **core_config.FIELDS_ADDED_LATER,
+    "optimizer.momentum": 0.9,
+    "mirror_levels": False,
+    "model.max_position": 0,
+    "model.previous_line_input": False,
+}
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """Every field the char_rnn family reads, with its default (the text model's values)."""
+  config = core_config.loop_defaults("char_rnn")
+  config.batch_size = 64  # Streams, split over the devices.
+  config.num_epochs = 25.0  # Passes over the training streams (num_steps overrides).
+  config.eval_every = 500  # Steps between held-out evaluations.
+
+  config.text_path = config_dict.placeholder(str)  # A UTF-8 file or folder; None: embedded corpus.
+  config.corpus_format = "text"  # Or 'levels': a folder of tile levels read column by column.
+  config.heldout_names = ()  # Documents (file names) to hold out; empty: heldout_fraction of them.
+  config.heldout_fraction = 0.05  # Share of characters held out (whole documents).
+  config.split_seed = 0  # Seed of the held-out documents' draw.
+  config.mirror_levels = False  # Levels only: also learn from each training level's mirror image.
+
+  config.model = ml_collections.ConfigDict()
+  config.model.cell = "lstm"  # Or 'gru'.
+  config.model.embed_dim = 64  # Character embedding width.
+  config.model.hidden = 256  # Units of each recurrent layer.
+  config.model.num_layers = 2  # Stacked recurrent layers.
+  config.model.dropout_rate = 0.2  # Dropout between layers and before the softmax.
+  # > 0: each character also gets a learned embedding of its position in its line (levels: its
+  # height in its column), clipped to this; 0 off.
+  config.model.max_position = 0
+  # With max_position > 0: the input that predicts a character also gets a learned embedding of the
+  # character at its position in the previous line (levels: the tile to its left).
+  config.model.previous_line_input = False
+
+  config.sequence_length = 128  # Steps of truncated backpropagation through time.
+  config.eval_sequence_length = 4096  # Held-out chunks, each read from a zero carry.
+
+  config.optimizer.name = "adam"  # See core.config.optimizer_defaults.
+  config.optimizer.learning_rate = 3e-3  # Peak learning rate.
+  config.optimizer.schedule = "warmup_cosine"  # Linear warm-up, then cosine decay.
+  config.optimizer.warmup_steps = 100  # Warm-up steps.
+  config.optimizer.grad_clip_norm = 1.0  # Clip gradients to this global norm.
+
+  # Baselines and samples in WORKDIR/report.json and WORKDIR/samples/ at the end.
+  config.ngram_orders = (3, 5, 7, 9)  # Kneser-Ney baselines (report.json gives each).
+  config.sample_length = 2000  # Characters of the text sample.
+  config.sample_temperature = 0.8  # Temperature of the samples (0: argmax).
+  config.num_sample_levels = 8  # Levels generated (level corpora).
+  config.sample_level_columns = 200  # Columns of each generated level.
+  return config

@@ -1,0 +1,92 @@
+"""Every config field of the classification family, with its default, and the fields added later.
+
+Experiment configs (experiments/configs/cnn_mnist.py, cnn_cifar10.py, bird_or_not.py,
+resnet_cifar10.py, cnn_mnist_adversarial.py) start from `defaults()` and set what differs.
+"""
+
+import ml_collections
+
+from mlfun_jax.core import config as core_config
+from mlfun_jax.data import config as image_data
+
+# Fields a config saved by an older run may lack, with the value that reproduces how it ran.
+FIELDS_ADDED_LATER = {
+    **core_config.FIELDS_ADDED_LATER,
+    # Image-folder fields and channels came with image folders (old runs: the loader's defaults).
+    "image_size": None,
+    "channels": 3,
+    "validation_fraction": 0.1,
+    "split_seed": 0,
+    "bad_images": "error",
+    "cache_dir": None,
+    # Runs from before on-device augmentation, label smoothing, model.name and test-time flips.
+    "augment": {"shift": 0, "flip": False, "rotate_degrees": 0.0, "blur_probability": 0.0,
+                "blur_max_sigma": 0.0},
+    "label_smoothing": 0.0,
+    "test_time_flip": False,
+    "model.name": "cnn",
+    # A run saved with one model's fields lacks the other model's (they are not read).
+    "model.conv_features": (32, 64),
+    "model.convs_per_block": 1,
+    "model.kernel_size": 3,
+    "model.dense_features": (256,),
+    "model.dropout_rate": 0.5,
+    "model.stem_features": 16,
+    "model.stage_features": (32, 64, 128),
+    "model.residual_stages": (True, False, True),
+    "model.output_scale": 0.125,
+    "model.bn_momentum": 0.9,
+    # A run without an `adversarial` block trained plainly; one with a block trained adversarially.
+    "adversarial": {"enabled": False, "epsilon": 0.3, "num_steps": 5, "relative_step_size": 0.5,
+                    "random_start": True, "warmup_steps": 938, "eval_steps": 20},
+    "adversarial.enabled": True,
+}
+
+
+def defaults() -> ml_collections.ConfigDict:
+  """The classification config: the series' digit CNN on the embedded MNIST digits."""
+  config = core_config.loop_defaults("classification")
+  image_data.add_image_data_fields(config, dataset="embedded_mnist", channels=3)
+
+  # On-device augmentation (see mlfun_jax/data/augment.py); the fields are its keywords.
+  config.augment = ml_collections.ConfigDict()
+  config.augment.shift = 2  # Translation by up to this many pixels.
+  config.augment.flip = False  # Random left-right mirror images (digits are not symmetric).
+  config.augment.rotate_degrees = 0.0  # Random rotations by up to this many degrees.
+  config.augment.blur_probability = 0.0  # Share of images blurred.
+  config.augment.blur_max_sigma = 0.0  # Largest Gaussian blur sigma, in pixels.
+
+  config.head = "softmax"  # Or 'sigmoid': one-vs-rest for positive_class ("8 or not").
+  config.positive_class = 8  # The sigmoid head's positive class.
+  config.label_smoothing = 0.0  # Softmax head: smoothing of the one-hot targets.
+  # Evaluate and predict on each image and its mirror image, averaging the logits (photos only).
+  config.test_time_flip = False
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "cnn"  # 'cnn' (the series' network) or 'resnet' (with BatchNorm).
+  config.model.conv_features = (32, 64)  # cnn: channels per block (an int or a tuple per block).
+  config.model.convs_per_block = 1  # cnn: convolutions per block (int entries).
+  config.model.kernel_size = 3  # cnn: convolution kernel side.
+  config.model.dense_features = (256,)  # cnn: hidden dense layers.
+  config.model.dropout_rate = 0.5  # cnn: dropout before the output layer.
+  config.model.stem_features = 16  # resnet: channels of the stem convolution.
+  config.model.stage_features = (32, 64, 128)  # resnet: channels of each stage.
+  config.model.residual_stages = (True, False, True)  # resnet: a residual block after the stage.
+  config.model.output_scale = 0.125  # resnet: scale of the logits.
+  config.model.bn_momentum = 0.9  # resnet: BatchNorm running-average momentum.
+
+  # Adversarial training (mlfun_jax/classification/adversarial_training.py), when enabled.
+  config.adversarial = ml_collections.ConfigDict()
+  config.adversarial.enabled = False  # Train on PGD examples of each batch.
+  config.adversarial.epsilon = 0.3  # L-infinity bound, pixels in [0, 1].
+  config.adversarial.num_steps = 5  # PGD steps per train step.
+  config.adversarial.relative_step_size = 0.5  # PGD step size / epsilon.
+  config.adversarial.random_start = True  # Start at a random point of the epsilon-ball.
+  config.adversarial.warmup_steps = 938  # Epsilon grows from 0 over these steps (0: none).
+  config.adversarial.eval_steps = 20  # PGD steps of eval_adversarial_accuracy (0: none).
+
+  config.optimizer.learning_rate = 3e-3
+  config.optimizer.schedule = "onecycle"
+  config.optimizer.weight_decay = 1e-4
+  config.num_epochs = 30.0
+  return config

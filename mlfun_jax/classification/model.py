@@ -1,0 +1,130 @@
+"""The classifier's network and train state, and its logits (and features) of images.
+
+Input conventions: `inference_logits` takes uint8 images 0..255 (the datasets' and files' pixels),
+`unit_range_logits` float images in [0, 1] (the attacks' range) and `features_and_logits` float
+pixel values in [0, 255] (e.g. a GAN's samples rescaled); each normalises with the training set's
+channel stats inside.
+"""
+
+from typing import Any
+
+import flax
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from mlfun_jax.core import checks
+from mlfun_jax.core import optim
+from mlfun_jax.core.errors import UserError
+from mlfun_jax.data import image_stats
+from mlfun_jax.models import cnn
+from mlfun_jax.models import resnet
+
+HEADS = ("softmax", "sigmoid")
+MODELS = ("cnn", "resnet")
+
+
+class TrainState(train_state.TrainState):
+  """flax TrainState plus BatchNorm running averages (an empty dict for models without them)."""
+  batch_stats: Any = flax.struct.field(default_factory=dict)
+
+
+def _as_tuple(value):
+  return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def create_model(config: ml_collections.ConfigDict, num_classes: int):
+  """The network of `config.model` with one output per class (softmax) or one logit (sigmoid).
+
+  model.name 'cnn': the series' `cnn.CNN`; 'resnet': `resnet.ResNet` with BatchNorm.
+  """
+  if config.head not in HEADS:
+    raise UserError(f"unknown config field head={config.head!r}; choose one of {', '.join(HEADS)}")
+  num_outputs = num_classes if config.head == "softmax" else 1
+  name = config.model.name
+  if name == "cnn":
+    return cnn.CNN(
+        num_outputs=num_outputs,
+        conv_features=_as_tuple(config.model.conv_features),
+        convs_per_block=config.model.convs_per_block,
+        kernel_size=config.model.kernel_size,
+        dense_features=tuple(config.model.dense_features),
+        dropout_rate=config.model.dropout_rate)
+  if name == "resnet":
+    return resnet.ResNet(
+        num_outputs=num_outputs,
+        stem_features=config.model.stem_features,
+        stage_features=tuple(config.model.stage_features),
+        residual_stages=tuple(bool(r) for r in config.model.residual_stages),
+        output_scale=config.model.output_scale,
+        bn_momentum=config.model.bn_momentum)
+  raise UserError(f"unknown config field model.name={name!r}; choose one of {', '.join(MODELS)}")
+
+
+def create_state(model, config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
+                 num_steps: int, rng: jax.Array) -> TrainState:
+  """Fresh train state: parameters (and BatchNorm averages) from `rng`, optimizer from config."""
+  variables = model.init({"params": rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False)
+  tx = optim.create_optimizer(config.optimizer, num_steps)
+  return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                           batch_stats=variables.get("batch_stats", {}))
+
+
+def variables_of(state: TrainState) -> dict[str, Any]:
+  """The model variables of `state`: params, and batch_stats when the model has BatchNorm."""
+  return ({"params": state.params, "batch_stats": state.batch_stats} if state.batch_stats
+          else {"params": state.params})
+
+
+def _pixel_logits(model, state: TrainState, pixels: jax.Array, mean: Any, std: Any,
+                  test_time_flip: bool = False) -> jax.Array:
+  """Eval-mode logits of pixel values 0..255 (uint8 or float), optionally mirror-averaged."""
+  logits = model.apply(variables_of(state), image_stats.normalise(pixels, mean, std), train=False)
+  return averaged_with_mirror(model, state, pixels, mean, std, logits) if test_time_flip else logits
+
+
+def averaged_with_mirror(model, state: TrainState, pixels: jax.Array, mean: Any, std: Any,
+                         logits: jax.Array) -> jax.Array:
+  """The mean of `logits` (of `pixels`, values 0..255 [B, H, W, C]) and the logits of the
+  left-right mirrored pixels."""
+  return 0.5 * (logits + _pixel_logits(model, state, pixels[:, :, ::-1], mean, std))
+
+
+def inference_logits(model, state: TrainState, images: jax.Array, mean: Any, std: Any,
+                     test_time_flip: bool = False) -> jax.Array:
+  """float32 logits [B, outputs] of uint8 images [B, H, W, C] 0..255 (eval mode).
+
+  test_time_flip: average the logits of each image and its left-right mirror image.
+
+  Raises:
+    checks.InputConventionError: `images` are not uint8 [B, H, W, C].
+  """
+  checks.check_images(images, name="images", dtype_kind="u")
+  return _pixel_logits(model, state, images, mean, std, test_time_flip)
+
+
+def unit_range_logits(model, state: TrainState, images01: jax.Array, mean: Any, std: Any,
+                      test_time_flip: bool = False) -> jax.Array:
+  """`inference_logits` of float images [B, H, W, C] in [0, 1] (the attacks' range), differentiable
+  in the images.
+
+  Raises:
+    checks.InputConventionError: `images01` are not float [B, H, W, C] (concrete: in [0, 1]).
+  """
+  checks.check_images(images01, name="images01", dtype_kind="f", value_range=(0.0, 1.0))
+  return _pixel_logits(model, state, 255.0 * images01, mean, std, test_time_flip)
+
+
+def features_and_logits(model, state: TrainState, images: jax.Array, mean: Any, std: Any
+                        ) -> tuple[jax.Array, jax.Array]:
+  """(last hidden layer float32 [B, F], logits float32 [B, outputs]) in eval mode, of float images
+  [B, H, W, C] with pixel values in [0, 255] (not rounded: e.g. a generator's samples rescaled).
+
+  Raises:
+    checks.InputConventionError: `images` are not float [B, H, W, C] (concrete: in [0, 255]).
+  """
+  checks.check_images(images, name="images", dtype_kind="f", value_range=(0.0, 255.0))
+  logits, sown = model.apply(variables_of(state), image_stats.normalise(images, mean, std),
+                             train=False, mutable=["intermediates"])
+  return sown["intermediates"]["features"][0].astype(jnp.float32), logits

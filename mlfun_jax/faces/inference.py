@@ -1,0 +1,52 @@
+"""A face-embedding network restored from a workdir (for recognize, face_report, research code)."""
+
+import jax
+import numpy as np
+
+from mlfun_jax.core import checkpoint
+from mlfun_jax.core import checks
+from mlfun_jax.faces import config as faces_config
+from mlfun_jax.faces import data as face_data
+from mlfun_jax.faces import task as faces_task
+from mlfun_jax.faces.embedding import Embedder
+
+
+class TrainedFaceEmbedder:
+  """A face-embedding network restored from a workdir (for recognize and research code).
+
+  Attributes:
+    image_shape: (H, W, 1) the network takes.
+    threshold: the Euclidean distance threshold picked on the validation people, or None.
+    embedder: its `Embedder` (for `measures.measure_unseen`).
+  """
+
+  def __init__(self, workdir: str, test_time_augmentation: bool | None = None):
+    """test_time_augmentation: embed with or without it (None: as the run was configured)."""
+    run = checkpoint.restore_run(
+        workdir, task="faces", noun="a face-embedding network",
+        make_state=lambda config, meta: faces_task.create_state(
+            faces_task.create_model(config), config, tuple(meta["image_shape"]), 1,
+            jax.random.key(0)),
+        fields_added_later=faces_config.FIELDS_ADDED_LATER)
+    self.meta, self.step, self.config, self.state = run.meta, run.step, run.config, run.state
+    self.image_shape = tuple(self.meta["image_shape"])
+    self.threshold = self.meta.get("validation", {}).get("threshold")
+    self.model = faces_task.create_model(self.config)
+    if test_time_augmentation is None:
+      test_time_augmentation = self.config.test_time_augmentation
+    self.embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"],
+                             test_time_augmentation)
+
+  def embed(self, images: np.ndarray) -> np.ndarray:
+    """uint8 faces [N, H, W, 1] (0..255, H, W, 1 = image_shape) -> unit-norm float32 embeddings
+    [N, E].
+
+    Raises:
+      InputConventionError: images of another dtype, rank or shape (e.g. one face [H, W, 1]).
+    """
+    checks.check_images(images, name="images", dtype_kind="u", shape=self.image_shape)
+    return self.embedder(self.state.params, images)
+
+  def embed_files(self, paths: list[str]) -> np.ndarray:
+    """Embeddings [N, E] of image files (grey, resized/cropped to the network's input)."""
+    return self.embed(np.stack([face_data.load_face(p, self.image_shape) for p in paths]))
