@@ -9,15 +9,30 @@ from __future__ import annotations
 import gc
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
+# One persistent XLA compilation cache per test run, shared by the xdist workers (they inherit the
+# main process' environment) and the processes the tests start: many tests compile the same tiny
+# programs, and each compiles once. A fresh folder per run, removed at its end.
+_OWN_CACHE = 'JAX_COMPILATION_CACHE_DIR' not in os.environ
+if _OWN_CACHE:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='mlfun_jax_test_xla_cache_')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 CNN_MNIST_CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'cnn_mnist.py'
+
+
+def pytest_sessionfinish(session):  # pylint: disable=unused-argument
+  if _OWN_CACHE and 'PYTEST_XDIST_WORKER' not in os.environ:
+    shutil.rmtree(os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 
 
 def find_shared_data_dir() -> pathlib.Path:

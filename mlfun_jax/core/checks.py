@@ -110,21 +110,24 @@ def _axes(rank: int | None, shape: Any) -> str:
 
 
 def check_ids(ids: Any, *, name: str, vocab_size: int | None = None, rank: int | None = None,
-              shape: str | Sequence[int | None] | None = None) -> None:
+              shape: str | Sequence[int | None] | None = None,
+              empty_any_dtype: bool = False) -> None:
   """Raises InputConventionError unless `ids` are integers (of `rank` axes) in 0..vocab_size-1.
 
   ids: an array (or a list, read as one). vocab_size None: any integers (e.g. person labels).
   shape: the axes in words for the message (e.g. '[B, T]'), or the trailing sizes required. The
-  range is checked on concrete arrays only.
+  range is checked on concrete arrays only. empty_any_dtype: an empty array passes the dtype check
+  whatever its dtype (`np.asarray([])` is float64); its rank and shape are still checked.
   """
   if not hasattr(ids, "dtype"):
     ids = np.asarray(ids)
   sizes = None if shape is None or isinstance(shape, str) else shape
+  kinds = None if empty_any_dtype and not np.size(ids) else "iu"
   expected = f"integer ids{_axes(rank, shape)}"
   if vocab_size is None:
-    check_array(ids, name=name, expected=expected, dtype_kinds="iu", rank=rank, shape=sizes)
+    check_array(ids, name=name, expected=expected, dtype_kinds=kinds, rank=rank, shape=sizes)
     return
-  check_array(ids, name=name, expected=f"{expected} in 0..{vocab_size - 1}", dtype_kinds="iu",
+  check_array(ids, name=name, expected=f"{expected} in 0..{vocab_size - 1}", dtype_kinds=kinds,
               rank=rank, shape=sizes, value_range=(0, vocab_size - 1))
 
 

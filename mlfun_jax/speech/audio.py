@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
-from mlfun_jax.speech import conventions
 
 WINDOWS = ("hann", "hamming", "rectangular")
 # Waveforms are at full scale +-1; resampling and added noise may overshoot it a little, so up to
@@ -35,18 +35,18 @@ MAX_ABS_SAMPLE = 2.0
 def check_full_scale(x, *, name: str) -> None:
   """InputError unless the float samples `x` lie in [-1, 1] (|x| <= MAX_ABS_SAMPLE tolerated);
   values are checked on concrete arrays only."""
-  if conventions.is_traced(x) or not np.size(x):
+  if not checks.is_concrete(x) or not np.size(x):
     return
   peak = float(np.max(np.abs(np.asarray(x, np.float64))))
   if not peak <= MAX_ABS_SAMPLE:  # Also NaN.
-    raise conventions.InputError(
+    raise checks.InputError(
         f"{name} must be float samples in [-1, 1] (full scale; |x| <= {MAX_ABS_SAMPLE:g} "
         f"tolerated), got a peak of {peak:.5g}: scale integer PCM by 1 / 32768 (int16)")
 
 
 def check_wave(wave, *, name: str = "wave") -> None:
   """InputError unless `wave` is one float waveform [S] in [-1, 1] (see `check_full_scale`)."""
-  conventions.check_floats(wave, name=name, rank=1, shape="[S] (one waveform)")
+  checks.check_floats(wave, name=name, rank=1, shape="[S] (one waveform)")
   check_full_scale(wave, name=name)
 
 
@@ -54,13 +54,13 @@ def check_waves(waves, *, name: str = "waves") -> list:
   """`waves` as a list after checking it is a sequence of float waveforms [S_i] in [-1, 1].
 
   Raises:
-    conventions.InputError: one waveform (an array [S]) instead of a list of them, or an item of
+    checks.InputError: one waveform (an array [S]) instead of a list of them, or an item of
       another dtype, rank or scale.
   """
   if isinstance(waves, str) or (hasattr(waves, "ndim") and np.ndim(waves) < 2):
     shape = f" {waves.dtype} {list(waves.shape)}" if hasattr(waves, "shape") else ""
-    raise conventions.InputError(f"{name} must be a list of float waveforms [S]; got one "
-                            f"{type(waves).__name__}{shape}: wrap a single waveform in a list")
+    raise checks.InputError(f"{name} must be a list of float waveforms [S]; got one "
+                       f"{type(waves).__name__}{shape}: wrap a single waveform in a list")
   waves = list(waves)
   for i, samples in enumerate(waves):
     check_wave(samples, name=f"{name}[{i}]")
@@ -206,12 +206,12 @@ def spectrogram(front_end: FrontEnd, waves: jax.Array, lengths: jax.Array
     padding.
 
   Raises:
-    conventions.InputError: waves of another dtype, rank or scale (integer PCM); lengths not
+    checks.InputError: waves of another dtype, rank or scale (integer PCM); lengths not
       int [B].
   """
-  conventions.check_floats(waves, name="waves", rank=2, shape="[B, S] (a padded batch)")
+  checks.check_floats(waves, name="waves", rank=2, shape="[B, S] (a padded batch)")
   check_full_scale(waves, name="waves")
-  conventions.check_ids(lengths, name="lengths", rank=1, shape="[B]")
+  checks.check_ids(lengths, name="lengths", rank=1, shape="[B]", empty_any_dtype=True)
   return _spectrogram(front_end, waves, lengths)
 
 
@@ -300,7 +300,7 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
   """float32 [S'] samples resampled from `from_rate` to `to_rate` Hz (polyphase, scipy) from float
   samples [S] (any scale)."""
-  conventions.check_floats(samples, name="samples", rank=1, shape="[S] (one waveform)")
+  checks.check_floats(samples, name="samples", rank=1, shape="[S] (one waveform)")
   if from_rate == to_rate:
     return np.asarray(samples, np.float32)
   import scipy.signal  # pylint: disable=g-import-not-at-top

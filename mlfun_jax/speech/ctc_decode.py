@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
-from mlfun_jax.speech import conventions
 from mlfun_jax.speech.config import ALPHABET
 
 BLANK = 0
@@ -46,12 +46,12 @@ def check_logits(logits, alphabet: str, name: str = "logits") -> np.ndarray:
   """`logits` as a numpy array after checking it is float [T, len(alphabet) + 1] (one utterance).
 
   Raises:
-    conventions.InputError: another dtype, rank or class count (a network over another alphabet).
+    checks.InputError: another dtype, rank or class count (a network over another alphabet).
   """
   logits = np.asarray(logits)
-  conventions.check_floats(logits, name=name, rank=2, shape="[T, K] (one utterance's frames)")
+  checks.check_floats(logits, name=name, rank=2, shape="[T, K] (one utterance's frames)")
   if logits.shape[1] != num_classes(alphabet):
-    raise conventions.InputError(
+    raise checks.InputError(
         f"{name} has {logits.shape[1]} classes per frame; the alphabet {alphabet!r} needs "
         f"{num_classes(alphabet)} ({len(alphabet)} characters + the CTC blank): pass the "
         "alphabet the network was trained with")
@@ -60,7 +60,7 @@ def check_logits(logits, alphabet: str, name: str = "logits") -> np.ndarray:
 
 def encode(text: str, alphabet: str = ALPHABET) -> list[int]:
   """Class ids (1..len(alphabet)) of a lower-cased transcript; UserError on other characters."""
-  conventions.check_text(text, name="text")
+  checks.check_text(text, name="text")
   index = {c: i + 1 for i, c in enumerate(check_alphabet(alphabet))}
   text = text.lower()
   bad = sorted(set(c for c in text if c not in index))
@@ -73,10 +73,10 @@ def decode(ids: Iterable[int], alphabet: str = ALPHABET) -> str:
   """Text of class ids in 0..len(alphabet); blanks (0) are skipped.
 
   Raises:
-    conventions.InputError: an id outside 0..len(alphabet).
+    checks.InputError: an id outside 0..len(alphabet).
   """
   ids = [int(i) for i in ids]
-  conventions.check_ids(np.array(ids, np.int64), name="ids", vocab_size=num_classes(alphabet))
+  checks.check_ids(np.array(ids, np.int64), name="ids", vocab_size=num_classes(alphabet))
   return _text(ids, alphabet)
 
 
@@ -89,10 +89,9 @@ def collapse(path: Sequence[int]) -> list[int]:
   """CTC's rule on a frame path of class ids (ints >= 0) [T]: merge runs of a class, then drop
   blanks ('hh_e_ll_l' -> 'hell')."""
   path = np.asarray(path)
-  conventions.check_ids(path if path.size else path.astype(np.int64), name="path", rank=1,
-                        shape="[T]")
+  checks.check_ids(path, name="path", rank=1, shape="[T]", empty_any_dtype=True)
   if path.size and path.min() < 0:
-    raise conventions.InputError(f"path must hold class ids >= 0, got {int(path.min())}")
+    raise checks.InputError(f"path must hold class ids >= 0, got {int(path.min())}")
   out, previous = [], None
   for c in path:
     c = int(c)

@@ -15,9 +15,9 @@ import math
 import numpy as np
 import scipy.special
 
+from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.speech import audio
-from mlfun_jax.speech import conventions
 from mlfun_jax.speech import data as speech_data
 from mlfun_jax.speech.inference import Transcriber
 
@@ -27,8 +27,8 @@ def combine_log_probs(member_logits: Sequence[np.ndarray]) -> np.ndarray:
   member's float logits [T', K] of one utterance (one member: its log-softmax). Decoders take it
   in place of logits."""
   for i, logits in enumerate(member_logits):
-    conventions.check_floats(logits, name=f"member_logits[{i}]", rank=2,
-                             shape="[T', K] (one utterance)")
+    checks.check_floats(logits, name=f"member_logits[{i}]", rank=2,
+                        shape="[T', K] (one utterance)")
   shapes = {np.shape(x) for x in member_logits}
   if len(shapes) != 1:
     raise ValueError(f"members' logits differ in shape: {sorted(shapes)}")

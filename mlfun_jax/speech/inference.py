@@ -14,9 +14,9 @@ import jax
 import numpy as np
 
 from mlfun_jax.core import checkpoint
+from mlfun_jax.core import checks
 from mlfun_jax.speech import audio
 from mlfun_jax.speech import config as speech_config
-from mlfun_jax.speech import conventions
 from mlfun_jax.speech import ctc_decode
 from mlfun_jax.speech import data as speech_data
 from mlfun_jax.speech import speaker_adaptation
@@ -63,10 +63,10 @@ class Transcriber:
 
   def check_features(self, features, *, name: str = "features") -> None:
     """InputError unless `features` is one utterance's float [T, F] with this front end's F."""
-    conventions.check_floats(features, name=name, rank=2, shape="[T, F] (one utterance)")
+    checks.check_floats(features, name=name, rank=2, shape="[T, F] (one utterance)")
     if np.shape(features)[1] != self.front_end.num_features:
-      raise conventions.InputError(f"{name} has {np.shape(features)[1]} features per frame; this "
-                              f"recogniser takes {self.front_end.num_features} (see `features`)")
+      raise checks.InputError(f"{name} has {np.shape(features)[1]} features per frame; this "
+                         f"recogniser takes {self.front_end.num_features} (see `features`)")
 
   def adapt(self, features: Sequence[np.ndarray], speakers: Sequence[str],
             cross_fitted: bool = False, **fit_kwargs) -> list[np.ndarray]:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlfun_jax.speech import conventions
+from mlfun_jax.core import checks
 
 _HASH_MULTIPLIERS = np.random.default_rng(0).integers(1, 2**32 - 1, 512, dtype=np.uint64
                                                       ).astype(np.uint32) | 1
@@ -23,8 +23,8 @@ def greedy_ids(logits: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Ar
   Returns:
     (int32 [B, T] decoded classes, left-aligned, 0 after the end; int32 [B] their counts).
   """
-  conventions.check_floats(logits, name="logits", rank=3, shape="[B, T, K] (a batch)")
-  conventions.check_ids(lengths, name="lengths", rank=1, shape="[B]")
+  checks.check_floats(logits, name="logits", rank=3, shape="[B, T, K] (a batch)")
+  checks.check_ids(lengths, name="lengths", rank=1, shape="[B]", empty_any_dtype=True)
   best = jnp.argmax(logits, axis=-1).astype(jnp.int32)
   t = jnp.arange(best.shape[1])
   previous = jnp.pad(best[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
@@ -79,8 +79,9 @@ def error_counts(logits: jax.Array, lengths: jax.Array, labels: jax.Array,
       label_lengths: int [B].
     space: the class separating words.
   """
-  conventions.check_ids(labels, name="labels", rank=2, shape="[B, L]", vocab_size=logits.shape[-1])
-  conventions.check_ids(label_lengths, name="label_lengths", rank=1, shape="[B]")
+  checks.check_ids(labels, name="labels", rank=2, shape="[B, L]", vocab_size=logits.shape[-1],
+                   empty_any_dtype=True)
+  checks.check_ids(label_lengths, name="label_lengths", rank=1, shape="[B]", empty_any_dtype=True)
   hyp, hyp_lengths = greedy_ids(logits, lengths)
   char_edits = jax.vmap(edit_distance)(labels, label_lengths, hyp, hyp_lengths)
   ref_words, num_ref = jax.vmap(word_hashes, in_axes=(0, 0, None))(labels, label_lengths, space)

@@ -7,8 +7,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mlfun_jax.core import checks
 from mlfun_jax.models import rnn
-from mlfun_jax.speech import conventions
 
 
 class SpeechCTC(nn.Module):
@@ -34,8 +34,8 @@ class SpeechCTC(nn.Module):
   @nn.compact
   def __call__(self, features: jax.Array, lengths: jax.Array, train: bool = False
                ) -> tuple[jax.Array, jax.Array]:
-    conventions.check_floats(features, name="features", rank=3, shape="[B, T, F] (a batch)")
-    conventions.check_ids(lengths, name="lengths", rank=1, shape="[B]")
+    checks.check_floats(features, name="features", rank=3, shape="[B, T, F] (a batch)")
+    checks.check_ids(lengths, name="lengths", rank=1, shape="[B]", empty_any_dtype=True)
     x = features.astype(jnp.float32)
     for features_out, stride in zip(self.conv_features, self.conv_strides):
       x = nn.Conv(features_out, (self.conv_kernel,), strides=(stride,), padding="SAME")(x)

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlfun_jax.core import checks
 from mlfun_jax.speech import audio
-from mlfun_jax.speech import conventions
 
 # (params, features float32 [B, T, F], lengths int32 [B]) -> (logits [B, T', K], lengths' [B]).
 LogitsFn = Callable[[object, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
@@ -47,21 +47,21 @@ def check_features(features, *, name: str = "features") -> list[np.ndarray]:
   features [T_i, F] sharing F.
 
   Raises:
-    conventions.InputError: one utterance's array [T, F] instead of a list of them, an item of
+    checks.InputError: one utterance's array [T, F] instead of a list of them, an item of
       another dtype or rank, or items with different F.
   """
   if hasattr(features, "ndim") and np.ndim(features) < 3:
-    raise conventions.InputError(f"{name} must be a list of utterances' float features [T, F]; got "
-                            f"one array {features.dtype} {list(np.shape(features))}: wrap a "
-                            "single utterance in a list")
+    raise checks.InputError(f"{name} must be a list of utterances' float features [T, F]; got "
+                       f"one array {features.dtype} {list(np.shape(features))}: wrap a "
+                       "single utterance in a list")
   features = list(features)
   if not features:
-    raise conventions.InputError(f"{name} must hold at least one utterance's features [T, F]")
+    raise checks.InputError(f"{name} must hold at least one utterance's features [T, F]")
   for i, f in enumerate(features):
-    conventions.check_floats(f, name=f"{name}[{i}]", rank=2, shape="[T, F] (one utterance)")
+    checks.check_floats(f, name=f"{name}[{i}]", rank=2, shape="[T, F] (one utterance)")
   widths = sorted({np.shape(f)[1] for f in features})
   if len(widths) > 1:
-    raise conventions.InputError(f"{name} must share one number of features F, got {widths}")
+    raise checks.InputError(f"{name} must share one number of features F, got {widths}")
   return features
 
 
@@ -78,8 +78,8 @@ def output_entropy(logits_fn: LogitsFn, params, affine: dict[str, jax.Array],
                    features: jax.Array, lengths: jax.Array) -> jax.Array:
   """Mean entropy (nats) of the per-frame output distributions over the real output frames of
   the transformed float features [B, T, F] with int lengths [B] (padding frames stay 0)."""
-  conventions.check_floats(features, name="features", rank=3, shape="[B, T, F] (a padded batch)")
-  conventions.check_ids(lengths, name="lengths", rank=1, shape="[B]")
+  checks.check_floats(features, name="features", rank=3, shape="[B, T, F] (a padded batch)")
+  checks.check_ids(lengths, name="lengths", rank=1, shape="[B]", empty_any_dtype=True)
   frames = jnp.arange(features.shape[1])[None, :, None] < lengths[:, None, None]
   x = jnp.where(frames, features * affine["scale"] + affine["shift"], 0.0)
   logits, out_lengths = logits_fn(params, x, lengths)

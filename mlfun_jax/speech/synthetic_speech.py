@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mlfun_jax.core import checks
 from mlfun_jax.speech import audio
-from mlfun_jax.speech import conventions
 from mlfun_jax.speech import espeak
 
 DIALECTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -80,7 +80,7 @@ def trim_silence(samples: np.ndarray, top_db: float = 40.0, frame: int = 64) -> 
   """float samples [S] (any scale) without the leading and trailing frames quieter than the loudest
   frame minus top_db (FSDD's recordings are trimmed like this; the synthesiser pads words with
   silence)."""
-  conventions.check_floats(samples, name="samples", rank=1, shape="[S] (one waveform)")
+  checks.check_floats(samples, name="samples", rank=1, shape="[S] (one waveform)")
   count = len(samples) // frame
   if count == 0:
     return samples
