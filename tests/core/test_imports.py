@@ -12,6 +12,9 @@ MODULES = [
     'mlfun_jax.classification.task', 'mlfun_jax.core.train', 'mlfun_jax.core.parallel',
     'mlfun_jax.core.checkpoint', 'mlfun_jax.core.metrics_writer', 'mlfun_jax.core.optim', 'mlfun_jax.data.augment',
     'mlfun_jax.data.images', 'mlfun_jax.core.cli', 'mlfun_jax.core.progress',
+    'mlfun_jax.core.checks', 'mlfun_jax.classification', 'mlfun_jax.adversarial',
+    'mlfun_jax.autoencoder', 'mlfun_jax.gan', 'mlfun_jax.char_rnn', 'mlfun_jax.speech',
+    'mlfun_jax.translation', 'mlfun_jax.faces',
 ]
 
 
@@ -26,7 +29,10 @@ def test_import_has_no_side_effects(tmp_path: pathlib.Path):
       sys.path.insert(0, {str(tmp_path)!r})
       import importlib
       for name in {MODULES!r}:
-        importlib.import_module(name)
+        module = importlib.import_module(name)
+        for public in getattr(module, '__all__', ()):  # Every public name resolves...
+          if not hasattr(module, public):  # ... as an attribute or a subpackage.
+            importlib.import_module(name + '.' + public)
       from absl import flags
       from jax._src import xla_bridge
       print('flags_parsed', flags.FLAGS.is_parsed())
