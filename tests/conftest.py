@@ -124,3 +124,23 @@ def run_module(module: str, *args: str, env: dict[str, str] | None = None,
   full_env = {**os.environ, **(env or {})}
   return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO_ROOT, env=full_env,
                         capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def refused(call, match: str) -> str:
+  """Asserts that `call()` raises one input-convention error whose one-line message matches
+  `match` (a regex); returns the message."""
+  from mlfun_jax.core import checks  # pylint: disable=g-import-not-at-top
+  with pytest.raises(checks.InputConventionError, match=match) as error:
+    call()
+  return one_line(error)
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+  """The message of a raised UserError/ValueError, asserted to be one line (JAX may append its
+  traceback note after a '-----' line; that part is not the message)."""
+  from mlfun_jax.core.errors import UserError  # pylint: disable=g-import-not-at-top
+  assert isinstance(error.value, (UserError, ValueError)), error.value
+  text = str(error.value).split('\n-----', 1)[0]
+  assert '\n' not in text, text
+  return text
+

@@ -24,6 +24,7 @@ from mlfun_jax.classification import inference as classification_inference
 from mlfun_jax.classification import model as classifier_model
 from mlfun_jax.classification import task as classification
 from mlfun_jax.core import checks
+from tests.conftest import refused
 from tests.conftest import run_module
 from tests.conftest import small_cnn_config
 
@@ -110,14 +111,6 @@ def test_targeted_iterative_stops_per_example_at_threshold(toy):
   assert ((result.steps == 25) | result.reached).all()
 
 
-def _refused(call, match):
-  """Asserts that `call()` raises one InputConventionError whose one-line message matches."""
-  with pytest.raises(checks.InputConventionError, match=match) as error:
-    call()
-  assert '\n' not in str(error.value)
-  return str(error.value)
-
-
 def test_attacks_refuse_uint8_images_values_outside_the_range_and_bad_labels(toy):
   logits_fn, images, labels = toy
   pixels = np.asarray(images * 255).astype(np.uint8)  # The silently wrong call of old.
@@ -131,14 +124,14 @@ def test_attacks_refuse_uint8_images_values_outside_the_range_and_bad_labels(toy
           logits_fn, x, y, epsilon=0.1, step_size=0.05, max_steps=2),
   }
   for name, attack in kinds.items():
-    message = _refused(lambda: attack(pixels, labels), 'images: expected floating-point images')
+    message = refused(lambda: attack(pixels, labels), 'images: expected floating-point images')
     assert 'uint8' in message, name
-    _refused(lambda: attack(255.0 * images, labels), r'images: .*in \[0.0, 1.0\], got values')
-    _refused(lambda: attack(images[0], labels[:1]), r'images: expected .*\[B, H, W, C\]')
-    _refused(lambda: attack(images, labels + 10), r'(labels|targets): expected integer .*0\.\.9')
-    _refused(lambda: attack(images, labels.astype(jnp.float32)), '(labels|targets): expected')
-  _refused(lambda: attacks.random_start(jax.random.key(0), pixels, 0.1), 'images: expected')
-  _refused(lambda: attacks.project(images, pixels, 0.1), 'images: expected')
+    refused(lambda: attack(255.0 * images, labels), r'images: .*in \[0.0, 1.0\], got values')
+    refused(lambda: attack(images[0], labels[:1]), r'images: expected .*\[B, H, W, C\]')
+    refused(lambda: attack(images, labels + 10), r'(labels|targets): expected integer .*0\.\.9')
+    refused(lambda: attack(images, labels.astype(jnp.float32)), '(labels|targets): expected')
+  refused(lambda: attacks.random_start(jax.random.key(0), pixels, 0.1), 'images: expected')
+  refused(lambda: attacks.project(images, pixels, 0.1), 'images: expected')
   # Under jit the values are unknown: dtype and shape are still checked, the range is not.
   with pytest.raises(checks.InputConventionError, match='images'):
     jax.jit(lambda x: attacks.fgsm(logits_fn, x, labels, epsilon=0.1))(pixels)
@@ -150,13 +143,13 @@ def test_attack_pictures_and_targets_refuse_other_conventions(toy, tmp_path):
   images, labels = np.asarray(images), np.asarray(labels)
   probabilities = np.full((16, 10), 0.1, np.float32)
   names = [str(i) for i in range(10)]
-  _refused(lambda: attack_pictures.example_grid(
+  refused(lambda: attack_pictures.example_grid(
       (images * 255).astype(np.uint8), images, probabilities, probabilities, names,
       str(tmp_path / 'x.png')), 'original: expected floating-point images')
-  _refused(lambda: attack_pictures.example_grid(
+  refused(lambda: attack_pictures.example_grid(
       images, images, probabilities, probabilities, names, str(tmp_path / 'x.png'),
       labels=labels + 10), 'labels: expected integer ids')
-  _refused(lambda: robustness.random_targets(labels + 10, 10, seed=0), 'labels: expected')
+  refused(lambda: robustness.random_targets(labels + 10, 10, seed=0), 'labels: expected')
 
 
 # ------------------------------------------------------------------------ on a trained model
@@ -200,12 +193,12 @@ def test_run_attack_takes_uint8_images_of_the_model_shape_and_its_classes(traine
   images, labels = test.images[:8], test.labels[:8]
   spec = robustness.AttackSpec(steps=2)
   run = lambda x, y, **kw: robustness.run_attack(classifier, x, y, spec, [0.1], batch_size=8, **kw)
-  _refused(lambda: run(images.astype(np.float32) / 255.0, labels), 'images: expected uint8')
-  _refused(lambda: run(images[0], labels[:1]), r'images: expected uint8 images \[B, 28, 28, 1\]')
-  _refused(lambda: run(images[:, :14], labels), r'images: expected .*\[B, 28, 28, 1\]')
-  _refused(lambda: run(images, labels + 10), r'labels: expected integer ids .* in 0\.\.9')
+  refused(lambda: run(images.astype(np.float32) / 255.0, labels), 'images: expected uint8')
+  refused(lambda: run(images[0], labels[:1]), r'images: expected uint8 images \[B, 28, 28, 1\]')
+  refused(lambda: run(images[:, :14], labels), r'images: expected .*\[B, 28, 28, 1\]')
+  refused(lambda: run(images, labels + 10), r'labels: expected integer ids .* in 0\.\.9')
   targeted = robustness.AttackSpec(name='targeted', steps=2)
-  _refused(lambda: robustness.run_attack(classifier, images, labels, targeted, [0.1],
+  refused(lambda: robustness.run_attack(classifier, images, labels, targeted, [0.1],
                                          targets=np.full(8, 12)), 'targets: expected')
 
 

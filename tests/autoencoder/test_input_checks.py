@@ -11,8 +11,8 @@ from mlfun_jax.autoencoder import model as models
 from mlfun_jax.autoencoder import pictures as autoencoder_pictures
 from mlfun_jax.autoencoder import task as autoencoder
 from mlfun_jax.core import checks
-from mlfun_jax.core.errors import UserError
 from tests.autoencoder.conftest import ae_config
+from tests.conftest import one_line
 
 SHAPE = (8, 8, 1)
 
@@ -24,14 +24,6 @@ def tiny():
   return model, params
 
 
-def _one_line(error) -> str:
-  """The error's message, one line (JAX may append its traceback note below it, after a newline)."""
-  assert isinstance(error.value, (UserError, ValueError)), error.value
-  text = str(error.value).split('\n-----', 1)[0]
-  assert '\n' not in text, text
-  return text
-
-
 def test_encode_images_takes_a_uint8_batch_of_the_model_shape(tiny):
   model, params = tiny
   good = np.zeros((3, *SHAPE), np.uint8)
@@ -41,7 +33,7 @@ def test_encode_images_takes_a_uint8_batch_of_the_model_shape(tiny):
                        (np.zeros((3, 9, 8, 1), np.uint8), 'shape (3, 9, 8, 1)')):
     with pytest.raises(checks.InputConventionError, match=re.escape(message)) as error:
       autoencoder_pictures.encode_images(model, params, bad)
-    assert _one_line(error).startswith('images: expected uint8 images [B, 8, 8, 1] with values '
+    assert one_line(error).startswith('images: expected uint8 images [B, 8, 8, 1] with values '
                                        '0..255, got ')
 
 
@@ -59,7 +51,7 @@ def test_reconstructions_and_errors_take_uint8(tiny):
   floats = np.full((2, *SHAPE), 0.5, np.float32)
   with pytest.raises(checks.InputConventionError, match='images: expected uint8') as error:
     autoencoder_pictures.reconstructions(model, params, config, floats)
-  _one_line(error)
+  one_line(error)
   with pytest.raises(checks.InputConventionError, match='images: expected uint8'):
     autoencoder_pictures.reconstruction_errors(model, params, config, floats)
   with pytest.raises(checks.InputConventionError, match='images: expected uint8'):
@@ -75,7 +67,7 @@ def test_the_model_takes_floats_in_0_1_of_its_image_shape(tiny):
   grey = jnp.full((2, *SHAPE), 255.0).at[0, 0, 0, 0].set(0.0)  # Grey levels, not [0, 1].
   with pytest.raises(checks.InputConventionError, match=r'got values in \[0.0, 255.0\]') as error:
     apply(grey)
-  assert _one_line(error).startswith('images: expected floating-point images')
+  assert one_line(error).startswith('images: expected floating-point images')
   with pytest.raises(checks.InputConventionError, match='got uint8'):
     apply(jnp.zeros((2, *SHAPE), jnp.uint8))
   with pytest.raises(checks.InputConventionError, match='got float32 of shape'):

@@ -13,8 +13,8 @@ from mlfun_jax.models import resnet
 from mlfun_jax.classification import inference
 from mlfun_jax.classification import model as classifier_model
 from mlfun_jax.classification import task as classification
-from mlfun_jax.core import checks
 from mlfun_jax.data import embedded
+from tests.conftest import refused
 from tests.conftest import small_cnn_config
 
 
@@ -127,13 +127,6 @@ def test_test_time_flip_averages_an_image_and_its_mirror():
   assert metrics['single_view_accuracy'] == float((np.argmax(plain, -1) == labels).mean())
 
 
-def _refused(call, match):
-  """Asserts that `call()` raises one InputConventionError whose one-line message matches."""
-  with pytest.raises(checks.InputConventionError, match=match) as error:
-    call()
-  assert '\n' not in str(error.value)
-
-
 def test_classifier_takes_uint8_batches_of_its_input_shape_only(digit_classifier):
   classifier = inference.Classifier(str(digit_classifier[0]))
   digits = embedded.load_embedded_mnist().test
@@ -142,21 +135,21 @@ def test_classifier_takes_uint8_batches_of_its_input_shape_only(digit_classifier
   assert np.mean([int(a[0][0]) == y for a, y in zip(answers, labels)]) > 0.8
   # Floats in [0, 1] used to give a confident wrong class; now one clear line.
   for call in (classifier.predict, classifier.logits):
-    _refused(lambda: call(images.astype(np.float32) / 255.0),
+    refused(lambda: call(images.astype(np.float32) / 255.0),
              r'images: expected uint8 images \[B, 28, 28, 1\].*got float32')
-    _refused(lambda: call(images[0]), r'\[B, 28, 28, 1\].*got uint8 of shape \(28, 28, 1\)')
-    _refused(lambda: call(images[:, :14]), r'\[B, 28, 28, 1\].*of shape \(32, 14, 28, 1\)')
-    _refused(lambda: call(np.repeat(images, 3, axis=-1)), r'\[B, 28, 28, 1\]')
+    refused(lambda: call(images[0]), r'\[B, 28, 28, 1\].*got uint8 of shape \(28, 28, 1\)')
+    refused(lambda: call(images[:, :14]), r'\[B, 28, 28, 1\].*of shape \(32, 14, 28, 1\)')
+    refused(lambda: call(np.repeat(images, 3, axis=-1)), r'\[B, 28, 28, 1\]')
   x = images.astype(np.float32) / 255.0
   np.testing.assert_allclose(classifier.attack_logits(classifier.state, x),
                              classifier.logits(images), rtol=1e-5, atol=1e-5)
-  _refused(lambda: classifier.attack_logits(classifier.state, images), 'images01: expected')
-  _refused(lambda: classifier.attack_logits(classifier.state, 255.0 * x), r'in \[0.0, 1.0\]')
+  refused(lambda: classifier.attack_logits(classifier.state, images), 'images01: expected')
+  refused(lambda: classifier.attack_logits(classifier.state, 255.0 * x), r'in \[0.0, 1.0\]')
   features, logits = classifier.features_and_logits(255.0 * x)
   assert features.ndim == 2 and features.shape[0] == 32
   np.testing.assert_allclose(logits, classifier.logits(images), rtol=1e-5, atol=1e-5)
-  _refused(lambda: classifier.features_and_logits(images), 'images: expected floating-point')
-  _refused(lambda: classifier.features_and_logits(256.0 * x + 1.0), r'in \[0.0, 255.0\]')
+  refused(lambda: classifier.features_and_logits(images), 'images: expected floating-point')
+  refused(lambda: classifier.features_and_logits(256.0 * x + 1.0), r'in \[0.0, 255.0\]')
 
 
 def test_model_logits_check_their_input_convention():
@@ -165,9 +158,9 @@ def test_model_logits_check_their_input_convention():
   state = classifier_model.create_state(model, config, (8, 8, 3), 1, jax.random.key(0))
   images = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
   stats = ([0.5] * 3, [0.25] * 3)
-  _refused(lambda: classifier_model.inference_logits(model, state, images / 255.0, *stats),
+  refused(lambda: classifier_model.inference_logits(model, state, images / 255.0, *stats),
            'images: expected uint8')
-  _refused(lambda: classifier_model.unit_range_logits(model, state, images, *stats),
+  refused(lambda: classifier_model.unit_range_logits(model, state, images, *stats),
            'images01: expected floating-point')
-  _refused(lambda: classifier_model.features_and_logits(model, state, images, *stats),
+  refused(lambda: classifier_model.features_and_logits(model, state, images, *stats),
            'images: expected floating-point')

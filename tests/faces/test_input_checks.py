@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from mlfun_jax.core import checks
-from mlfun_jax.core.errors import UserError
 from mlfun_jax.faces import embedding
 from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.faces import model as face_embedding
 from mlfun_jax.faces import pictures as face_pictures
 from mlfun_jax.faces import triplet
+from tests.conftest import one_line
 
 
 @pytest.fixture(scope='module')
@@ -21,14 +21,6 @@ def tiny():
   model = face_embedding.FaceEmbedding(conv_features=(4,), embedding_size=8)
   params = model.init(jax.random.key(0), jnp.zeros((1, 8, 6, 1)), train=False)['params']
   return model, params
-
-
-def _one_line(error) -> str:
-  """The error's message, one line (JAX may append its traceback note below it, after a newline)."""
-  assert isinstance(error.value, (UserError, ValueError)), error.value
-  text = str(error.value).split('\n-----', 1)[0]
-  assert '\n' not in text, text
-  return text
 
 
 def test_embed_and_the_embedder_take_a_uint8_batch(tiny):
@@ -43,7 +35,7 @@ def test_embed_and_the_embedder_take_a_uint8_batch(tiny):
                  lambda x: embedding.embed(model, params, x, 100.0, 50.0)):
       with pytest.raises(checks.InputConventionError, match=re.escape(got)) as error:
         call(bad)
-      assert _one_line(error).startswith('images: expected uint8 images [B, H, W, C]')
+      assert one_line(error).startswith('images: expected uint8 images [B, H, W, C]')
 
 
 def test_the_network_takes_normalised_floats(tiny):
@@ -66,7 +58,7 @@ def test_cosface_labels_are_class_ids_of_the_centres():
   with pytest.raises(checks.InputConventionError, match=r'labels: expected integer ids of rank 1 '
                      r'in 0\.\.2, got values in \[0, 3\]') as error:
     triplet.cosface_loss(e, jnp.array([0, 1, 3]), centres)
-  _one_line(error)
+  one_line(error)
   with pytest.raises(checks.InputConventionError, match='labels: expected integer ids'):
     triplet.cosface_loss(e, jnp.array([0.0, 1.0, 2.0]), centres)
   # Under jit the values are unknown: only the dtype and rank are checked.

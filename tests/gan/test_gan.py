@@ -17,11 +17,11 @@ from mlfun_jax.core import train
 from mlfun_jax.core import warm_start
 from mlfun_jax.data import embedded
 from mlfun_jax.core.errors import UserError
-from mlfun_jax.core import checks
 from mlfun_jax.gan import inference as gan_inference
 from mlfun_jax.gan import model as models
 from mlfun_jax.gan import pictures as gan_pictures
 from mlfun_jax.gan import task as gan
+from tests.conftest import refused
 from tests.conftest import apply_overrides
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_module
@@ -350,36 +350,29 @@ def test_sample_cli_names_a_workdir_without_a_gan(judge, tmp_path):
   assert "is not a GAN (task 'classification')" in process.stderr.strip().splitlines()[-1]
 
 
-def _refused(call, match):
-  """Asserts that `call()` raises one InputConventionError whose one-line message matches."""
-  with pytest.raises(checks.InputConventionError, match=match) as error:
-    call()
-  assert '\n' not in str(error.value)
-
-
 def test_images_and_codes_of_another_convention_are_refused():
   latent = models.Latent(6, codes=10)
   keys = jax.random.split(jax.random.key(0), 4)
-  _refused(lambda: latent.draw(keys, jnp.array([0, 3, 10, 1])), r'codes: .* in 0\.\.9')
-  _refused(lambda: latent.draw(keys, jnp.array([0.0, 3.0, 1.0, 1.0])), 'codes: expected integer')
+  refused(lambda: latent.draw(keys, jnp.array([0, 3, 10, 1])), r'codes: .* in 0\.\.9')
+  refused(lambda: latent.draw(keys, jnp.array([0.0, 3.0, 1.0, 1.0])), 'codes: expected integer')
   generator, discriminator = models.create_models(gan_config(model__categorical_code=10),
                                                   (28, 28, 1))
   state = models.create_state(generator, discriminator, gan_config(model__categorical_code=10),
                               1, jax.random.key(0))
-  _refused(lambda: gan_pictures.samples(generator, latent, state, 4, 0, code=10), r'code: .*0\.\.9')
-  _refused(lambda: gan_pictures.samples(generator, latent, state, 4, 0, code=2.5),
+  refused(lambda: gan_pictures.samples(generator, latent, state, 4, 0, code=10), r'code: .*0\.\.9')
+  refused(lambda: gan_pictures.samples(generator, latent, state, 4, 0, code=2.5),
            'code: expected integer')
-  _refused(lambda: gan_pictures.samples(generator, models.Latent(6), state, 4, 0, code=1),
+  refused(lambda: gan_pictures.samples(generator, models.Latent(6), state, 4, 0, code=1),
            'no categorical code')
   digits = np.zeros((2, 28, 28, 1), np.uint8)
   d_vars = discriminator.init(jax.random.key(1), jnp.zeros((1, 28, 28, 1)))
-  _refused(lambda: discriminator.apply(d_vars, digits), 'images: expected floating-point')
-  _refused(lambda: discriminator.apply(d_vars, digits.astype(np.float32) + 255.0),
+  refused(lambda: discriminator.apply(d_vars, digits), 'images: expected floating-point')
+  refused(lambda: discriminator.apply(d_vars, digits.astype(np.float32) + 255.0),
            r'images: .*in \[-1.0, 1.0\], got values')
-  _refused(lambda: gan.to_signed(digits.astype(np.float32)), 'images: expected uint8')
-  _refused(lambda: gan_pictures.sample_grid(digits.astype(np.float32) + 2.0),
+  refused(lambda: gan.to_signed(digits.astype(np.float32)), 'images: expected uint8')
+  refused(lambda: gan_pictures.sample_grid(digits.astype(np.float32) + 2.0),
            r'images: .*\[-1.0, 1.0\]')
-  _refused(lambda: gan_pictures.sample_grid(digits[0].astype(np.float32)), r'\[B, H, W, C\]')
+  refused(lambda: gan_pictures.sample_grid(digits[0].astype(np.float32)), r'\[B, H, W, C\]')
 
 
 def test_quality_classifier_takes_images_in_the_generator_range(judge):
@@ -387,6 +380,6 @@ def test_quality_classifier_takes_images_in_the_generator_range(judge):
   signed = np.linspace(-1, 1, 4 * 28 * 28, dtype=np.float32).reshape(4, 28, 28, 1)
   features, probabilities = quality(signed)
   assert features.shape[0] == 4 and probabilities.shape == (4, 10)
-  _refused(lambda: quality((signed + 1) * 127.5), r'images: .*\[-1.0, 1.0\], got values')
-  _refused(lambda: quality(((signed + 1) * 127.5).astype(np.uint8)), 'images: expected floating')
-  _refused(lambda: quality(signed[:, :14]), r'images: .*\[B, 28, 28, 1\]')
+  refused(lambda: quality((signed + 1) * 127.5), r'images: .*\[-1.0, 1.0\], got values')
+  refused(lambda: quality(((signed + 1) * 127.5).astype(np.uint8)), 'images: expected floating')
+  refused(lambda: quality(signed[:, :14]), r'images: .*\[B, 28, 28, 1\]')
