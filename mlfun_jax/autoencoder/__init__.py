@@ -1,7 +1,6 @@
 """mlfun_jax.autoencoder: dense and conv autoencoders, VAEs, denoising and anomaly detection.
 
-The public API, loaded on first use (importing the package imports no TensorFlow, parses no flags
-and allocates no devices):
+The public API:
 
   TrainedAutoencoder  a trained autoencoder or VAE restored from a workdir (encode, decode).
   defaults            the family's config defaults; FIELDS_ADDED_LATER for old saved configs.
@@ -9,21 +8,16 @@ and allocates no devices):
   encode_images, decode_codes, reconstructions  images <-> codes with given parameters.
 """
 
-import importlib
+from mlfun_jax.autoencoder.config import FIELDS_ADDED_LATER
+from mlfun_jax.autoencoder.config import defaults
+from mlfun_jax.autoencoder.inference import TrainedAutoencoder
+from mlfun_jax.autoencoder.model import Autoencoder
+from mlfun_jax.autoencoder.model import VariationalAutoencoder
+from mlfun_jax.autoencoder.pictures import decode_codes
+from mlfun_jax.autoencoder.pictures import encode_images
+from mlfun_jax.autoencoder.pictures import reconstructions
 
-__all__ = ["TrainedAutoencoder", "defaults", "FIELDS_ADDED_LATER", "Autoencoder",
-           "VariationalAutoencoder", "encode_images", "decode_codes", "reconstructions"]
-
-_HOMES = {"TrainedAutoencoder": "inference", "defaults": "config", "FIELDS_ADDED_LATER": "config",
-          "Autoencoder": "model", "VariationalAutoencoder": "model", "encode_images": "pictures",
-          "decode_codes": "pictures", "reconstructions": "pictures"}
-
-
-def __getattr__(name: str):
-  if name in _HOMES:
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-  return sorted(list(globals()) + __all__)
+__all__ = [
+    "TrainedAutoencoder", "defaults", "FIELDS_ADDED_LATER", "Autoencoder",
+    "VariationalAutoencoder", "encode_images", "decode_codes", "reconstructions"
+]

@@ -1,7 +1,6 @@
 """mlfun_jax.faces: face embeddings (CosFace and/or the semi-hard triplet loss) and their measures.
 
-The public API, loaded on first use (importing the package imports no TensorFlow, parses no flags
-and allocates no devices):
+The public API:
 
   TrainedFaceEmbedder  a trained face-embedding network restored from a workdir (embed, threshold).
   Embedder, embed      uint8 faces -> unit-norm embeddings with given parameters.
@@ -10,22 +9,18 @@ and allocates no devices):
   load_faces, load_face  face folders split by identity, and one face file.
 """
 
-import importlib
+from mlfun_jax.faces.config import FIELDS_ADDED_LATER
+from mlfun_jax.faces.config import defaults
+from mlfun_jax.faces.data import load_face
+from mlfun_jax.faces.data import load_faces
+from mlfun_jax.faces.embedding import Embedder
+from mlfun_jax.faces.embedding import embed
+from mlfun_jax.faces.inference import TrainedFaceEmbedder
+from mlfun_jax.faces.measures import evaluate_people
+from mlfun_jax.faces.measures import measure_unseen
+from mlfun_jax.faces.measures import pick_threshold
 
-__all__ = ["TrainedFaceEmbedder", "Embedder", "embed", "defaults", "FIELDS_ADDED_LATER",
-           "measure_unseen", "evaluate_people", "pick_threshold", "load_faces", "load_face"]
-
-_HOMES = {"TrainedFaceEmbedder": "inference", "Embedder": "embedding", "embed": "embedding",
-          "defaults": "config", "FIELDS_ADDED_LATER": "config", "measure_unseen": "measures",
-          "evaluate_people": "measures", "pick_threshold": "measures", "load_faces": "data",
-          "load_face": "data"}
-
-
-def __getattr__(name: str):
-  if name in _HOMES:
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-  return sorted(list(globals()) + __all__)
+__all__ = [
+    "TrainedFaceEmbedder", "Embedder", "embed", "defaults", "FIELDS_ADDED_LATER",
+    "measure_unseen", "evaluate_people", "pick_threshold", "load_faces", "load_face"
+]
