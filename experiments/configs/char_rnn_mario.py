@@ -1,7 +1,8 @@
 """Character-level LSTM on Super Mario Bros levels read column by column, bottom to top (the series'
-level generator), with one level held out. The levels are read from $MLFUN_DATA_DIR/vglc_mario/smb
-(default ../shared/data/vglc_mario/smb); --config.text_path=FOLDER reads another folder of level
-files.
+level generator), with the first level in name order held out (mario-1-1). The levels are read
+from vglc_mario/smb in the data folder ($MLFUN_DATA_DIR, else ~/mlfun_jax_data; `mlfun-data fetch
+vglc_mario`); --config.text_path=FOLDER reads another folder of level files (*.txt, rows of tiles)
+and holds out that folder's first level (--config.heldout_names=NAME,... names others).
 
   python -m experiments.train --config=experiments/configs/char_rnn_mario.py --workdir=workdirs/char_rnn_mario
   python -m experiments.generate --workdir=workdirs/char_rnn_mario --length=200 --temperature=1.0
@@ -20,14 +21,14 @@ import os
 import ml_collections
 
 from mlfun_jax.char_rnn import config as char_rnn_config
+from mlfun_jax.data import sources
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = char_rnn_config.defaults()
-  config.text_path = os.path.join(os.environ.get("MLFUN_DATA_DIR", "../shared/data"),
-                                  "vglc_mario", "smb")
+  config.text_path = os.path.join(sources.dataset_dir("vglc_mario"), "smb")
   config.corpus_format = "levels"
-  config.heldout_names = ("mario-1-1",)
+  config.heldout_first = 1  # The folder's first level in name order: mario-1-1 for smb/.
   # Each training level is also read mirrored (pipe halves swapped): twice the levels and pipes.
   config.mirror_levels = True
 

@@ -1,7 +1,7 @@
 """The series' photo classifier on CIFAR-10 (10 classes, softmax, top-5 predictions).
 
 conv32 -> pool -> conv64 -> conv64 -> pool -> dense512 -> dropout 0.5 -> softmax, trained on
-45,000 images of ../shared/data/cifar10/train.zip and validated on the other 5,000 (a fixed,
+45,000 images of cifar10/train.zip in the data folder and validated on the other 5,000 (a fixed,
 stratified split; `split_seed`). The zip is decoded once into a cache (see `cache_dir`).
 
   python -m experiments.train --config=experiments/configs/cnn_cifar10.py --workdir=workdirs/cnn_cifar10
@@ -10,21 +10,22 @@ stratified split; `split_seed`). The zip is decoded once into a cache (see `cach
 Measured on the 2-core CPU machine (pmap over 2 CPU devices, README): 78.3% validation accuracy
 after 20 epochs, 18.0 min wall.
 
-data_dir defaults to $MLFUN_DATA_DIR, else ../shared/data (relative to the working directory); it
-may also be the zip itself, a folder of class folders, or a folder with TFDS 'cifar10' prepared.
+data_dir defaults to the data folder ($MLFUN_DATA_DIR, else ~/mlfun_jax_data; get the data with
+`mlfun-data fetch cifar10`); it may also be the zip itself, a folder of class folders (your own
+photos: --config.dataset=image_folder --config.data_dir=FOLDER), or a folder with TFDS 'cifar10'
+prepared.
 """
-
-import os
 
 import ml_collections
 
 from mlfun_jax.classification import config as classification_config
+from mlfun_jax.data import sources
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = classification_config.defaults()
   config.dataset = "cifar10"
-  config.data_dir = os.environ.get("MLFUN_DATA_DIR", "../shared/data")
+  config.data_dir = sources.default_data_dir()
   config.image_size = 32
 
   # Mirror images and translations by up to 2 pixels. The series' rotations and blur are there

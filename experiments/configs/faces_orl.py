@@ -1,6 +1,7 @@
 """Face embeddings on the AT&T/ORL faces: a CNN trained with CosFace (or the semi-hard triplet loss).
 
-30 people x 10 grey 92x112 images (../shared/data/faces_orl), split by identity with `split_seed`:
+30 people x 10 grey 92x112 images (faces_orl/ in the data folder: `mlfun-data fetch faces_orl`;
+your own faces: --config.data_dir=FOLDER of <person>/<image> files), split by identity with `split_seed`:
 18 people train, 4 validation (their pairs, and their faces against the training faces, pick the
 verification threshold), 8 test (never seen in training nor in picking the threshold). Faces are
 halved to 46x56.
@@ -19,14 +20,13 @@ The triplet loss (--config.loss=triplet, margin 0.6, (32, 64, 128), 800 steps, n
 augmentation): verification 94.8%, nearest neighbour 92.7% over seeds 0-2.
 """
 
-import os
-
 import ml_collections
 
+from mlfun_jax.data import sources
 from mlfun_jax.faces import config as faces_config
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = faces_config.defaults()
-  config.data_dir = os.path.join(os.environ.get("MLFUN_DATA_DIR", "../shared/data"), "faces_orl")
+  config.data_dir = sources.dataset_dir("faces_orl")
   return config

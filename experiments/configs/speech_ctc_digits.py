@@ -8,8 +8,9 @@ blank. The speech family's defaults (`mlfun_jax.speech.config.defaults`) as they
   ... --config.split=phone_numbers       (3-7 digits joined by random silences, words out)
   python -m experiments.transcribe --workdir=workdirs/speech_ctc_digits some.wav other.wav
 
-data_dir defaults to $MLFUN_DATA_DIR, else ../shared/data; the wav files are read from
-data_dir/fsdd/recordings (or data_dir/recordings, or data_dir itself).
+data_dir defaults to the data folder ($MLFUN_DATA_DIR, else ~/mlfun_jax_data; `mlfun-data fetch
+fsdd`); the wav files are read from data_dir/fsdd/recordings (or data_dir/recordings, or data_dir
+itself).
 Measured on the 2-core CPU (pmap over 2 CPU devices; README, "Speech recognition with CTC"); this
 file as it is (20 epochs) was not measured, the nearest runs are:
 - official split, --config.num_epochs=30: WER 0.4%, CER 0.4% on the 250 test takes, 150 s wall

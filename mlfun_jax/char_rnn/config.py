@@ -18,6 +18,7 @@ FIELDS_ADDED_LATER = {
     "mirror_levels": False,
     "model.max_position": 0,
     "model.previous_line_input": False,
+    "heldout_first": 0,  # Held-out documents were named (heldout_names) or drawn.
 }
 
 
@@ -30,7 +31,10 @@ def defaults() -> ml_collections.ConfigDict:
 
   config.text_path = config_dict.placeholder(str)  # A UTF-8 file or folder; None: embedded corpus.
   config.corpus_format = "text"  # Or 'levels': a folder of tile levels read column by column.
-  config.heldout_names = ()  # Documents (file names) to hold out; empty: heldout_fraction of them.
+  config.heldout_names = ()  # Documents (file names) to hold out; empty: see heldout_first.
+  # With heldout_names empty: > 0 holds out the first N documents in name order (a level folder's
+  # first level(s)), 0 draws heldout_fraction of them with split_seed.
+  config.heldout_first = 0
   config.heldout_fraction = 0.05  # Share of characters held out (whole documents).
   config.split_seed = 0  # Seed of the held-out documents' draw.
   config.mirror_levels = False  # Levels only: also learn from each training level's mirror image.

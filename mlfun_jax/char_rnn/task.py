@@ -10,8 +10,9 @@ model, a unigram and Kneser-Ney n-gram baselines, and samples (text, or levels a
 their quality measures, `level_quality`).
 
 Config fields (see experiments/configs/char_rnn_text.py and char_rnn_mario.py): text_path,
-corpus_format ('text' | 'levels'), heldout_names, heldout_fraction, split_seed, mirror_levels,
-model.{cell, embed_dim, hidden, num_layers, dropout_rate, max_position, previous_line_input},
+corpus_format ('text' | 'levels'), heldout_names, heldout_first, heldout_fraction, split_seed,
+mirror_levels, model.{cell, embed_dim, hidden, num_layers, dropout_rate, max_position,
+previous_line_input},
 sequence_length, eval_sequence_length, batch_size, optimizer.* (grad_clip_norm clips gradients),
 num_epochs / num_steps, ngram_orders, and the samples written at the end: sample_length,
 sample_temperature, num_sample_levels, sample_level_columns.
@@ -113,7 +114,8 @@ def _prepared(config: ml_collections.ConfigDict):
   """(corpus, training corpus, held-out corpus, vocabulary)."""
   corpus = text.read_corpus(config.text_path, config.corpus_format)
   training, heldout = text.split_corpus(corpus, tuple(config.heldout_names or ()),
-                                        config.heldout_fraction, config.split_seed)
+                                        config.heldout_fraction, config.split_seed,
+                                        config.heldout_first)
   return corpus, training, heldout, text.Vocabulary.of(training, always=char_model.START)
 
 

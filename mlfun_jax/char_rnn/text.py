@@ -15,6 +15,7 @@ import numpy as np
 from mlfun_jax.char_rnn import levels as levels_lib
 from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.data import sources
 
 FORMATS = ("text", "levels")
 EMBEDDED_NAME = "python_docs"
@@ -67,7 +68,8 @@ def _files(path: pathlib.Path, corpus_format: str) -> list[pathlib.Path]:
   if path.is_file():
     return [path]
   if not path.is_dir():
-    raise UserError(f"config field text_path={str(path)!r} is neither a file nor a folder")
+    raise (sources.missing_for_path(path) or
+           UserError(f"config field text_path={str(path)!r} is neither a file nor a folder"))
   files = sorted(p for p in path.rglob("*") if p.is_file()
                  and not any(part.startswith(".") for part in p.relative_to(path).parts)
                  and (corpus_format == "text" or p.suffix == ".txt"))
@@ -116,13 +118,22 @@ def read_corpus(text_path: str | None, corpus_format: str = "text") -> Corpus:
 
 
 def split_corpus(corpus: Corpus, heldout_names=(), heldout_fraction: float = 0.05,
-                 seed: int = 0) -> tuple[Corpus, Corpus]:
+                 seed: int = 0, heldout_first: int = 0) -> tuple[Corpus, Corpus]:
   """(training, held-out) documents.
 
-  `heldout_names` (document names, e.g. level 'mario-1-1') hold out exactly those; otherwise
-  documents drawn in a seeded order until `heldout_fraction` of the characters are held out. A
-  one-document corpus holds out its last `heldout_fraction` of characters instead.
+  `heldout_names` (document names, e.g. level 'mario-1-1') hold out exactly those; else
+  `heldout_first` > 0 holds out the first that many documents in name order (the corpus' order);
+  otherwise documents drawn in a seeded order until `heldout_fraction` of the characters are held
+  out. A one-document corpus holds out its last `heldout_fraction` of characters instead.
   """
+  if not heldout_names and heldout_first:
+    if heldout_first < 0:
+      raise UserError(f"config field heldout_first={heldout_first} must be >= 0")
+    if heldout_first >= len(corpus.documents):
+      raise UserError(f"config field heldout_first={heldout_first} holds out every document of "
+                      f"{corpus.name} ({len(corpus.documents)}); keep one for training")
+    return (corpus.subset(list(range(heldout_first, len(corpus.documents)))),
+            corpus.subset(list(range(heldout_first)), "_heldout"))
   if heldout_names:
     unknown = [n for n in heldout_names if n not in corpus.names]
     if unknown:

@@ -9,6 +9,7 @@ from typing import Callable
 from mlfun_jax.data import embedded
 from mlfun_jax.data import idx
 from mlfun_jax.data import image_folder
+from mlfun_jax.data import sources
 from mlfun_jax.data import tfds_source
 from mlfun_jax.data.arrays import ImageDataset
 from mlfun_jax.core.errors import UserError
@@ -64,6 +65,30 @@ def _image_folder_source(name: str, data_dir: str) -> str | None:
   return None
 
 
+def _tfds_prepared_in(name: str, data_dir: str) -> bool:
+  """True when data_dir looks like a TFDS data_dir holding `name` (<name>/[<config>/]<version>/
+  dataset_info.json); checked without importing TFDS."""
+  root = os.path.join(data_dir, tfds_source.base_name(name))
+  for folder, _, files in os.walk(root):
+    if 'dataset_info.json' in files:
+      return True
+    if os.path.relpath(folder, root).count(os.sep) >= 2:
+      break
+  return False
+
+
+def _tfds_home() -> str:
+  return os.environ.get('TFDS_DATA_DIR') or os.path.expanduser(os.path.join('~',
+                                                                           'tensorflow_datasets'))
+
+
+def _missing(name: str, data_dir: str) -> sources.DatasetMissing:
+  """The one-line 'fetch it with' error; data_dir may be the data folder or the dataset's own."""
+  if os.path.basename(os.path.normpath(data_dir)) == sources.SOURCES[name].folder:
+    return sources.missing(name, os.path.dirname(os.path.normpath(data_dir)) or '.')
+  return sources.missing(name, data_dir)
+
+
 def load_image_dataset(name: str,
                        data_dir: str | os.PathLike[str] | None = None, *,
                        image_size: int | None = None,
@@ -89,6 +114,10 @@ def load_image_dataset(name: str,
     4. A TFDS catalog name prepared in data_dir (None: TFDS's default data_dir, which honours
        $TFDS_DATA_DIR). A data_dir URL such as gs://bucket/tensorflow_datasets goes to TFDS
        directly (the local formats above are read from local paths only).
+  The datasets `mlfun-data fetch` prepares ('mnist', 'cifar10'; `sources.SOURCES`) are looked for
+  in the data folder (`sources.default_data_dir()`) when data_dir is None, unless TFDS has them
+  prepared in its default data_dir; when they are found nowhere, the error names the command that
+  fetches them (`sources.DatasetMissing`).
 
   Args:
     name: dataset name, see above.
@@ -100,6 +129,8 @@ def load_image_dataset(name: str,
     ImageDataset; images uint8 [N, H, W, C] in 0..255, labels int32 in 0..num_classes-1.
 
   Raises:
+    DatasetMissing: a dataset of `sources.SOURCES` is not in data_dir; the message says how to
+      fetch it.
     UserError: the name, folder or a file is bad; the message names it.
   """
   if not name:
@@ -109,10 +140,14 @@ def load_image_dataset(name: str,
   if name == IMAGE_FOLDER and data_dir is None:
     raise UserError(f"dataset {IMAGE_FOLDER!r} reads the folder or .zip given as data_dir, but "
                     'none is given (config field data_dir)')
+  if data_dir is None and name in sources.SOURCES and not _tfds_prepared_in(name, _tfds_home()):
+    data_dir = sources.default_data_dir()
   if data_dir is not None and '://' in os.fspath(data_dir):
     data_dir = os.fspath(data_dir)
   elif data_dir is not None:
     data_dir = os.path.expanduser(os.fspath(data_dir))
+    if not os.path.exists(data_dir) and name in sources.SOURCES:
+      raise _missing(name, data_dir)
     if not os.path.exists(data_dir):
       raise UserError(f'data_dir {data_dir!r} does not exist (config field data_dir)')
     if os.path.isfile(data_dir) and not data_dir.lower().endswith('.zip'):
@@ -128,6 +163,8 @@ def load_image_dataset(name: str,
           source, name=name, image_size=image_size, channels=channels,
           validation_fraction=validation_fraction,
           split_seed=split_seed, bad_images=bad_images, cache_dir=cache_dir)
+    if name in sources.SOURCES and not _tfds_prepared_in(name, data_dir):
+      raise _missing(name, data_dir)
   if tfds_source.base_name(name) not in tfds_source.catalog_names():
     raise _unknown(name, data_dir)
   return tfds_source.load_tfds(name, data_dir)

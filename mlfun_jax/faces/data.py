@@ -1,6 +1,6 @@
 """Face folders (`root/<person>/*.{pgm,png,jpg}`), split by identity, and P x K triplet batches.
 
-The AT&T/ORL faces (`../shared/data/faces_orl/s<N>/<i>.pgm`, binary PGM, 92x112 grey) are read
+The AT&T/ORL faces (`<data folder>/faces_orl/s<N>/<i>.pgm`, binary PGM, 92x112 grey) are read
 with Pillow. Splits are by person: the people of the test split never appear in training, nor in
 the validation split that picks the verification threshold. Training batches hold P people x K
 images each, so every image of a batch has positives (its person) and negatives (the others) for
@@ -19,6 +19,7 @@ from PIL import Image
 from PIL import UnidentifiedImageError
 
 from mlfun_jax.data import images
+from mlfun_jax.data import sources
 from mlfun_jax.data.arrays import ArraySplit
 from mlfun_jax.data.arrays import check_batch_size
 from mlfun_jax.data.arrays import check_process
@@ -60,7 +61,8 @@ def list_face_folders(root: str) -> list[tuple[str, list[str]]]:
     UserError: the folder is missing or holds no person folder with images.
   """
   if not os.path.isdir(root):
-    raise UserError(f'face folder {root!r} does not exist (config field data_dir)')
+    raise (sources.missing_for_path(root) or
+           UserError(f'face folder {root!r} does not exist (config field data_dir)'))
   people = []
   for person in sorted(os.listdir(root), key=natural_key):
     folder = os.path.join(root, person)

@@ -6,11 +6,10 @@ experiments/configs/speech_*.py start from `defaults()` and set only what differ
 reproduces what those runs did.
 """
 
-import os
-
 import ml_collections
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.data import sources
 
 # The CTC output characters: class 0 is the blank, class i >= 1 is ALPHABET[i - 1].
 ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
@@ -46,7 +45,7 @@ def defaults() -> ml_collections.ConfigDict:
   config.optimizer.grad_clip_norm = 5.0  # Global gradient norm clip.
 
   config.dataset = "fsdd"  # Or 'tfds_spoken_digit' (prepared in data_dir; never downloaded).
-  config.data_dir = os.environ.get("MLFUN_DATA_DIR", "../shared/data")  # FSDD's wav files.
+  config.data_dir = sources.default_data_dir()  # Holds fsdd/recordings/*.wav (mlfun-data fetch fsdd).
   # 'official' (takes 0-4 test), 'speaker:<name>' (george, jackson, lucas, nicolas, theo held
   # out) or 'phone_numbers'.
   config.split = "official"

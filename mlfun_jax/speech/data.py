@@ -28,6 +28,7 @@ import numpy as np
 from mlfun_jax.speech import audio
 from mlfun_jax.speech import ctc_decode
 from mlfun_jax.data import buckets as buckets_lib
+from mlfun_jax.data import sources
 from mlfun_jax.speech import synthetic_speech
 from mlfun_jax.core.errors import UserError
 
@@ -91,16 +92,23 @@ class SpeechDataset:
 
 def fsdd_paths(data_dir: str) -> list[str]:
   """The sorted wav files of the first of data_dir, data_dir/recordings and
-  data_dir/fsdd/recordings that holds FSDD's; UserError saying where to put them when none does."""
+  data_dir/fsdd/recordings that holds FSDD's.
+
+  Raises:
+    sources.DatasetMissing: none does; the message names the command that fetches FSDD.
+  """
+  data_dir = os.path.expanduser(data_dir)
   for folder in (data_dir, os.path.join(data_dir, "recordings"),
                  os.path.join(data_dir, "fsdd", "recordings")):
     paths = sorted(glob.glob(os.path.join(folder, "*.wav")))
     if any(fnmatch.fnmatch(os.path.basename(path), "[0-9]_*_*.wav") for path in paths):
       return paths
-  raise UserError(f"no spoken digits in data_dir {data_dir!r}: put the Free Spoken Digit Dataset's "
-                  "recordings/{digit}_{speaker}_{index}.wav files in "
-                  f"{os.path.join(data_dir, 'fsdd', 'recordings')} (config field data_dir or "
-                  "$MLFUN_DATA_DIR)")
+  where = (f"{os.path.join(data_dir, 'fsdd', 'recordings')} (no {{digit}}_{{speaker}}_{{take}}.wav "
+           f"files there, in {os.path.join(data_dir, 'recordings')} or in {data_dir}; config "
+           "field data_dir)")
+  if os.path.basename(os.path.normpath(data_dir)) == "fsdd":
+    raise sources.missing("fsdd", os.path.dirname(os.path.normpath(data_dir)), where=where)
+  raise sources.missing("fsdd", data_dir, where=where)
 
 
 def read_fsdd(data_dir: str, sample_rate: int) -> list[Recording]:

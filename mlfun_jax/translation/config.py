@@ -9,6 +9,7 @@ import os
 import ml_collections
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.data import sources
 
 # Fields added after older runs were saved, with the value those runs had: the translation fields
 # are all as old as the family; optimizer.momentum is unread by 'adam', the optimizer of every
@@ -28,9 +29,8 @@ def defaults() -> ml_collections.ConfigDict:
   config.checkpoint_every = 1000  # Steps between checkpoints.
   config.keep_checkpoints = 2  # Newest checkpoints kept.
 
-  # The pairs file: source<TAB>target per line ($MLFUN_DATA_DIR, else ../shared/data).
-  config.data_path = os.path.join(os.environ.get("MLFUN_DATA_DIR", "../shared/data"),
-                                  "translation_eng_spa", "spa.txt")
+  # The pairs file: source<TAB>target per line (mlfun-data fetch translation_eng_spa).
+  config.data_path = os.path.join(sources.dataset_dir("translation_eng_spa"), "spa.txt")
   config.languages = ("English", "Spanish")  # Column 0, column 1 of the file.
   config.direction = "forward"  # Column 0 -> column 1; 'reverse': column 1 -> column 0.
   # Fractions of the distinct source sentences (all pairs of one source share its split).

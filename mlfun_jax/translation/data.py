@@ -23,6 +23,7 @@ from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import arrays
 from mlfun_jax.data import buckets as buckets_lib
+from mlfun_jax.data import sources
 from mlfun_jax.translation import subwords
 
 DIRECTIONS = ("forward", "reverse")
@@ -45,6 +46,8 @@ def read_pairs(path: str | os.PathLike, direction: str = "forward") -> list[Pair
     with open(path, "rb") as f:
       raw_lines = f.read().splitlines()
   except OSError as e:
+    if not os.path.exists(path) and sources.missing_for_path(path):
+      raise sources.missing_for_path(path) from None
     raise UserError(f"cannot read sentence pairs file {path}: {e.strerror or e}") from None
   pairs = []
   for number, raw in enumerate(raw_lines, 1):

@@ -225,7 +225,7 @@ def test_full_mnist_from_shared_data(shared_data_dir):
 def test_missing_data_dir():
   with pytest.raises(UserError,
                      match=r"data_dir '/no/such/dir' does not exist \(config field data_dir\)"):
-    load_image_dataset('mnist', '/no/such/dir')
+    load_image_dataset('fashion_mnist', '/no/such/dir')
 
 
 def test_unknown_dataset_name(tmp_path):
@@ -238,9 +238,9 @@ def test_unknown_dataset_name(tmp_path):
 
 def test_tfds_not_prepared_names_dataset_and_dir(tmp_path):
   with pytest.raises(UserError) as info:
-    load_image_dataset('mnist', str(tmp_path))
+    load_image_dataset('fashion_mnist', str(tmp_path))
   message = str(info.value)
-  assert "'mnist' is not prepared in" in message and str(tmp_path) in message
+  assert "'fashion_mnist' is not prepared in" in message and str(tmp_path) in message
   assert 'cannot download' in message
 
 

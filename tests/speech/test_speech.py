@@ -339,7 +339,8 @@ def test_missing_data_is_one_line(tmp_path):
                       f'--config.data_dir={tmp_path}')
   assert result.returncode != 0
   lines = result.stderr.strip().splitlines()
-  assert lines[-1].startswith('error: no spoken digits') and 'fsdd/recordings' in lines[-1]
+  assert lines[-1].startswith("error: dataset 'fsdd' not found in") and 'fsdd/recordings' in lines[-1]
+  assert lines[-1].endswith(f'fetch it with: mlfun-data fetch fsdd --data_dir={tmp_path}')
 
 
 # ---- pmap and the CLI ----
