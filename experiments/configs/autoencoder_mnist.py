@@ -7,8 +7,7 @@ digit, samples/lattice.png the digits decoded from a regular grid of code pairs.
   python -m experiments.train --config=experiments/configs/autoencoder_mnist.py \
       --workdir=workdirs/autoencoder_mnist                       # embedded 5,000 digits, offline
   python -m experiments.train --config=experiments/configs/autoencoder_mnist.py \
-      --workdir=workdirs/autoencoder_mnist_full --config.dataset=mnist \
-      --config.data_dir=../shared/data/mnist
+      --workdir=workdirs/autoencoder_mnist_full --config.dataset=mnist
   python -m experiments.visualize --workdir=workdirs/autoencoder_mnist
 
 Measured (README, full MNIST: the second command, 50 epochs, 2-core CPU with pmap over 2 devices):

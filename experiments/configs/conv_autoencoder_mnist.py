@@ -5,7 +5,7 @@ two sub-pixel upsampling convolutions back to 28x28.
       --workdir=workdirs/conv_autoencoder_mnist
   # Anomaly detection on full MNIST: train without the 4s, spot them by reconstruction error.
   python -m experiments.train --config=experiments/configs/conv_autoencoder_mnist.py \
-      --workdir=workdirs/conv_ae_no4 --config.dataset=mnist --config.data_dir=../shared/data/mnist \
+      --workdir=workdirs/conv_ae_no4 --config.dataset=mnist \
       --config.exclude_class=4 --config.num_epochs=10
 
 Measured (README, the second command, full MNIST, 10 epochs, 2-core CPU with pmap over 2 devices):

@@ -10,9 +10,9 @@ IS 8.93 on 10,000 samples, FID-style 6.84).
 
   # A classifier to judge the samples (its features: Frechet distance; its softmax: Inception Score)
   python -m experiments.train --config=experiments/configs/cnn_mnist.py --workdir=workdirs/mnist_full \
-      --config.dataset=mnist --config.data_dir=../shared/data/mnist --config.num_epochs=15
+      --config.dataset=mnist --config.num_epochs=15
   python -m experiments.train --config=experiments/configs/dcgan_mnist.py --workdir=workdirs/dcgan_mnist \
-      --config.dataset=mnist --config.data_dir=../shared/data/mnist \
+      --config.dataset=mnist \
       --config.quality.classifier_workdir=workdirs/mnist_full
   python -m experiments.sample --workdir=workdirs/dcgan_mnist --num=64 --out=digits.png
 Without --config.quality.classifier_workdir the GAN trains and draws, with no quality metrics.

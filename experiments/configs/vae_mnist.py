@@ -7,7 +7,7 @@ shows digits decoded from the prior. With --config.model.latent=2 the latent spa
 
   python -m experiments.train --config=experiments/configs/vae_mnist.py --workdir=workdirs/vae_mnist
   python -m experiments.train --config=experiments/configs/vae_mnist.py \
-      --workdir=workdirs/vae_mnist_full --config.dataset=mnist --config.data_dir=../shared/data/mnist
+      --workdir=workdirs/vae_mnist_full --config.dataset=mnist
 
 Measured (README, the second command, full MNIST, 50 epochs, 2-core CPU with pmap over 2 devices):
 test negative ELBO 98.1 nats per image (reconstruction 71.1 + KL 26.9), 102.8 after 9.6 epochs;
