@@ -1,6 +1,6 @@
 """Input pipeline speed beside the train step's: can the data keep up with the model?
 
-  python benchmarks/input_pipeline.py --data_dir=../shared/data        # CIFAR-10 zip, batch 128
+  python benchmarks/input_pipeline.py        # CIFAR-10 zip of the data folder (mlfun-data fetch cifar10)
 
 Measures, on CIFAR-10 from train.zip (50,000 JPEGs):
 1. the first load: listing and decoding every JPEG (thread pool) into the on-disk cache, images/s;
@@ -23,9 +23,10 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import cnn_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mlfun_jax.data import sources  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
-_DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("MLFUN_DATA_DIR", "../shared/data"),
+_DATA_DIR = flags.DEFINE_string("data_dir", sources.default_data_dir(),
                                 "Folder holding cifar10/train.zip.")
 
 

@@ -1,6 +1,6 @@
 """How much of a translation batch is padding, before and after length bucketing?
 
-  python benchmarks/translation_padding.py --data_path=../shared/data/translation_eng_spa/spa.txt
+  python benchmarks/translation_padding.py    # the data folder's pairs (mlfun-data fetch translation_eng_spa)
 
 Reads the pairs file, splits it by source sentence, trains sentencepiece subwords (one model per
 language) on the training split, drops training pairs longer than --max_tokens and prints the share
@@ -20,13 +20,14 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from mlfun_jax.data import sources
 from mlfun_jax.translation import subwords
 from mlfun_jax.translation import data as sentence_pairs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 _DATA_PATH = flags.DEFINE_string(
-    "data_path", os.path.join(os.environ.get("MLFUN_DATA_DIR", "../shared/data"),
-                              "translation_eng_spa", "spa.txt"), "The source<TAB>target file.")
+    "data_path", os.path.join(sources.dataset_dir("translation_eng_spa"), "spa.txt"),
+    "The source<TAB>target file.")
 _VOCAB_SIZE = flags.DEFINE_integer("vocab_size", 8000, "Subword pieces per language.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 _BUCKETS = flags.DEFINE_list("buckets", ["8", "12", "16", "20", "24", "32", "48", "64"],
