@@ -61,7 +61,7 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False):
   import flax.jax_utils  # pylint: disable=g-import-not-at-top
 
   config_name, shape = NETWORKS[network]
-  config = importlib.import_module(f"experiments.configs.{config_name}").get_config()
+  config = importlib.import_module(f"mlfun_jax.experiments.configs.{config_name}").get_config()
   if "dropout_rate" in config.model:
     config.model.dropout_rate = 0.0
   if not augmentation:

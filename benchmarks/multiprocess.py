@@ -3,10 +3,10 @@
   python benchmarks/multiprocess.py                       # series MNIST CNN, 300 steps, batch 128
   python benchmarks/multiprocess.py --layouts=1x2,2x1,1x8,2x4 --steps=300
 
-Each layout PxD runs `experiments.train` for --steps steps in P processes with D CPU devices each,
-same config and global batch, in a fresh workdir. Prints the wall time of the whole command (start,
-compile, train, checkpoint), the steady throughput (steps/s over every log window but the first,
-which holds the compile) and each layout's overhead against the first one.
+Each layout PxD runs `mlfun_jax.experiments.train` for --steps steps in P processes with D CPU
+devices each, same config and global batch, in a fresh workdir. Prints the wall time of the whole
+command (start, compile, train, checkpoint), the steady throughput (steps/s over every log window
+but the first, which holds the compile) and each layout's overhead against the first one.
 """
 
 import json
@@ -25,7 +25,7 @@ _LAYOUTS = flags.DEFINE_list("layouts", ["1x2", "2x1"],
                              "PROCESSESxDEVICES layouts; the first is the baseline.")
 _STEPS = flags.DEFINE_integer("steps", 300, "Train steps per run.")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size.")
-_CONFIG = flags.DEFINE_string("config", "experiments/configs/cnn_mnist.py", "Experiment config.")
+_CONFIG = flags.DEFINE_string("config", "cnn_mnist", "Experiment config: a name or a file path.")
 _REPEATS = flags.DEFINE_integer("repeats", 1, "Runs per layout (the best is kept).")
 
 
@@ -35,7 +35,7 @@ def _run(layout: str, workdir: str) -> dict[str, float]:
           f"--config.batch_size={_BATCH.value}", "--config.log_every=25",
           "--config.eval_every=0", f"--config.checkpoint_every={_STEPS.value}"]
   if processes == 1:
-    command = [sys.executable, "-m", "experiments.train", f"--config={_CONFIG.value}",
+    command = [sys.executable, "-m", "mlfun_jax.experiments.train", f"--config={_CONFIG.value}",
                f"--workdir={workdir}", *args]
   else:
     command = ["bash", "launch/multiprocess.sh", str(processes), _CONFIG.value, workdir, *args]

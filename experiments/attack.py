@@ -1,21 +1,21 @@
-"""Attacks a trained classifier with adversarial examples: how fragile is it?
+r"""Attacks a trained classifier with adversarial examples: how fragile is it?
 
 On the checkpoint's test split (the dataset of its saved config):
-  python -m experiments.attack --workdir=workdirs/mnist_full --attack=pgd --steps=20 \
-      --epsilon=0.1,0.2,0.3 --out=/tmp/attack_mnist
-  python -m experiments.attack --workdir=workdirs/mnist_full --attack=targeted --steps=100 \
-      --epsilon=0.2 --out=/tmp/targeted_mnist          # random target class per image
-  python -m experiments.attack --workdir=workdirs/resnet_cifar10 --attack=pgd --steps=10 \
-      --epsilon=2/255,4/255,8/255 --num_examples=1000 --out=/tmp/attack_cifar
+  mlfun-attack --workdir=workdirs/mnist_full --attack=pgd --steps=20 \
+      --epsilon=0.1,0.2,0.3 --output_dir=/tmp/attack_mnist
+  mlfun-attack --workdir=workdirs/mnist_full --attack=targeted --steps=100 \
+      --epsilon=0.2 --output_dir=/tmp/targeted_mnist          # random target class per image
+  mlfun-attack --workdir=workdirs/resnet_cifar10 --attack=pgd --steps=10 \
+      --epsilon=2/255,4/255,8/255 --num_examples=1000 --output_dir=/tmp/attack_cifar
 One image file toward a chosen class, as in the series (the cat that becomes a toaster):
-  python -m experiments.attack --workdir=workdirs/resnet_cifar10 --image=cat.jpg --target=truck \
-      --attack=targeted --epsilon=8/255 --steps=200 --out=/tmp/cat
+  mlfun-attack --workdir=workdirs/resnet_cifar10 --image=cat.jpg --target=truck \
+      --attack=targeted --epsilon=8/255 --steps=200 --output_dir=/tmp/cat
 
 Attacks (mlfun_jax/adversarial/attacks.py; epsilon bounds every pixel's change, pixels in
 [0, 1]): fgsm, pgd (L-infinity, random start, --steps of size --step_size, default
 2.5 * epsilon / steps; --restarts; --target makes it targeted) and targeted (the series' attack: up the gradient of the target
 probability until it reaches --threshold or the --steps budget runs out; without --target every image
-gets a random other class). Writes to --out (default WORKDIR/attack): report.json,
+gets a random other class). Writes to --output_dir (default WORKDIR/attack): report.json,
 accuracy_curve.png (success_curve.png for targeted attacks) and examples_eps<epsilon>.png (original,
 10x-amplified perturbation, adversarial image, each with the predicted class and probability); with
 --image, adversarial_eps<epsilon>.png is the attacked image itself at the model's resolution.
@@ -62,7 +62,10 @@ _NUM_EXAMPLES = flags.DEFINE_integer("num_examples", 0,
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Images per batch.", lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of random starts and random targets.")
 _SHOW = flags.DEFINE_integer("show", 8, "Examples in each examples_*.png.", lower_bound=1)
-_OUT = flags.DEFINE_string("out", None, "Folder for the report and pictures (default WORKDIR/attack).")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Folder for report.json, accuracy_curve.png (success_curve.png for "
+    "targeted attacks), examples_eps<epsilon>.png and, with --image, adversarial_eps<epsilon>.png; "
+    "default WORKDIR/attack.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Overrides the data_dir of the saved config.")
 _IMAGE = flags.DEFINE_string("image", None, "Attack this image file toward --target instead.")
 _INVERT = flags.DEFINE_enum("invert", "auto", image_files.INVERT_CHOICES,
@@ -123,7 +126,7 @@ def main(argv):
         name=_ATTACK.value, steps=_STEPS.value, step_size=_STEP_SIZE.value,
         random_start=_RANDOM_START.value, restarts=_RESTARTS.value,
         targeted=target is not None, threshold=_THRESHOLD.value)
-    out = _OUT.value or os.path.join(_WORKDIR.value, "attack")
+    out = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "attack")
     if _IMAGE.value:
       images = classifier.load_image(_IMAGE.value, _INVERT.value, _FIT.value)[None]
       labels = classifier.logits(images).argmax(-1)  # The model's own answer plays the label.
@@ -145,7 +148,7 @@ def main(argv):
     report = {"workdir": _WORKDIR.value, "step": classifier.step, **source,
               "num_examples": len(images), "attack": vars(spec) | {"target": _TARGET.value},
               "results": results, "devices": len(jax.local_devices()),
-              "command": " ".join(["python -m experiments.attack"] + sys.argv[1:])}
+              "command": " ".join(["mlfun-attack"] + sys.argv[1:])}
     try:
       os.makedirs(out, exist_ok=True)
       for epsilon, examples in zip(epsilons, outcome["examples"]):
@@ -169,8 +172,8 @@ def main(argv):
       report["wall_seconds"] = round(time.perf_counter() - start_time, 1)
       files.write_json(os.path.join(out, "report.json"), report, indent=2)
     except OSError as e:
-      raise UserError(f"cannot write to --out={out!r}: {e.strerror or e}") from e
-  print(json.dumps({"out": out, "results": results}), flush=True)
+      raise UserError(f"cannot write to --output_dir={out!r}: {e.strerror or e}") from e
+  print(json.dumps({"output_dir": out, "results": results}), flush=True)
 
 
 def run():

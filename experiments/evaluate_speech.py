@@ -1,6 +1,6 @@
 """Greedy vs prefix beam search (with and without a digit-word LM) on a trained recogniser's test set.
 
-  python -m experiments.evaluate_speech --workdir=workdirs/speech_phone --beam_width=8
+  mlfun-evaluate-speech --workdir=workdirs/speech_phone --beam_width=8
 
 Rebuilds the test split from the checkpoint's config (same data_dir, split and seeds) and prints one
 JSON line per decoder: {"decoder": ..., "cer": ..., "wer": ..., "exact": ..., "count": ...}.
@@ -29,7 +29,8 @@ _ADAPT_STEPS = flags.DEFINE_integer("adapt_steps", 20, "Steps of unsupervised sp
 _ADAPT_LR = flags.DEFINE_float("adapt_learning_rate", 0.01, "Adam learning rate of the adaptation.")
 _CROSS_FITTED = flags.DEFINE_bool("adapt_cross_fitted", True, "Decode each utterance with a "
                                   "transform fitted on the other half of its speaker's utterances.")
-_LIMIT = flags.DEFINE_integer("limit", 0, "Only the first N test utterances (0: all).")
+_NUM_EXAMPLES = flags.DEFINE_integer("num_examples", 0, "Only the first N test utterances (0: all).",
+                                     lower_bound=0)
 flags.mark_flag_as_required("workdir")
 
 
@@ -42,7 +43,7 @@ def main(argv):
   from mlfun_jax.speech import scoring  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     ensemble = speech_ensemble.Ensemble(_WORKDIR.value)
-    splits = ensemble.test_splits(limit=_LIMIT.value)
+    splits = ensemble.test_splits(limit=_NUM_EXAMPLES.value)
     texts, speakers = splits[0].texts, splits[0].speakers
     features = [split.features for split in splits]
     lm = ctc_decode.WordListLM(speech_data.DIGIT_WORDS)

@@ -1,6 +1,6 @@
-"""Summarises the unseen-people measures of several face runs (e.g. one per identity-split seed).
+r"""Summarises the unseen-people measures of several face runs (e.g. one per identity-split seed).
 
-  python -m experiments.face_report workdirs/faces_orl_s0 workdirs/faces_orl_s1 ...
+  mlfun-face-report workdirs/faces_orl_s0 workdirs/faces_orl_s1 ...
 
 Reads each WORKDIR/report.json (written at the end of a faces run) and prints one line per
 measure: mean +- standard deviation (over runs), min and max. With --remeasure the measures are
@@ -8,7 +8,7 @@ computed again from each workdir's latest checkpoint instead (nothing is written
 --test_time_augmentation choosing how faces are embedded and --threshold_impostors how the
 threshold is picked (defaults: as the run was configured):
 
-  python -m experiments.face_report --remeasure --test_time_augmentation \
+  mlfun-face-report --remeasure --test_time_augmentation \
       --threshold_impostors=validation+train workdirs/faces_orl_s*
 """
 

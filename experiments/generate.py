@@ -1,16 +1,18 @@
-"""Samples text or levels from the latest checkpoint of a character model.
+r"""Samples text or levels from the latest checkpoint of a character model.
 
-  python -m experiments.generate --workdir=workdirs/char_rnn_text --length=500 --temperature=0.8 \
+  mlfun-generate --workdir=workdirs/char_rnn_text --length=500 --temperature=0.8 \
       --prime="The for statement"
-  python -m experiments.generate --workdir=workdirs/char_rnn_mario --length=200 --seed=3
+  mlfun-generate --workdir=workdirs/char_rnn_mario --length=200 --seed=3
 
-Text models print `--num` samples of `--length` characters continuing --prime (default: the
-start of a document), separated by blank lines. Level models generate `--num` levels of `--length`
-columns each, print them in the corpus' row layout (a blank line after each), write them to
-OUT.txt and OUT.png (OUT_0.txt, ... for several; one coloured square per tile; OUT defaults to
-WORKDIR/generated/level_seedS), and print their measures as one JSON line (valid columns,
-well-formed pipes, novelty against the training levels). --temperature=0 always takes the most probable character; --top_k=K samples among
-the K most probable. The same --seed gives the same sample.
+Text models print `--num_samples` samples of `--length` characters continuing --prime (default: the
+start of a document), separated by blank lines; with --output_dir they also write them to
+OUTPUT_DIR/text_seed<S>.txt. Level models generate `--num_samples` levels of `--length` columns
+each, print them in the corpus' row layout (a blank line after each), write each to
+OUTPUT_DIR/level_seed<S>.txt and .png (level_seed<S>_<i>.txt/.png for several; one coloured square
+per tile; OUTPUT_DIR defaults to WORKDIR/generated), and print their measures as one JSON line
+(valid columns, well-formed pipes, novelty against the training levels). --temperature=0 always
+takes the most probable character; --top_k=K samples among the K most probable. The same --seed
+gives the same sample.
 """
 
 import json
@@ -32,10 +34,13 @@ _TOP_K = flags.DEFINE_integer("top_k", 0, "Sample among the K most probable char
 _PRIME = flags.DEFINE_string("prime", "", "Text the sample continues (level models: a column "
                              "stream, columns bottom-up, each ended by a newline).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the sampling.")
-_NUM = flags.DEFINE_integer("num", 1, "How many samples (level models: levels, measured together; "
-                            "files OUT_0, OUT_1, ... when more than one).", lower_bound=1)
-_OUT = flags.DEFINE_string("out", None, "Text models: also write the sample to this file. Level "
-                           "models: prefix of the .txt and .png files.")
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", 1, "How many samples to draw (level models: levels, measured together).",
+    lower_bound=1)
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Text models: also write the samples to OUTPUT_DIR/text_seed<S>.txt. Level "
+    "models: folder for level_seed<S>.txt and .png (level_seed<S>_<i>.* for several); default "
+    "WORKDIR/generated.")
 flags.mark_flag_as_required("workdir")
 
 
@@ -54,23 +59,25 @@ def main(argv):
   with cli.user_errors():
     trained = inference.TrainedCharRNN(_WORKDIR.value)
     if trained.corpus_format != "levels":
-      samples = trained.text(_LENGTH.value, num=_NUM.value, **options)
+      samples = trained.text(_LENGTH.value, num=_NUM_SAMPLES.value, **options)
       print("\n\n".join(samples), flush=True)
-      if _OUT.value:
+      if _OUTPUT_DIR.value:
         try:
-          files.write_text(_OUT.value, "\n\n".join(samples))
+          files.write_text(os.path.join(_OUTPUT_DIR.value, f"text_seed{_SEED.value}.txt"),
+                           "\n\n".join(samples))
         except OSError as e:
-          cli.fail(f"cannot write --out={_OUT.value!r}: {e.strerror or e}")
+          cli.fail(f"cannot write to --output_dir={_OUTPUT_DIR.value!r}: {e.strerror or e}")
       return
-    generated = trained.levels(_NUM.value, _LENGTH.value, **options)
-    prefix = _OUT.value or os.path.join(_WORKDIR.value, "generated", f"level_seed{_SEED.value}")
+    generated = trained.levels(_NUM_SAMPLES.value, _LENGTH.value, **options)
+    output_dir = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "generated")
+    prefix = os.path.join(output_dir, f"level_seed{_SEED.value}")
     written = []
     for i, columns in enumerate(generated):
       try:
         written += level_pictures.write_level(columns, trained.level_height,
                                               prefix if len(generated) == 1 else f"{prefix}_{i}")
       except OSError as e:
-        cli.fail(f"cannot write --out={prefix!r}: {e.strerror or e}")
+        cli.fail(f"cannot write to --output_dir={output_dir!r}: {e.strerror or e}")
       print("\n".join(levels.rows_of(columns, trained.level_height)) + "\n", flush=True)
     try:
       corpus = text.read_corpus(trained.config.text_path, "levels")

@@ -1,6 +1,6 @@
 """Classifies image files with the latest checkpoint of a trained classifier.
 
-  python -m experiments.predict --workdir=workdirs/cnn_mnist digit.png photo.jpg
+  mlfun-predict --workdir=workdirs/cnn_mnist digit.png photo.jpg
 
 Prints one JSON line per image: {"path": ..., "top": [[class name, probability], ...]} (top 5 by
 default; a sigmoid one-vs-rest model gives [["bird", p], ["not bird", 1 - p]] ordered by p).

@@ -1,6 +1,6 @@
-"""Names the people in face images with a trained face-embedding network, as `face_recognition` does.
+r"""Names the people in face images with a trained face-embedding network, as `face_recognition` does.
 
-  python -m experiments.recognize --workdir=workdirs/faces_orl KNOWN_DIR IMAGE_OR_DIR \
+  mlfun-recognize --workdir=workdirs/faces_orl KNOWN_DIR IMAGE_OR_DIR \
       [--tolerance=T] [--show_distance]
 
 KNOWN_DIR holds the known people: `<person>/<image>` files (any number per person) or

@@ -1,17 +1,24 @@
-"""Trains an experiment from an ml_collections config file.
+r"""Trains an experiment from an ml_collections config: an installed config's name or a file path.
 
-  python -m experiments.train --config=experiments/configs/cnn_mnist.py --workdir=/tmp/cnn_mnist
-  python -m experiments.train --config=experiments/configs/cnn_mnist.py --workdir=/tmp/full \
-      --config.dataset=mnist --config.data_dir=../shared/data/mnist
+  mlfun-train --config=cnn_mnist --workdir=/tmp/cnn_mnist
+  mlfun-train --config=cnn_mnist --workdir=/tmp/full --config.dataset=mnist \
+      --config.data_dir=data/mnist
+  mlfun-train --config=path/to/my_config.py --workdir=/tmp/mine
+  mlfun-train --config=cnn_mnist --help      # the config's fields and their defaults
 
-Any config field can be overridden as --config.field=value. A run resumes from the latest good
-checkpoint in --workdir; SIGTERM or Ctrl-C stops it after a checkpoint (exit status 0), and the
-same command resumes it. --init_from=OTHER_WORKDIR starts a new run (a workdir without checkpoints)
-from another run's weights with a fresh step count and optimizer: fine-tuning, a decay phase.
+--config takes a config's name (cnn_mnist, cnn_cifar10, ...: the files of experiments/configs/,
+installed as mlfun_jax.experiments.configs; 'name:argument' passes an argument to get_config) or a
+config file path ('path.py', 'path.py:argument'). Any config field can be overridden as
+--config.field=value. Prints the final metrics as one JSON line on standard output. A run resumes
+from the latest good checkpoint in --workdir (a finished run says so and prints its final metrics
+again); SIGTERM or Ctrl-C stops it after a checkpoint (exit status 0), and the same command
+resumes it. --init_from=OTHER_WORKDIR starts a new run (a workdir without checkpoints) from another
+run's weights with a fresh step count and optimizer: fine-tuning, a decay phase.
 
 Many processes (one per host, or several on one machine: launch/multiprocess.sh) join one run with
 --coordinator_address=HOST:PORT --num_processes=N --process_id=I, or without flags where JAX detects
-the cluster (Cloud TPU VM, SLURM, Open MPI). Process 0 alone logs at INFO level.
+the cluster (Cloud TPU VM, SLURM, Open MPI). Process 0 alone logs at INFO level and prints the
+final metrics.
 """
 
 import json
@@ -24,7 +31,10 @@ from ml_collections import config_flags
 from mlfun_jax.core import cli
 from mlfun_jax.core import parallel
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config: an installed config's name (cnn_mnist, ...; "
+    "'name:argument') or a config file path ('path.py', 'path.py:argument'). With --help: list "
+    "its fields and their defaults.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics and pictures.")
 _INIT_FROM = flags.DEFINE_string(
     "init_from", None, "Another run's workdir: start from its newest weights with a fresh step "
@@ -51,7 +61,8 @@ def main(argv):
       logging.set_verbosity(logging.WARNING)
     _, summary = families.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
                                           init_from=_INIT_FROM.value)
-  logging.info("Final metrics: %s", json.dumps(summary, sort_keys=True))
+  if parallel.is_chief():
+    print(json.dumps(summary, sort_keys=True), flush=True)
 
 
 def run():

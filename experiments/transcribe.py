@@ -1,6 +1,6 @@
 """Transcribes wav files with the latest checkpoint of a trained speech recogniser.
 
-  python -m experiments.transcribe --workdir=workdirs/speech_official one.wav two.wav
+  mlfun-transcribe --workdir=workdirs/speech_official one.wav two.wav
 
 Prints one JSON line per file: {"path": ..., "text": ...}. Files of any sample rate are resampled
 to the model's. Greedy decoding by default; --beam_width > 1 runs the prefix beam search, which
@@ -9,8 +9,8 @@ for a character n-gram) rescore. --one_speaker: the files are one speaker's, so 
 trained with per-speaker normalisation (audio.normalize_over='speaker') standardises their
 features together, as it was trained; otherwise each file is standardised alone; with
 --adapt_steps > 0 the features are also adapted to that speaker without transcripts
-(`mlfun_jax.speech.speaker_adaptation`, fitted on the given files). --picture_dir
-writes one PNG per file: the spectrogram with the network's per-frame best characters under it.
+(`mlfun_jax.speech.speaker_adaptation`, fitted on the given files). --output_dir writes one
+<file>.png per wav file: the spectrogram with the network's per-frame best characters under it.
 Several --workdir flags decode the files with an ensemble of recognisers (the mean of their
 per-frame output distributions; `mlfun_jax.speech.ensemble`), each adapted on its own; an
 ensemble needs the beam search (--beam_width > 1).
@@ -37,7 +37,9 @@ _ONE_SPEAKER = flags.DEFINE_bool(
 _ADAPT_STEPS = flags.DEFINE_integer(
     "adapt_steps", 0, "With --one_speaker: steps of unsupervised adaptation to the speaker (0: "
     "none; 20 measured well).", lower_bound=0)
-_PICTURE_DIR = flags.DEFINE_string("picture_dir", None, "Write <file>.png spectrograms here.")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Folder for one <file>.png per wav file (its spectrogram with the per-frame "
+    "best characters under it; default: no pictures).")
 flags.mark_flag_as_required("workdir")
 
 
@@ -88,10 +90,10 @@ def main(argv):
                   for member in ensemble.members]
     for i, (path, log_probs) in enumerate(zip(paths, ensemble.log_probs(features))):
       text = first.decode(log_probs, _BEAM.value, lm=lm, lm_weight=_LM_WEIGHT.value)
-      if _PICTURE_DIR.value:  # The first member's features under the ensemble's characters.
+      if _OUTPUT_DIR.value:  # The first member's features under the ensemble's characters.
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         speech_pictures.save_spectrogram_picture(
-            os.path.join(_PICTURE_DIR.value, name), [(features[0][i], log_probs,
+            os.path.join(_OUTPUT_DIR.value, name), [(features[0][i], log_probs,
                                                       f"heard: {text!r}")], first.front_end,
             alphabet=ensemble.alphabet)
       print(json.dumps({"path": path, "text": text}), flush=True)

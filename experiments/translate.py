@@ -1,16 +1,18 @@
 """Translates sentences with the latest checkpoint of a trained translator.
 
-  python -m experiments.translate --workdir=workdirs/translate_eng_spa "How are you?" "I'm hungry."
-  python -m experiments.translate --workdir=workdirs/translate_eng_spa < sentences.txt
+  mlfun-translate --workdir=workdirs/translate_eng_spa "How are you?" "I'm hungry."
+  mlfun-translate --workdir=workdirs/translate_eng_spa < sentences.txt
 
 Prints one translation per line, in order: of each argument, or else of each line of standard
 input (read in batches of --batch_lines when stdin is a file or pipe, line by line when it is a
-terminal). Beam search with the checkpoint's beam size and length penalty unless --beam_size /
---length_penalty say otherwise (--beam_size=1: greedy). --attention_png=FILE draws the attention
-weights of the first sentence's translation.
+terminal). Beam search with the checkpoint's beam width (config field decode.beam_size) and length
+penalty unless --beam_width / --length_penalty say otherwise (--beam_width=1: greedy).
+--output_dir=DIR writes DIR/attention.png, the attention weights of the first sentence's
+translation.
 """
 
 import itertools
+import os
 import sys
 
 from absl import flags
@@ -18,11 +20,13 @@ from absl import flags
 from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained translator.")
-_BEAM = flags.DEFINE_integer("beam_size", None, "Beam size (1: greedy); default: the config's.")
+_BEAM = flags.DEFINE_integer("beam_width", None, "Beam width (1: greedy); default: the config's "
+                             "decode.beam_size.")
 _ALPHA = flags.DEFINE_float("length_penalty", None,
                             "GNMT length penalty alpha (0: none); default: the config's.")
-_ATTENTION_PNG = flags.DEFINE_string("attention_png", None,
-                                     "Write the first sentence's attention weights here (PNG).")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Folder for attention.png, the attention weights of the first sentence's "
+    "translation (default: no picture).")
 _BATCH_LINES = flags.DEFINE_integer("batch_lines", 64, "Lines of standard input per batch.",
                                     lower_bound=1)
 flags.mark_flag_as_required("workdir")
@@ -54,9 +58,12 @@ def main(argv):
       for line in translator.translate(batch, **settings):
         print(line, flush=True)
       first = first if first is not None else batch[0]
-    if _ATTENTION_PNG.value and first is not None:
-      attention_pictures.save_attention(_ATTENTION_PNG.value,
-                                        *translator.attention(first, **settings))
+    if _OUTPUT_DIR.value and first is not None:
+      path = os.path.join(_OUTPUT_DIR.value, "attention.png")
+      try:
+        attention_pictures.save_attention(path, *translator.attention(first, **settings))
+      except OSError as e:
+        cli.fail(f"cannot write to --output_dir={_OUTPUT_DIR.value!r}: {e.strerror or e}")
 
 
 def run():

@@ -1,6 +1,6 @@
 """Redraws an autoencoder's pictures and report from the latest checkpoint in --workdir.
 
-  python -m experiments.visualize --workdir=workdirs/autoencoder_mnist
+  mlfun-visualize --workdir=workdirs/autoencoder_mnist
 
 Writes WORKDIR/samples/: reconstructions.png (test inputs above their reconstructions), for 2-D
 codes codes.png (the test codes coloured by class) and lattice.png (decoded from a regular lattice

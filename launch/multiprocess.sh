@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # N processes on this machine joined into one JAX run (jax.distributed, gloo CPU collectives), each
 # with its own local devices and its own share of every batch: the way one job spans many hosts.
-#   launch/multiprocess.sh 2 experiments/configs/cnn_mnist.py workdirs/mp --cpu_devices=4 \
+#   launch/multiprocess.sh 2 cnn_mnist workdirs/mp --cpu_devices=4 \
 #       [--config.field=value ...]
 # Process i logs to WORKDIR/logs/process_i.log; process 0's log is also shown here. SIGTERM/SIGINT
 # are passed to every process (each checkpoints and exits 0; rerunning the command resumes). When a
@@ -10,7 +10,7 @@
 # Environment: PYTHON (default python3), MLFUN_COORDINATOR_PORT (default: a free port).
 set -uo pipefail
 if [ $# -lt 3 ] || ! [[ $1 =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: $0 NUM_PROCESSES CONFIG_FILE WORKDIR [--cpu_devices=K] [--config.field=value ...]" >&2
+  echo "usage: $0 NUM_PROCESSES CONFIG WORKDIR [--cpu_devices=K] [--config.field=value ...]" >&2
   exit 2
 fi
 num_processes=$1 config=$2 workdir=$3
@@ -24,7 +24,7 @@ mkdir -p "$workdir/logs"
 
 pids=()
 for ((i = 0; i < num_processes; i++)); do
-  "$python" -m experiments.train --config="$config" --workdir="$workdir" \
+  "$python" -m mlfun_jax.experiments.train --config="$config" --workdir="$workdir" \
     --coordinator_address="127.0.0.1:$port" --num_processes="$num_processes" --process_id="$i" \
     "$@" >"$workdir/logs/process_$i.log" 2>&1 &
   pids+=($!)

@@ -3,13 +3,14 @@
 # create the VM, put this project on every worker, install it, train on all workers at once.
 #   launch/tpu_vm.sh [--dry_run] --name=NAME --zone=ZONE [--project=PROJECT] [--accelerator_type=v4-8]
 #       [--version=RUNTIME] [--spot] [--skip_create] [--install=copy|git] [--git_url=URL]
-#       [--workdir=gs://BUCKET/DIR] [--env=KEY=VALUE ...] [--delete] CONFIG_FILE [--config.field=value ...]
+#       [--workdir=gs://BUCKET/DIR] [--env=KEY=VALUE ...] [--delete] CONFIG [--config.field=value ...]
+# CONFIG: a config file path relative to the repository root, or a config's name (cnn_mnist).
 # Each gcloud command is printed with a leading '+ ' before it runs; --dry_run only prints them.
 set -euo pipefail
 
 usage="usage: $0 [--dry_run] --name=NAME --zone=ZONE [--project=PROJECT] [--accelerator_type=v4-8]\
  [--version=RUNTIME] [--spot] [--skip_create] [--install=copy|git] [--git_url=URL] [--workdir=DIR]\
- [--env=KEY=VALUE ...] [--delete] CONFIG_FILE [--config.field=value ...]"
+ [--env=KEY=VALUE ...] [--delete] CONFIG [--config.field=value ...]"
 fail() { echo "error: $*" >&2; exit 2; }
 
 dry_run=0 name='' zone='' project='' accelerator=v4-8 version='' spot=0 skip_create=0
@@ -32,18 +33,22 @@ while [ $# -gt 0 ]; do
       envs+=("${1#*=}") ;;
     --delete) delete=1 ;;
     -h|--help) echo "$usage"; exit 0 ;;
-    -*) fail "unknown flag '$1' (flags go before CONFIG_FILE; $usage)" ;;
+    -*) fail "unknown flag '$1' (flags go before CONFIG; $usage)" ;;
     *) break ;;
   esac
   shift
 done
 [ -n "$name" ] || fail "--name=NAME is required"
 [ -n "$zone" ] || fail "--zone=ZONE is required"
-[ $# -ge 1 ] || fail "CONFIG_FILE is required"
+[ $# -ge 1 ] || fail "CONFIG is required"
 config=$1
-shift  # The rest goes to experiments.train unchanged.
+shift  # The rest goes to mlfun_jax.experiments.train unchanged.
 
 cd "$(dirname "$0")/.."
+# A config's name (cnn_mnist) stands for its file in experiments/configs/.
+if [[ $config != */* && $config != *.py && -f experiments/configs/$config.py ]]; then
+  config=experiments/configs/$config.py
+fi
 [ -f "$config" ] || fail "config file '$config' not found (give it relative to the repository root)"
 
 # Accelerator family -> default runtime; the number after the dash is the count of TensorCores (v2-v4,
@@ -135,12 +140,12 @@ on_all_workers "set -e; cd ~/mlfun_jax; if [ ! -x ~/mlfun_jax_venv/bin/python ];
  python3 -c \"import sys; sys.exit(sys.version_info < (3, 11))\" || py=python3.11;\
  sudo apt-get -qq update; sudo DEBIAN_FRONTEND=noninteractive apt-get -qq install -y \$py-venv;\
  \$py -m venv ~/mlfun_jax_venv; fi; pip=~/mlfun_jax_venv/bin/pip; \$pip install -q -U pip;\
- \$pip install -q -U \"jax[tpu]\"; \$pip install -q -e .$extras"
+ \$pip install -q -U \"jax[tpu]\"; \$pip install -q -e .[tfds]$extras"
 
 # (c) Train on all workers at once; JAX finds the coordinator and process ids on a TPU VM itself.
 exports=''
 for kv in "${envs[@]+"${envs[@]}"}"; do exports+="export $(printf %q "$kv"); "; done
 train="$(printf '%q ' --config="$config" --workdir="$workdir" "$@")"
 on_all_workers "set -o pipefail; cd ~/mlfun_jax; mkdir -p ~/mlfun_jax_logs; ${exports}\
-~/mlfun_jax_venv/bin/python -m experiments.train ${train}2>&1 | tee -a ~/mlfun_jax_logs/train.log"
+~/mlfun_jax_venv/bin/python -m mlfun_jax.experiments.train ${train}2>&1 | tee -a ~/mlfun_jax_logs/train.log"
 # (d) --delete: the EXIT trap deletes the VM, after a failure too.

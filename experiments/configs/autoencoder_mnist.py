@@ -4,11 +4,11 @@ What does a 2-neuron bottleneck learn? Trained to reproduce its input, the netwo
 each digit with 2 numbers; samples/codes.png shows those numbers for the test digits coloured by
 digit, samples/lattice.png the digits decoded from a regular grid of code pairs.
 
-  python -m experiments.train --config=experiments/configs/autoencoder_mnist.py \
+  mlfun-train --config=autoencoder_mnist \
       --workdir=workdirs/autoencoder_mnist                       # embedded 5,000 digits, offline
-  python -m experiments.train --config=experiments/configs/autoencoder_mnist.py \
+  mlfun-train --config=autoencoder_mnist \
       --workdir=workdirs/autoencoder_mnist_full --config.dataset=mnist
-  python -m experiments.visualize --workdir=workdirs/autoencoder_mnist
+  mlfun-visualize --workdir=workdirs/autoencoder_mnist
 
 Measured (README, full MNIST: the second command, 50 epochs, 2-core CPU with pmap over 2 devices):
 reconstruction 129.6 nats (cross-entropy), MSE 0.0346 per pixel, 5-NN accuracy on the 2-D test

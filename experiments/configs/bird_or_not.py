@@ -3,8 +3,8 @@
 Reports accuracy, precision and recall at threshold 0.5 and the ROC AUC on the 5,000 validation
 images (500 birds).
 
-  python -m experiments.train --config=experiments/configs/bird_or_not.py --workdir=workdirs/bird_or_not
-  python -m experiments.predict --workdir=workdirs/bird_or_not photo.jpg   # [["bird", p], ["not bird", 1-p]]
+  mlfun-train --config=bird_or_not --workdir=workdirs/bird_or_not
+  mlfun-predict --workdir=workdirs/bird_or_not photo.jpg   # [["bird", p], ["not bird", 1-p]]
 
 Measured on the 2-core CPU machine (pmap over 2 CPU devices, README): 94.6% validation accuracy,
 89.9% precision, 51.4% recall, ROC AUC 0.948 after 20 epochs, 18.9 min wall.
@@ -14,7 +14,7 @@ The same data, network and training as cnn_cifar10.py, with head 'sigmoid'.
 
 import ml_collections
 
-from experiments.configs import cnn_cifar10
+from mlfun_jax.experiments.configs import cnn_cifar10
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -4,8 +4,8 @@ from vglc_mario/smb in the data folder ($MLFUN_DATA_DIR, else ~/mlfun_jax_data; 
 vglc_mario`); --config.text_path=FOLDER reads another folder of level files (*.txt, rows of tiles)
 and holds out that folder's first level (--config.heldout_names=NAME,... names others).
 
-  python -m experiments.train --config=experiments/configs/char_rnn_mario.py --workdir=workdirs/char_rnn_mario
-  python -m experiments.generate --workdir=workdirs/char_rnn_mario --length=200 --temperature=1.0
+  mlfun-train --config=char_rnn_mario --workdir=workdirs/char_rnn_mario
+  mlfun-generate --workdir=workdirs/char_rnn_mario --length=200 --temperature=1.0
 
 At the end WORKDIR/samples/ holds generated levels (.txt in the corpus' row layout and .png) and
 WORKDIR/report.json their measures (valid columns, well-formed pipes, novelty) beside the held-out

@@ -2,11 +2,11 @@
 
 Main RNN job, offline on the embedded corpus (Python's reference documentation, which ships with
 CPython; 5% of its topics held out):
-  python -m experiments.train --config=experiments/configs/char_rnn_text.py --workdir=workdirs/char_rnn_text
+  mlfun-train --config=char_rnn_text --workdir=workdirs/char_rnn_text
 Your own text (a UTF-8 file, or a folder of them):
   ... --config.text_path=novel.txt
 Then sample from it:
-  python -m experiments.generate --workdir=workdirs/char_rnn_text --length=500 --temperature=0.8
+  mlfun-generate --workdir=workdirs/char_rnn_text --length=500 --temperature=0.8
 
 Measured on the 2-core CPU (24.7 min wall, 1,000 steps): held-out 2.004 bits/char (unigram 4.751,
 best Kneser-Ney 2.047 with the 9-gram; 7-gram 2.055, 5-gram 2.124).

@@ -4,8 +4,8 @@ conv32 -> pool -> conv64 -> conv64 -> pool -> dense512 -> dropout 0.5 -> softmax
 45,000 images of cifar10/train.zip in the data folder and validated on the other 5,000 (a fixed,
 stratified split; `split_seed`). The zip is decoded once into a cache (see `cache_dir`).
 
-  python -m experiments.train --config=experiments/configs/cnn_cifar10.py --workdir=workdirs/cnn_cifar10
-  python -m experiments.predict --workdir=workdirs/cnn_cifar10 photo.jpg
+  mlfun-train --config=cnn_cifar10 --workdir=workdirs/cnn_cifar10
+  mlfun-predict --workdir=workdirs/cnn_cifar10 photo.jpg
 
 Measured on the 2-core CPU machine (pmap over 2 CPU devices, README): 78.3% validation accuracy
 after 20 epochs, 18.0 min wall.

@@ -1,9 +1,9 @@
 """The series' digit recogniser: conv32 -> pool -> conv64 -> pool -> dense256 -> dropout -> softmax.
 
 Main job, offline on the embedded 5,000 real MNIST digits (4,000 train / 1,000 held out):
-  python -m experiments.train --config=experiments/configs/cnn_mnist.py --workdir=workdirs/cnn_mnist
+  mlfun-train --config=cnn_mnist --workdir=workdirs/cnn_mnist
 Full MNIST from IDX files (60,000 / 10,000; `mlfun-data fetch mnist` puts them in the data folder):
-  python -m experiments.train --config=experiments/configs/cnn_mnist.py --workdir=workdirs/mnist_full \
+  mlfun-train --config=cnn_mnist --workdir=workdirs/mnist_full \
       --config.dataset=mnist --config.num_epochs=15
 "8 or not" (sigmoid one-vs-rest head):
   ... --config.head=sigmoid --config.positive_class=8

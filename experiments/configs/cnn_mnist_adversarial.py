@@ -6,10 +6,10 @@ first 2 epochs, 12 epochs. Each evaluation reports the clean accuracy and the ac
 at 0.3 (no random start: eval_adversarial_accuracy). The attack's settings are the family's
 `adversarial` defaults.
 
-  python -m experiments.train --config=experiments/configs/cnn_mnist_adversarial.py \
+  mlfun-train --config=cnn_mnist_adversarial \
       --workdir=workdirs/mnist_adversarial
-  python -m experiments.attack --workdir=workdirs/mnist_adversarial --attack=pgd --steps=20 \
-      --epsilon=0.1,0.2,0.3 --out=workdirs/attacks/mnist_adversarial_pgd20
+  mlfun-attack --workdir=workdirs/mnist_adversarial --attack=pgd --steps=20 \
+      --epsilon=0.1,0.2,0.3 --output_dir=workdirs/attacks/mnist_adversarial_pgd20
 
 Measured on the 2-core CPU machine (pmap over 2 CPU devices): 99.04% clean test accuracy, 93.74%
 under PGD-20 at epsilon 0.3 (the run's last eval), 41 min wall with two other trainings sharing the

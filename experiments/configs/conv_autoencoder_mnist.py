@@ -1,10 +1,10 @@
 """A convolutional autoencoder: two stride-2 3x3 convolutions (32, 64 channels) -> a 16-unit code ->
 two sub-pixel upsampling convolutions back to 28x28.
 
-  python -m experiments.train --config=experiments/configs/conv_autoencoder_mnist.py \
+  mlfun-train --config=conv_autoencoder_mnist \
       --workdir=workdirs/conv_autoencoder_mnist
   # Anomaly detection on full MNIST: train without the 4s, spot them by reconstruction error.
-  python -m experiments.train --config=experiments/configs/conv_autoencoder_mnist.py \
+  mlfun-train --config=conv_autoencoder_mnist \
       --workdir=workdirs/conv_ae_no4 --config.dataset=mnist \
       --config.exclude_class=4 --config.num_epochs=10
 

@@ -5,7 +5,7 @@ $MLFUN_DATA_DIR, else ~/mlfun_jax_data; `mlfun-data fetch cifar10`); the 5,000 h
 real side of the metrics.
 With --config.samples.pixel_art=true the samples are also drawn in the NES palette, 4x upsized.
 
-  python -m experiments.train --config=experiments/configs/dcgan_cifar10.py \
+  mlfun-train --config=dcgan_cifar10 \
       --workdir=workdirs/dcgan_cifar10 --config.quality.classifier_workdir=workdirs/resnet_cifar10
 
 Measured on the 2-core CPU (61.9 min wall; judge: resnet_cifar10 with label_smoothing 0.0 and

@@ -9,12 +9,12 @@ distance (FID-style) 574.2 at initialisation -> 4.87, 10 of 10 digits among 1,00
 IS 8.93 on 10,000 samples, FID-style 6.84).
 
   # A classifier to judge the samples (its features: Frechet distance; its softmax: Inception Score)
-  python -m experiments.train --config=experiments/configs/cnn_mnist.py --workdir=workdirs/mnist_full \
+  mlfun-train --config=cnn_mnist --workdir=workdirs/mnist_full \
       --config.dataset=mnist --config.num_epochs=15
-  python -m experiments.train --config=experiments/configs/dcgan_mnist.py --workdir=workdirs/dcgan_mnist \
+  mlfun-train --config=dcgan_mnist --workdir=workdirs/dcgan_mnist \
       --config.dataset=mnist \
       --config.quality.classifier_workdir=workdirs/mnist_full
-  python -m experiments.sample --workdir=workdirs/dcgan_mnist --num=64 --out=digits.png
+  mlfun-sample --workdir=workdirs/dcgan_mnist --num_samples=64 --output_dir=digits
 Without --config.quality.classifier_workdir the GAN trains and draws, with no quality metrics.
 The family's defaults (mlfun_jax/gan/config.py) are this GAN: 30 epochs of the embedded digits.
 """

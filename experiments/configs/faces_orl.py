@@ -6,8 +6,8 @@ your own faces: --config.data_dir=FOLDER of <person>/<image> files), split by id
 verification threshold), 8 test (never seen in training nor in picking the threshold). Faces are
 halved to 46x56.
 
-  python -m experiments.train --config=experiments/configs/faces_orl.py --workdir=workdirs/faces_orl
-  python -m experiments.recognize --workdir=workdirs/faces_orl KNOWN_DIR IMAGE_OR_DIR
+  mlfun-train --config=faces_orl --workdir=workdirs/faces_orl
+  mlfun-recognize --workdir=workdirs/faces_orl KNOWN_DIR IMAGE_OR_DIR
 
 Writes report.json (validation and test measures), test_embeddings.png and hog.png in the workdir.
 Measured (README) on the shared 2-core CPU (2 devices; 4.1-4.7 min wall a run), test people of

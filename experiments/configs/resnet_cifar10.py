@@ -5,7 +5,7 @@ the first and last stage: the family's resnet defaults), BatchNorm averaged acro
 pmap, SGD with Nesterov momentum on a one-cycle schedule and label smoothing. Same data and split
 as cnn_cifar10.py.
 
-  python -m experiments.train --config=experiments/configs/resnet_cifar10.py --workdir=workdirs/resnet_cifar10
+  mlfun-train --config=resnet_cifar10 --workdir=workdirs/resnet_cifar10
 
 Measured on the 2-core CPU machine (pmap over 2 CPU devices, README): 87.0% validation accuracy
 with test-time flips (86.1% single view) after 24 epochs, 30.5 min wall.

@@ -2,11 +2,11 @@
 (20 ms frames, 10 ms hop) -> a stride-2 convolution -> 2 bidirectional GRU layers -> characters +
 blank. The speech family's defaults (`mlfun_jax.speech.config.defaults`) as they are.
 
-  python -m experiments.train --config=experiments/configs/speech_ctc_digits.py \
+  mlfun-train --config=speech_ctc_digits \
       --workdir=workdirs/speech_ctc_digits
   ... --config.split=speaker:theo        (train on the other 4 speakers, test on theo)
   ... --config.split=phone_numbers       (3-7 digits joined by random silences, words out)
-  python -m experiments.transcribe --workdir=workdirs/speech_ctc_digits some.wav other.wav
+  mlfun-transcribe --workdir=workdirs/speech_ctc_digits some.wav other.wav
 
 data_dir defaults to the data folder ($MLFUN_DATA_DIR, else ~/mlfun_jax_data; `mlfun-data fetch
 fsdd`); the wav files are read from data_dir/fsdd/recordings (or data_dir/recordings, or data_dir

@@ -8,12 +8,12 @@ twice, and half of all training utterances trimmed tightly (to the frames within
 loudest: weak "s" / "ks" / "f" edges gone, as in some FSDD recordings); 10 epochs. Evaluate with
 speaker adaptation and the digit-word decoder, one model or an ensemble of two seeds:
 
-  python -m experiments.train --config=experiments/configs/speech_ctc_new_voices.py \
+  mlfun-train --config=speech_ctc_new_voices \
       --workdir=workdirs/speech_ctc_new_voices
-  python -m experiments.train --config=experiments/configs/speech_ctc_new_voices.py \
+  mlfun-train --config=speech_ctc_new_voices \
       --workdir=workdirs/speech_ctc_new_voices_seed1 --config.seed=1 \
       --config.synthetic_voices.seed=1
-  python -m experiments.evaluate_speech --workdir=workdirs/speech_ctc_new_voices \
+  mlfun-evaluate-speech --workdir=workdirs/speech_ctc_new_voices \
       --workdir=workdirs/speech_ctc_new_voices_seed1
   ... --config.split=speaker:theo        (another held-out speaker)
 

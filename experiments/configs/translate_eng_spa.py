@@ -3,10 +3,10 @@ bidirectional GRU encoder and a GRU decoder with additive attention, on the Tato
 manythings.org (translation_eng_spa/spa.txt in the data folder: 118,964 pairs;
 `mlfun-data fetch translation_eng_spa`).
 
-  python -m experiments.train --config=experiments/configs/translate_eng_spa.py --workdir=workdirs/translate_eng_spa
-  python -m experiments.train --config=experiments/configs/translate_eng_spa.py \
+  mlfun-train --config=translate_eng_spa --workdir=workdirs/translate_eng_spa
+  mlfun-train --config=translate_eng_spa \
       --config.direction=reverse --workdir=workdirs/translate_spa_eng
-  python -m experiments.translate --workdir=workdirs/translate_eng_spa "How are you?"
+  mlfun-translate --workdir=workdirs/translate_eng_spa "How are you?"
 
 Your own pairs: --config.data_path=FILE (source<TAB>target per line) and --config.languages.
 data_path defaults to $MLFUN_DATA_DIR/translation_eng_spa/spa.txt, else

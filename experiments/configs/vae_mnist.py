@@ -5,8 +5,8 @@ eval_loss is the test negative ELBO in nats per image (reconstruction + KL); sam
 shows digits decoded from the prior. With --config.model.latent=2 the latent space is a picture too
 (samples/codes.png, samples/lattice.png at normal quantiles).
 
-  python -m experiments.train --config=experiments/configs/vae_mnist.py --workdir=workdirs/vae_mnist
-  python -m experiments.train --config=experiments/configs/vae_mnist.py \
+  mlfun-train --config=vae_mnist --workdir=workdirs/vae_mnist
+  mlfun-train --config=vae_mnist \
       --workdir=workdirs/vae_mnist_full --config.dataset=mnist
 
 Measured (README, the second command, full MNIST, 50 epochs, 2-core CPU with pmap over 2 devices):

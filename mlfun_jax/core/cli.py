@@ -2,6 +2,12 @@
 
 ml_collections' config flags print a traceback for an unknown `--config.field` and accept a missing
 config file silently; `run` checks both first and answers with one line and exit status 2.
+
+`--config` takes a config file path ('path.py' or 'path.py:argument') or the short name of an
+installed config ('cnn_mnist', 'cnn_mnist:argument': mlfun_jax/experiments/configs/cnn_mnist.py,
+the repository's experiments/configs/); `run` rewrites a short name into its path before absl
+parses the flags. `--help` and `--helpfull` exit with status 0, and with a config they also list the
+config's fields and their defaults.
 """
 
 import contextlib
@@ -13,11 +19,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from absl import app
+from absl import flags
 import ml_collections
 
 from mlfun_jax.core.errors import UserError
 
 EXIT_USER_ERROR = 2
+# The installed experiment configs (the repository's experiments/configs/), found by name so that
+# the core imports nothing outside itself.
+CONFIGS_PACKAGE = "mlfun_jax.experiments.configs"
+HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "-helpshort", "--helpfull", "-helpfull",
+              "--helpxml", "-helpxml")
 
 
 def fail(message: str) -> None:
@@ -35,11 +47,57 @@ def user_errors():
     fail(str(e))
 
 
+def config_dir() -> str | None:
+  """The folder of the installed experiment configs; None without mlfun_jax.experiments."""
+  try:
+    spec = importlib.util.find_spec(CONFIGS_PACKAGE)
+  except ImportError:
+    return None
+  if spec is None or not spec.submodule_search_locations:
+    return None
+  return list(spec.submodule_search_locations)[0]
+
+
+def config_names() -> list[str]:
+  """Short names of the installed experiment configs ('cnn_mnist', ...), sorted."""
+  folder = config_dir()
+  if folder is None:
+    return []
+  return sorted(name[:-3] for name in os.listdir(folder)
+                if name.endswith(".py") and not name.startswith("_"))
+
+
+def is_short_name(path: str) -> bool:
+  """'cnn_mnist' is a short name; 'cnn_mnist.py', 'configs/cnn_mnist.py' and existing files are
+  paths."""
+  return (bool(path) and not path.endswith(".py") and "/" not in path and os.sep not in path
+          and not os.path.exists(path))
+
+
+def resolve_config_spec(spec: str, flag: str = "config") -> str:
+  """'cnn_mnist[:argument]' -> '<installed configs>/cnn_mnist.py[:argument]'; paths unchanged.
+
+  Raises:
+    UserError: a short name that names no installed config (one line listing the names).
+  """
+  path, colon, argument = spec.partition(":")
+  if not is_short_name(path):
+    return spec
+  names = config_names()
+  if path not in names:
+    raise UserError(f"unknown config {path!r} (flag --{flag}); give a config file path or one of: "
+                    f"{', '.join(names) or '(no installed configs found)'}")
+  return os.path.join(config_dir(), path + ".py") + colon + argument
+
+
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
-  """Calls get_config() of a config file given as 'path.py' or 'path.py:argument'."""
-  path, _, argument = spec.partition(":")
+  """Calls get_config() of a config given as 'path.py', 'path.py:argument', 'name' or
+  'name:argument' (a short name of an installed config: see `resolve_config_spec`)."""
+  path, _, argument = resolve_config_spec(spec).partition(":")
   if not os.path.isfile(path):
-    raise UserError(f"config file {path!r} does not exist (flag --config)")
+    hint = (f"; or give an installed config by name: {', '.join(config_names())}"
+            if config_names() else "")
+    raise UserError(f"config file {path!r} does not exist (flag --config){hint}")
   module_spec = importlib.util.spec_from_file_location("_mlfun_config", path)
   module = importlib.util.module_from_spec(module_spec)
   try:
@@ -48,7 +106,12 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     raise UserError(f"config file {path!r} does not load: {type(e).__name__}: {e}") from e
   if not hasattr(module, "get_config"):
     raise UserError(f"config file {path!r} has no get_config() function (flag --config)")
-  return module.get_config(argument) if argument else module.get_config()
+  try:
+    return module.get_config(argument) if argument else module.get_config()
+  except Exception as e:  # pylint: disable=broad-except
+    call = f"get_config({argument!r})" if argument else "get_config()"
+    raise UserError(f"config file {path!r}: {call} failed: {type(e).__name__}: {e} "
+                    "(flag --config)") from e
 
 
 def _flag_value(argv: Sequence[str], name: str) -> str | None:
@@ -58,6 +121,52 @@ def _flag_value(argv: Sequence[str], name: str) -> str | None:
     if arg == f"--{name}" and i + 1 < len(argv):
       return argv[i + 1]
   return None
+
+
+def resolve_config_flag(argv: list[str], config_flag: str = "config") -> list[str]:
+  """argv with a short config name in `--config=NAME[:arg]` / `--config NAME[:arg]` replaced by the
+  installed config file's path (absl's config flag takes a path).
+
+  Raises:
+    UserError: an unknown short name.
+  """
+  argv = list(argv)
+  for i, arg in enumerate(argv):
+    if arg.startswith(f"--{config_flag}="):
+      argv[i] = f"--{config_flag}=" + resolve_config_spec(arg.split("=", 1)[1], config_flag)
+    elif arg == f"--{config_flag}" and i + 1 < len(argv):
+      argv[i + 1] = resolve_config_spec(argv[i + 1], config_flag)
+  return argv
+
+
+def flat_fields(config: ml_collections.ConfigDict, prefix: str = "") -> list[tuple[str, object]]:
+  """[(dotted name, value)] of every leaf field of `config`, in the config's order."""
+  fields = []
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      fields += flat_fields(value, f"{prefix}{key}.")
+    else:
+      fields.append((f"{prefix}{key}", value))
+  return fields
+
+
+def config_fields_help(argv: Sequence[str], config_flag: str = "config") -> str:
+  """The text `--help` adds for a tool with a config flag: one line per field of the given config
+  with its default value, or how to see them when no config is given."""
+  spec = _flag_value(argv, config_flag)
+  if spec is None:
+    names = ", ".join(config_names())
+    return (f"Config fields: add --{config_flag}=NAME (or a config file path) to --help to list a "
+            f"config's fields and their defaults; NAME is one of: {names}")
+  try:
+    config = load_config_file(spec)
+  except UserError as e:
+    return f"Config fields: {e}"
+  lines = [f"Fields of --{config_flag}={spec} with their defaults "
+           f"(override any with --{config_flag}.FIELD=VALUE):"]
+  for name, value in flat_fields(config):
+    lines.append(f"  --{config_flag}.{name}={value if isinstance(value, str) else repr(value)}")
+  return "\n".join(lines)
 
 
 def check_config_overrides(argv: Sequence[str], config_flag: str = "config") -> None:
@@ -116,16 +225,66 @@ class _DropUnretrievedReadErrors(python_logging.Filter):
     return not (isinstance(error, ValueError) and _TENSORSTORE_ERROR.match(str(error)))
 
 
+class _DropTpuProbe(python_logging.Filter):
+  """Drops JAX's INFO line "Unable to initialize backend 'tpu': ..." (JAX probes for a TPU on
+  every machine and logs the failed probe); a backend that was asked for and fails still raises."""
+
+  def filter(self, record: python_logging.LogRecord) -> bool:
+    return not (record.levelno < python_logging.WARNING
+                and str(record.msg).startswith("Unable to initialize backend 'tpu'"))
+
+
+def asks_for_help(argv: Sequence[str]) -> bool:
+  return any(arg in HELP_FLAGS for arg in argv)
+
+
+def print_help(argv: Sequence[str], main: Callable[[list[str]], None],
+               config_flag: str | None) -> None:
+  """What absl's --help / --helpfull / --helpxml print, for the tool whose `main` is given, and
+  (with a config flag) the config's fields; then exits with status 0.
+
+  absl takes the docstring and short help of `__main__`, which for an installed console script is
+  the script's wrapper (no docstring, no flags), and exits with status 1 after help: a request for
+  help that got it succeeded.
+  """
+  app.define_help_flags()
+  module = sys.modules.get(main.__module__)
+  prog = os.path.basename(argv[0])
+  if any(arg.endswith("helpxml") for arg in argv[1:]):
+    flags.FLAGS.write_help_in_xml_format(sys.stdout)
+    sys.exit(0)
+  full = any(arg.endswith("helpfull") for arg in argv[1:])
+  doc = (getattr(module, "__doc__", None) or "").strip("\n") or f"USAGE: {prog} [flags]"
+  flag_text = flags.FLAGS.get_help() if full else flags.FLAGS.module_help(main.__module__)
+  print(doc)
+  if flag_text:
+    print("\nflags:")
+    print(flag_text)
+  if not full:
+    print("\nTry --helpfull to get a list of all flags.")
+  if config_flag is not None:
+    print()
+    print(config_fields_help(argv[1:], config_flag))
+  sys.stdout.flush()
+  sys.exit(0)
+
+
 def run(main: Callable[[list[str]], None], config_flag: str | None = "config") -> None:
-  """`absl.app.run(main)` after checking the config file and its overrides.
+  """`absl.app.run(main)` after resolving a short config name and checking the config file and its
+  overrides; `--help` / `--helpfull` print help (with a config: its fields) and exit 0.
 
   Also quiets orbax's INFO logging and its noise after a failed read (closed-event-loop and
-  unretrieved-task tracebacks) for console runs (library users keep all of it).
+  unretrieved-task tracebacks), and JAX's failed TPU probe on machines without one, for console
+  runs (library users keep all of it).
   """
   python_logging.getLogger("absl").addFilter(_QuietLibraries())
   python_logging.getLogger("asyncio").addFilter(_DropUnretrievedReadErrors())
+  python_logging.getLogger("jax._src.xla_bridge").addFilter(_DropTpuProbe())
   sys.unraisablehook = _ignore_closed_event_loop
+  if asks_for_help(sys.argv[1:]):
+    print_help(sys.argv, main, config_flag)
   if config_flag is not None:
     with user_errors():
+      sys.argv = [sys.argv[0]] + resolve_config_flag(sys.argv[1:], config_flag)
       check_config_overrides(sys.argv[1:], config_flag)
   app.run(main)

@@ -354,20 +354,22 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
     replicated_state = parallel.replicate(state)
     del state
 
-    def evaluate_and_log(step):
+    def evaluate_and_log(step, write=True):
       metrics = evaluate(p_eval_step, replicated_state, task.eval_batches(), task.summarize_eval,
                          max_inflight)
       if task.meta_from_eval is not None:
         meta.update(task.meta_from_eval(metrics))
       eval_metrics = {"eval_" + k: v for k, v in metrics.items()}
-      writer.write(step, eval_metrics)
+      if write:
+        writer.write(step, eval_metrics)
       logging.info("step %d | %s", step, " ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
       return eval_metrics
 
     clock = progress.Progress(start_step, task.num_steps, task.examples_per_step)
-    logging.info("Training steps %d..%d on %d devices (%d processes), global batch %d.",
-                 start_step + 1, task.num_steps, jax.device_count(), jax.process_count(),
-                 task.examples_per_step)
+    if start_step < task.num_steps:
+      logging.info("Training steps %d..%d on %d devices (%d processes), global batch %d.",
+                   start_step + 1, task.num_steps, jax.device_count(), jax.process_count(),
+                   task.examples_per_step)
     summary: dict[str, float] = {}
     queue = _BoundedQueue(max_inflight, on_fetch=outputs)
     batches = task.train_batches(start_step)
@@ -405,8 +407,12 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
 
     if step > start_step:
       logging.info("Stopped at step %d after %s.", step, progress.format_duration(clock.elapsed()))
-    elif task.eval_batches is not None:  # Nothing left to train: report the final numbers anyway.
-      summary.update(evaluate_and_log(step))
+    else:
+      if step >= task.num_steps:
+        logging.info("The run in %s is already finished (step %d of %d); nothing to train.",
+                     workdir, step, task.num_steps)
+      if task.eval_batches is not None:  # Report the final numbers anyway; metrics.jsonl has them.
+        summary.update(evaluate_and_log(step, write=False))
     final_state = parallel.to_host(replicated_state)
     if step == task.num_steps and is_chief and task.on_end is not None:
       task.on_end(final_state, workdir)

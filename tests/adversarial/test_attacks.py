@@ -205,9 +205,9 @@ def test_run_attack_takes_uint8_images_of_the_model_shape_and_its_classes(traine
 def test_attack_cli_report_pictures_and_single_image(trained, tmp_path):
   workdir, _ = trained
   out = tmp_path / 'report'
-  result = run_module('experiments.attack', f'--workdir={workdir}', '--attack=targeted',
+  result = run_module('mlfun_jax.experiments.attack', f'--workdir={workdir}', '--attack=targeted',
                       '--epsilon=0.1,2/10', '--steps=30', '--num_examples=40', '--show=3',
-                      f'--out={out}')
+                      f'--output_dir={out}')
   assert result.returncode == 0, result.stderr[-2000:]
   report = json.loads((out / 'report.json').read_text())
   assert report['num_examples'] == 40 and [r['epsilon'] for r in report['results']] == [0.1, 0.2]
@@ -218,15 +218,16 @@ def test_attack_cli_report_pictures_and_single_image(trained, tmp_path):
   digit[8:32, 18:23] = 255  # A "1".
   Image.fromarray(digit).save(tmp_path / 'one.png')
   out = tmp_path / 'one'
-  result = run_module('experiments.attack', f'--workdir={workdir}', f'--image={tmp_path}/one.png',
+  result = run_module('mlfun_jax.experiments.attack',
+                      f'--workdir={workdir}', f'--image={tmp_path}/one.png',
                       '--target=7', '--attack=targeted', '--epsilon=0.3', '--steps=100',
-                      '--threshold=0.9', f'--out={out}')
+                      '--threshold=0.9', f'--output_dir={out}')
   assert result.returncode == 0, result.stderr[-2000:]
   single = json.loads((out / 'report.json').read_text())['results'][0]
   assert single['mean_target_probability'] >= 0.9 or single['attempts'] == 0
   assert (out / 'adversarial_eps0.3.png').is_file()
-  bad = run_module('experiments.attack', f'--workdir={workdir}', '--epsilon=0.1',
-                   '--target=giraffe', f'--out={out}')
+  bad = run_module('mlfun_jax.experiments.attack', f'--workdir={workdir}', '--epsilon=0.1',
+                   '--target=giraffe', f'--output_dir={out}')
   assert bad.returncode == 2 and 'giraffe' in bad.stderr
 
 

@@ -189,7 +189,7 @@ def test_visualize_redraws_pictures_from_the_checkpoint(trained_2d):
   before = json.loads((workdir / 'report.json').read_text())
   for path in (workdir / 'samples').glob('*.png'):
     path.unlink()
-  process = run_module('experiments.visualize', f'--workdir={workdir}')
+  process = run_module('mlfun_jax.experiments.visualize', f'--workdir={workdir}')
   assert process.returncode == 0, process.stderr[-3000:]
   printed = json.loads(process.stdout.splitlines()[-1])
   assert printed['step'] == 400
@@ -199,7 +199,7 @@ def test_visualize_redraws_pictures_from_the_checkpoint(trained_2d):
 
 
 def test_visualize_names_a_workdir_without_an_autoencoder(tmp_path):
-  process = run_module('experiments.visualize', f'--workdir={tmp_path}')
+  process = run_module('mlfun_jax.experiments.visualize', f'--workdir={tmp_path}')
   assert process.returncode == 2
   assert process.stderr.strip().splitlines()[-1].startswith('error: no checkpoints in')
 

@@ -375,15 +375,16 @@ def test_short_mario_training_beats_the_unigram_and_generate_writes_a_level(mari
   assert report['columns'] == 60 and 0.0 <= report['valid_column_share'] <= 1.0
   assert (workdir / 'samples' / 'level_1.png').exists()
   assert json.loads((workdir / 'vocabulary.json').read_text())['characters'][0] == text.UNKNOWN
-  result = run_module('experiments.generate', f'--workdir={workdir}', '--length=40', '--seed=3',
-                      f'--out={tmp_path / "gen"}')
+  result = run_module('mlfun_jax.experiments.generate',
+                      f'--workdir={workdir}', '--length=40', '--seed=3',
+                      f'--output_dir={tmp_path / "gen"}')
   assert result.returncode == 0, result.stderr
   printed = result.stdout.strip().splitlines()
   assert len(printed) == 16 and all(len(row) == 40 for row in printed[:14]) and not printed[14]
   measures = json.loads(printed[-1])
   assert measures['columns'] == 40 and 'novel_window_share' in measures
-  assert (tmp_path / 'gen.txt').read_text().splitlines() == printed[:14]
-  assert (tmp_path / 'gen.png').exists()
+  assert (tmp_path / 'gen' / 'level_seed3.txt').read_text().splitlines() == printed[:14]
+  assert (tmp_path / 'gen' / 'level_seed3.png').exists()
 
 
 def test_text_training_resumes_exactly_and_generate_continues_a_prime(text_runs):
@@ -391,8 +392,9 @@ def test_text_training_resumes_exactly_and_generate_continues_a_prime(text_runs)
                   jax.tree.leaves((text_runs.resumed.params, text_runs.resumed.carry))):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   args = [f'--workdir={text_runs.straight_dir}', '--length=30', '--prime=abra', '--seed=5']
-  result = run_module('experiments.generate', *args)
+  result = run_module('mlfun_jax.experiments.generate', *args)
   assert result.returncode == 0, result.stderr
   assert len(result.stdout) == 31  # 30 characters and the newline print adds.
-  bad = run_module('experiments.generate', f'--workdir={text_runs.straight_dir}', '--prime=xyz€')
+  bad = run_module('mlfun_jax.experiments.generate',
+                   f'--workdir={text_runs.straight_dir}', '--prime=xyz€')
   assert bad.returncode != 0 and 'never saw' in bad.stderr.strip().splitlines()[-1]

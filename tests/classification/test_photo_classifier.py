@@ -41,7 +41,7 @@ def photo_folder(tmp_path_factory) -> pathlib.Path:
 
 def _train(config, workdir, folder, cache, *extra):
   result = run_module(
-      'experiments.train', f'--config={config}', f'--workdir={workdir}',
+      'mlfun_jax.experiments.train', f'--config={config}', f'--workdir={workdir}',
       '--config.dataset=image_folder', f'--config.data_dir={folder}', '--config.image_size=16',
       f'--config.cache_dir={cache}', '--config.batch_size=32', '--config.num_steps=40',
       '--config.eval_every=40', '--config.checkpoint_every=40', '--config.log_every=20',
@@ -65,7 +65,7 @@ def test_cnn_on_image_folder_learns_and_predict_prints_class_names(photo_folder,
     path = tmp_path / f'new_{name}.png'
     _photo(COLOURS[name], size, rng).save(path)
     paths.append(str(path))
-  result = run_module('experiments.predict', f'--workdir={workdir}', *paths)
+  result = run_module('mlfun_jax.experiments.predict', f'--workdir={workdir}', *paths)
   assert result.returncode == 0, result.stderr[-3000:]
   lines = [json.loads(line) for line in result.stdout.splitlines()]
   assert [line['path'] for line in lines] == paths

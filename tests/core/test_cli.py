@@ -35,7 +35,8 @@ def assert_one_line_error(process, *fragments: str) -> str:
 def trained_workdir(tmp_path_factory) -> pathlib.Path:
   """A small classifier trained through the CLI with overrides (400 steps on 8 devices)."""
   workdir = tmp_path_factory.mktemp('cli') / 'run'
-  process = run_module('experiments.train', f'--config={CNN_MNIST_CONFIG}', f'--workdir={workdir}',
+  process = run_module('mlfun_jax.experiments.train',
+                       f'--config={CNN_MNIST_CONFIG}', f'--workdir={workdir}',
                        '--config.num_steps=400', '--config.checkpoint_every=200', *TINY)
   assert process.returncode == 0, process.stderr[-3000:]
   return workdir
@@ -72,7 +73,7 @@ def _save_test_digits(directory: pathlib.Path, count: int) -> tuple[list[str], l
 
 def test_predict_prints_top5_json_lines(trained_workdir, tmp_path):
   paths, labels = _save_test_digits(tmp_path, 30)
-  process = run_module('experiments.predict', f'--workdir={trained_workdir}', *paths)
+  process = run_module('mlfun_jax.experiments.predict', f'--workdir={trained_workdir}', *paths)
   assert process.returncode == 0, process.stderr[-3000:]
   lines = [json.loads(line) for line in process.stdout.splitlines()]
   assert [line['path'] for line in lines] == paths
@@ -90,7 +91,8 @@ def test_predict_prints_top5_json_lines(trained_workdir, tmp_path):
 
 def test_predict_sigmoid_head_answers_eight_or_not(tmp_path):
   workdir = tmp_path / 'eight'
-  process = run_module('experiments.train', f'--config={CNN_MNIST_CONFIG}', f'--workdir={workdir}',
+  process = run_module('mlfun_jax.experiments.train',
+                       f'--config={CNN_MNIST_CONFIG}', f'--workdir={workdir}',
                        '--config.num_steps=400', '--config.head=sigmoid',
                        '--config.positive_class=8', *TINY)
   assert process.returncode == 0, process.stderr[-3000:]
@@ -99,7 +101,7 @@ def test_predict_sigmoid_head_answers_eight_or_not(tmp_path):
   assert final['eval_accuracy'] > 0.95
   assert final['eval_precision'] > 0.8 and final['eval_recall'] > 0.6
   paths, _ = _save_test_digits(tmp_path, 3)
-  process = run_module('experiments.predict', f'--workdir={workdir}', *paths)
+  process = run_module('mlfun_jax.experiments.predict', f'--workdir={workdir}', *paths)
   assert process.returncode == 0, process.stderr[-3000:]
   for line in process.stdout.splitlines():
     top = json.loads(line)['top']
@@ -108,30 +110,34 @@ def test_predict_sigmoid_head_answers_eight_or_not(tmp_path):
 
 
 def test_unknown_config_field(tmp_path):
-  process = run_module('experiments.train', f'--config={CNN_MNIST_CONFIG}',
+  process = run_module('mlfun_jax.experiments.train', f'--config={CNN_MNIST_CONFIG}',
                        f'--workdir={tmp_path}', '--config.model.widht=3')
   assert_one_line_error(process, "unknown config field 'model.widht'", 'conv_features')
 
 
 def test_missing_config_file(tmp_path):
-  process = run_module('experiments.train', '--config=no/such/config.py', f'--workdir={tmp_path}')
+  process = run_module('mlfun_jax.experiments.train',
+                       '--config=no/such/config.py', f'--workdir={tmp_path}')
   assert_one_line_error(process, 'no/such/config.py', 'does not exist')
 
 
 def test_batch_not_divisible_by_device_count(tmp_path):
-  process = run_module('experiments.train', f'--config={CNN_MNIST_CONFIG}', f'--workdir={tmp_path}',
+  process = run_module('mlfun_jax.experiments.train',
+                       f'--config={CNN_MNIST_CONFIG}', f'--workdir={tmp_path}',
                        '--config.batch_size=100')
   assert_one_line_error(process, '100', '8 devices', 'batch_size')
 
 
 def test_missing_data_path(tmp_path):
-  process = run_module('experiments.train', f'--config={CNN_MNIST_CONFIG}', f'--workdir={tmp_path}',
+  process = run_module('mlfun_jax.experiments.train',
+                       f'--config={CNN_MNIST_CONFIG}', f'--workdir={tmp_path}',
                        '--config.dataset=mnist', '--config.data_dir=/no/such/mnist')
   assert_one_line_error(process, '/no/such/mnist')
 
 
 def test_diverging_loss_is_one_line_naming_the_step(tmp_path):
-  process = run_module('experiments.train', f'--config={CNN_MNIST_CONFIG}', f'--workdir={tmp_path}',
+  process = run_module('mlfun_jax.experiments.train',
+                       f'--config={CNN_MNIST_CONFIG}', f'--workdir={tmp_path}',
                        '--config.optimizer.learning_rate=1e12', '--config.num_steps=30',
                        '--config.model.conv_features=(8,16)')
   assert_one_line_error(process, 'train loss is nan at step', 'diverged')
@@ -144,7 +150,8 @@ def test_diverging_loss_is_one_line_naming_the_step(tmp_path):
     (('--coordinator_address=127.0.0.1:1234', '--process_id=0'), '--num_processes=0'),
 ])
 def test_incomplete_multiprocess_flags_are_named(tmp_path, flags, culprit):
-  process = run_module('experiments.train', f'--config={CNN_MNIST_CONFIG}', f'--workdir={tmp_path}',
+  process = run_module('mlfun_jax.experiments.train',
+                       f'--config={CNN_MNIST_CONFIG}', f'--workdir={tmp_path}',
                        *flags)
   assert_one_line_error(process, culprit)
 
@@ -154,9 +161,10 @@ def test_corrupt_checkpoint(trained_workdir, tmp_path):
   shutil.copytree(trained_workdir, workdir)
   for step_dir in (workdir / 'checkpoints').iterdir():
     damage_checkpoint(step_dir)
-  process = run_module('experiments.predict', f'--workdir={workdir}', 'any.png')
+  process = run_module('mlfun_jax.experiments.predict', f'--workdir={workdir}', 'any.png')
   assert_one_line_error(process, 'checkpoints/400', 'damaged')
-  process = run_module('experiments.train', f'--config={CNN_MNIST_CONFIG}', f'--workdir={workdir}',
+  process = run_module('mlfun_jax.experiments.train',
+                       f'--config={CNN_MNIST_CONFIG}', f'--workdir={workdir}',
                        '--config.num_steps=500', '--config.checkpoint_every=200', *TINY)
   assert_one_line_error(process, 'checkpoints/400', 'damaged')
 
@@ -164,9 +172,11 @@ def test_corrupt_checkpoint(trained_workdir, tmp_path):
 def test_predict_errors_name_the_culprit(trained_workdir, tmp_path):
   not_an_image = tmp_path / 'notes.png'
   not_an_image.write_text('hello')
-  process = run_module('experiments.predict', f'--workdir={trained_workdir}', str(not_an_image))
+  process = run_module('mlfun_jax.experiments.predict',
+                       f'--workdir={trained_workdir}', str(not_an_image))
   assert_one_line_error(process, 'notes.png', 'not a readable image')
-  process = run_module('experiments.predict', f'--workdir={tmp_path / "nothing"}', 'x.png')
+  process = run_module('mlfun_jax.experiments.predict',
+                       f'--workdir={tmp_path / "nothing"}', 'x.png')
   assert_one_line_error(process, 'nothing')
 
 

@@ -22,8 +22,9 @@ MACHINE = re.compile(r'\b(CPU|GPU|TPU|Xeon|EPYC|H100|H200|A100)\b')
 @pytest.mark.parametrize('path', CONFIG_FILES, ids=lambda p: p.stem)
 def test_config_docstring_gives_command_result_wall_time_and_machine(path):
   docstring = ast.get_docstring(ast.parse(path.read_text())) or ''
-  assert f'--config=experiments/configs/{path.name}' in docstring, 'no command running this file'
-  assert 'experiments.train' in docstring or 'mlfun-train' in docstring
+  runs_this_file = re.compile(rf'--config=(experiments/configs/)?{path.stem}(\.py)?(?![\w.])')
+  assert runs_this_file.search(docstring), 'no command running this file'
+  assert 'mlfun_jax.experiments.train' in docstring or 'mlfun-train' in docstring
   assert RESULT.search(docstring), 'no measured result'
   assert WALL_TIME.search(docstring), 'no wall time'
   assert MACHINE.search(docstring), 'no machine'

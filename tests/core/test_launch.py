@@ -95,7 +95,7 @@ def test_tpu_vm_dry_run_prints_the_whole_sequence(fake_gcloud, accelerator, expe
 
   train = remote[2]
   assert 'export TFDS_DATA_DIR=gs://b/tfds;' in train
-  assert train.index('export TFDS_DATA_DIR') < train.index('-m experiments.train')
+  assert train.index('export TFDS_DATA_DIR') < train.index('-m mlfun_jax.experiments.train')
   assert f'--config={CONFIG} --workdir={expected_workdir} --config.num_epochs=1' in train
   assert 'tee -a ~/mlfun_jax_logs/train.log' in train
   assert '--coordinator_address' not in train and '--process_id' not in train
@@ -123,7 +123,7 @@ def test_tpu_vm_multi_host_needs_a_shared_gs_workdir(fake_gcloud):
 @pytest.mark.parametrize('args, fragment', [
     (['--name=my-tpu', CONFIG], '--zone'),
     (['--zone=us-central2-b', CONFIG], '--name'),
-    (['--name=my-tpu', '--zone=us-central2-b'], 'CONFIG_FILE'),
+    (['--name=my-tpu', '--zone=us-central2-b'], 'CONFIG is required'),
     (['--name=my-tpu', '--zone=us-central2-b', '--worker=3', CONFIG], '--worker=3'),
 ])
 def test_tpu_vm_usage_errors(fake_gcloud, args, fragment):

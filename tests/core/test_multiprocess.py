@@ -46,7 +46,7 @@ def _env() -> dict[str, str]:
 def _command(workdir: pathlib.Path, processes: int, devices: int, extra=()) -> list[str]:
   args = [*OVERRIDES, *extra]
   if processes == 1:
-    return [sys.executable, '-m', 'experiments.train', f'--config={CNN_MNIST_CONFIG}',
+    return [sys.executable, '-m', 'mlfun_jax.experiments.train', f'--config={CNN_MNIST_CONFIG}',
             f'--workdir={workdir}', f'--cpu_devices={devices}', *args]
   return ['bash', 'launch/multiprocess.sh', str(processes), str(CNN_MNIST_CONFIG), str(workdir),
           f'--cpu_devices={devices}', *args]
@@ -170,11 +170,11 @@ def test_kill_9_of_one_process_then_relaunch_resumes_from_a_periodic_checkpoint(
   root, _ = runs
   process = start(tmp_path, 2, 4)
   wait_for(lambda: (tmp_path / 'checkpoints' / '20').is_dir(), process, 'checkpoint 20')
-  (victim,) = pids_of('experiments.train', f'--workdir={tmp_path}', '--process_id=1')
+  (victim,) = pids_of('mlfun_jax.experiments.train', f'--workdir={tmp_path}', '--process_id=1')
   os.kill(victim, signal.SIGKILL)
   output, _ = process.communicate(timeout=TIMEOUT_S)
   assert process.returncode != 0  # The launcher stopped the other process and reports the failure.
-  assert not pids_of('experiments.train', f'--workdir={tmp_path}')
+  assert not pids_of('mlfun_jax.experiments.train', f'--workdir={tmp_path}')
   saved = checkpoint.Checkpointer(str(tmp_path / 'checkpoints')).steps()
   assert 20 <= saved[-1] < NUM_STEPS, (saved, output[-3000:])
   damage_checkpoint(tmp_path / 'checkpoints' / str(saved[-1]))
@@ -225,7 +225,7 @@ def test_predict_on_one_device_from_a_two_process_checkpoint(runs, tmp_path):
   for devices in (1, 8):
     env = {**_env(), 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
     result = subprocess.run(
-        [sys.executable, '-m', 'experiments.predict', f'--workdir={root / "two_by_4"}', *paths],
+        [sys.executable, '-m', 'mlfun_jax.experiments.predict', f'--workdir={root / "two_by_4"}', *paths],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     answers[devices] = [json.loads(line)['top'] for line in result.stdout.splitlines()]

@@ -155,7 +155,7 @@ def test_sigterm_stops_with_checkpoint_and_resume_matches_straight_run(tmp_path)
           f'--config.num_steps={num_steps}', '--config.model.conv_features=(8,16)',
           '--config.model.dense_features=(32,)', '--config.batch_size=64',
           '--config.log_every=10', '--config.eval_every=0', '--config.checkpoint_every=100']
-  process = subprocess.Popen([sys.executable, '-m', 'experiments.train', *args], cwd=REPO_ROOT,
+  process = subprocess.Popen([sys.executable, '-m', 'mlfun_jax.experiments.train', *args], cwd=REPO_ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   metrics = tmp_path / 'killed' / 'metrics.jsonl'
   deadline = time.time() + 240

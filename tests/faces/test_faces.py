@@ -391,24 +391,25 @@ def test_short_training_on_orl_learns_unseen_people(trained_workdir):
 def test_face_report_reads_and_remeasures(trained_workdir):
   workdir, _ = trained_workdir
   report = json.loads((workdir / 'report.json').read_text())['test']
-  read = run_module('experiments.face_report', str(workdir))
+  read = run_module('mlfun_jax.experiments.face_report', str(workdir))
   assert read.returncode == 0, read.stderr
   line = lambda name: f"{name:34s} {report[name]:.4f}"
   assert line('accuracy') + ' +- 0.0000' in read.stdout
-  again = run_module('experiments.face_report', '--remeasure', str(workdir))
+  again = run_module('mlfun_jax.experiments.face_report', '--remeasure', str(workdir))
   assert again.returncode == 0, again.stderr
   assert line('nearest_neighbour_top1') in again.stdout and line('accuracy') in again.stdout
-  strict = run_module('experiments.face_report', '--remeasure', '--threshold_impostors=validation',
+  strict = run_module('mlfun_jax.experiments.face_report',
+                      '--remeasure', '--threshold_impostors=validation',
                       str(workdir))
   assert strict.returncode == 0, strict.stderr
   assert f"{'threshold':34s} {report['validation_pairs_threshold']:.4f}" in strict.stdout
   assert f"{'accuracy':34s} {report['validation_pairs_accuracy']:.4f}" in strict.stdout
-  tta = run_module('experiments.face_report', '--remeasure', '--test_time_augmentation',
+  tta = run_module('mlfun_jax.experiments.face_report', '--remeasure', '--test_time_augmentation',
                    str(workdir))
   assert tta.returncode == 0, tta.stderr
   auc = float(tta.stdout.split('auc')[1].split()[0])
   assert 0.9 < auc <= 1.0 and f"{auc:.4f}" != f"{report['auc']:.4f}"
-  bad = run_module('experiments.face_report', '--test_time_augmentation', str(workdir))
+  bad = run_module('mlfun_jax.experiments.face_report', '--test_time_augmentation', str(workdir))
   assert bad.returncode != 0 and 'need --remeasure' in bad.stderr
 
 
@@ -432,7 +433,8 @@ def test_recognize_prints_names_and_unknown_person(trained_workdir, shared_data_
     for i in (2, 3):
       shutil.copy(root / person / f'{i}.pgm', queries / f'{person}_{i}.pgm')
       expected[str(queries / f'{person}_{i}.pgm')] = person
-  result = run_module('experiments.recognize', f'--workdir={workdir}', str(known), str(queries),
+  result = run_module('mlfun_jax.experiments.recognize',
+                      f'--workdir={workdir}', str(known), str(queries),
                       '--show_distance')
   assert result.returncode == 0, result.stderr
   lines = result.stdout.strip().splitlines()
@@ -448,9 +450,11 @@ def test_recognize_prints_names_and_unknown_person(trained_workdir, shared_data_
   assert correct >= 6, lines
   # Tolerance 0: nobody is close enough; one image: one line without a distance.
   one = str(queries / f'{test_people[0]}_2.pgm')
-  result = run_module('experiments.recognize', f'--workdir={workdir}', '--tolerance=0', str(known),
+  result = run_module('mlfun_jax.experiments.recognize',
+                      f'--workdir={workdir}', '--tolerance=0', str(known),
                       one)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == f'{one},unknown_person'
-  result = run_module('experiments.recognize', f'--workdir={workdir}', str(tmp_path / 'nope'), one)
+  result = run_module('mlfun_jax.experiments.recognize',
+                      f'--workdir={workdir}', str(tmp_path / 'nope'), one)
   assert result.returncode == 2 and 'does not exist' in result.stderr

@@ -302,11 +302,12 @@ def test_sampling_is_deterministic_for_a_seed(trained_gan, tmp_path):
   np.testing.assert_array_equal(trained.sample(8, seed=3), trained.sample(8, seed=3))
   assert not np.allclose(trained.sample(8, seed=3), trained.sample(8, seed=4))
   outputs = []
-  for name in ('a.png', 'b.png'):
-    process = run_module('experiments.sample', f'--workdir={workdir}', '--num=12', '--seed=5',
-                         f'--out={tmp_path / name}', '--pixel_art', '--scale=2')
+  for name in ('a', 'b'):
+    process = run_module('mlfun_jax.experiments.sample', f'--workdir={workdir}', '--num_samples=12',
+                         '--seed=5', f'--output_dir={tmp_path / name}', '--pixel_art', '--scale=2')
     assert process.returncode == 0, process.stderr[-3000:]
-    with Image.open(tmp_path / name) as picture:
+    assert process.stdout.strip() == str(tmp_path / name / 'samples_seed5.png')
+    with Image.open(tmp_path / name / 'samples_seed5.png') as picture:
       outputs.append(np.asarray(picture))
   np.testing.assert_array_equal(outputs[0], outputs[1])
   assert outputs[0].shape == (2 * (28 * 2 + 2) + 2, 8 * (28 * 2 + 2) + 2, 3)
@@ -314,8 +315,8 @@ def test_sampling_is_deterministic_for_a_seed(trained_gan, tmp_path):
   np.testing.assert_array_equal(trained.sample(4, seed=3, code=7),
                                 trained.sample(4, seed=3, code=7))
   assert not np.allclose(trained.sample(4, seed=3, code=7), trained.sample(4, seed=3, code=2))
-  process = run_module('experiments.sample', f'--workdir={workdir}', '--code=10',
-                       f'--out={tmp_path / "c.png"}')
+  process = run_module('mlfun_jax.experiments.sample', f'--workdir={workdir}', '--code=10',
+                       f'--output_dir={tmp_path / "c"}')
   assert process.returncode == 2
   assert process.stderr.strip().splitlines()[-1].endswith(
       "code 10 is out of range: this GAN's categorical code has 10 classes (0..9)")
@@ -345,7 +346,8 @@ def test_a_classifier_of_another_image_shape_is_refused(judge, tmp_path):
 
 
 def test_sample_cli_names_a_workdir_without_a_gan(judge, tmp_path):
-  process = run_module('experiments.sample', f'--workdir={judge}', f'--out={tmp_path / "x.png"}')
+  process = run_module('mlfun_jax.experiments.sample', f'--workdir={judge}',
+                       f'--output_dir={tmp_path / "x"}')
   assert process.returncode == 2
   assert "is not a GAN (task 'classification')" in process.stderr.strip().splitlines()[-1]
 

@@ -335,7 +335,8 @@ def test_batches_are_bucketed_and_deterministic(fake_fsdd):
 
 
 def test_missing_data_is_one_line(tmp_path):
-  result = run_module('experiments.train', f'--config={CONFIG}', f'--workdir={tmp_path / "w"}',
+  result = run_module('mlfun_jax.experiments.train',
+                      f'--config={CONFIG}', f'--workdir={tmp_path / "w"}',
                       f'--config.data_dir={tmp_path}')
   assert result.returncode != 0
   lines = result.stderr.strip().splitlines()
@@ -424,19 +425,21 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path, fake_fsdd, tiny_r
   assert 0.0 <= summary['eval_cer'] and summary['eval_count'] == 30
   assert (workdir / 'spectrograms.png').is_file()
   wavs = [str(fake_fsdd / 'fsdd' / 'recordings' / f'{d}_bob_0.wav') for d in (3, 7)]
-  result = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs,
-                      f'--picture_dir={tmp_path / "pics"}', '--beam_width=2')
+  result = run_module('mlfun_jax.experiments.transcribe', f'--workdir={workdir}', *wavs,
+                      f'--output_dir={tmp_path / "pics"}', '--beam_width=2')
   assert result.returncode == 0, result.stderr
   lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
   assert [line['path'] for line in lines] == wavs
   assert all(set(line['text']) <= set(ctc_decode.ALPHABET) for line in lines)
   assert (tmp_path / 'pics' / '3_bob_0.png').is_file()
   assert 'per-speaker normalisation' in result.stderr  # The warning: files read one at a time.
-  together = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs, '--one_speaker',
+  together = run_module('mlfun_jax.experiments.transcribe',
+                        f'--workdir={workdir}', *wavs, '--one_speaker',
                         '--adapt_steps=3')
   assert together.returncode == 0, together.stderr
   assert [json.loads(line)['path'] for line in together.stdout.strip().splitlines()] == wavs
-  alone = run_module('experiments.transcribe', f'--workdir={workdir}', *wavs, '--adapt_steps=3')
+  alone = run_module('mlfun_jax.experiments.transcribe',
+                     f'--workdir={workdir}', *wavs, '--adapt_steps=3')
   assert alone.returncode != 0 and '--adapt_steps needs --one_speaker' in alone.stderr
   # --one_speaker on all of bob's recordings gives exactly the features the checkpoint was
   # evaluated on; each file alone does not.
@@ -451,11 +454,13 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path, fake_fsdd, tiny_r
   adapted = transcriber.adapt(test.features, test.speakers, cross_fitted=True, steps=3)
   assert [a.shape for a in adapted] == [f.shape for f in test.features]
   assert not np.allclose(adapted[0], test.features[0])
-  evaluated = run_module('experiments.evaluate_speech', f'--workdir={workdir}', '--beam_width=2',
-                         '--adapt_steps=2')
+  evaluated = run_module('mlfun_jax.experiments.evaluate_speech', f'--workdir={workdir}',
+                         '--beam_width=2', '--adapt_steps=2', '--num_examples=12')
   assert evaluated.returncode == 0, evaluated.stderr
-  decoders = [json.loads(line)['decoder'] for line in evaluated.stdout.strip().splitlines()]
-  assert decoders == ['greedy', 'beam2', 'beam2+digit_words', 'greedy+adapted',
-                      'beam2+digit_words+adapted']
-  missing = run_module('experiments.transcribe', f'--workdir={tmp_path / "none"}', wavs[0])
+  lines = [json.loads(line) for line in evaluated.stdout.strip().splitlines()]
+  assert [line['decoder'] for line in lines] == ['greedy', 'beam2', 'beam2+digit_words',
+                                                 'greedy+adapted', 'beam2+digit_words+adapted']
+  assert all(line['count'] == 12 for line in lines)  # --num_examples: the first 12 utterances.
+  missing = run_module('mlfun_jax.experiments.transcribe',
+                       f'--workdir={tmp_path / "none"}', wavs[0])
   assert missing.returncode == cli.EXIT_USER_ERROR and 'no checkpoints' in missing.stderr

@@ -87,7 +87,7 @@ def test_an_ensemble_of_two_tiny_recognisers(tmp_path, fake_fsdd, tiny_recognise
   expected = scoring.evaluate_decoders(combined, splits[0].texts,
                                        {'greedy': ctc_decode.greedy_decode})['greedy']
   flags = [f'--workdir={w}' for w in workdirs]
-  evaluated = run_module('experiments.evaluate_speech', *flags, '--beam_width=2',
+  evaluated = run_module('mlfun_jax.experiments.evaluate_speech', *flags, '--beam_width=2',
                          '--adapt_steps=0')
   assert evaluated.returncode == 0, evaluated.stderr
   lines = {line['decoder']: line for line in map(json.loads, evaluated.stdout.splitlines())}
@@ -96,15 +96,16 @@ def test_an_ensemble_of_two_tiny_recognisers(tmp_path, fake_fsdd, tiny_recognise
     assert lines['greedy'][name] == pytest.approx(expected[name])
 
   wavs = [str(fake_fsdd / 'fsdd' / 'recordings' / f'{d}_bob_1.wav') for d in (2, 8)]
-  result = run_module('experiments.transcribe', *flags, *wavs, '--beam_width=2')
+  result = run_module('mlfun_jax.experiments.transcribe', *flags, *wavs, '--beam_width=2')
   assert result.returncode == 0, result.stderr
   waves = [audio.load_audio(path, 8000) for path in wavs]
   alone = [[m.features([w])[0] for w in waves] for m in pair.members]  # Each file alone.
   texts = [ctc_decode.beam_search(x, 2) for x in pair.log_probs(alone)]
   assert [json.loads(line) for line in result.stdout.splitlines()] == [
       {'path': p, 'text': t} for p, t in zip(wavs, texts)]
-  greedy = run_module('experiments.transcribe', *flags, *wavs)
+  greedy = run_module('mlfun_jax.experiments.transcribe', *flags, *wavs)
   assert greedy.returncode != 0 and '--beam_width > 1' in greedy.stderr
-  missing = run_module('experiments.transcribe', flags[0], f'--workdir={tmp_path / "none"}',
+  missing = run_module('mlfun_jax.experiments.transcribe',
+                       flags[0], f'--workdir={tmp_path / "none"}',
                        *wavs, '--beam_width=2')
   assert_one_line_error(missing, 'no checkpoints', 'none')

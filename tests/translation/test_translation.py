@@ -505,21 +505,21 @@ def test_short_run_reports_translates_and_resumes(short_run, tmp_path):
   assert saved.step == 6 and saved.config.model.hidden == 16
 
   args = ['one two', 'nine', 'ten ten ten']
-  result = run_module('experiments.translate', f'--workdir={workdir}', '--beam_size=1', *args,
-                      f'--attention_png={tmp_path / "a.png"}')
+  result = run_module('mlfun_jax.experiments.translate', f'--workdir={workdir}', '--beam_width=1',
+                      *args, f'--output_dir={tmp_path / "a"}')
   assert result.returncode == 0, result.stderr
   assert result.stdout.splitlines() == saved.translate(args, beam_size=1)
-  assert (tmp_path / 'a.png').read_bytes()[:4] == b'\x89PNG'
+  assert (tmp_path / 'a' / 'attention.png').read_bytes()[:4] == b'\x89PNG'
   lines = args + ['', 'five']
   piped = subprocess.run(
-      [sys.executable, '-m', 'experiments.translate', f'--workdir={workdir}', '--batch_lines=2'],
+      [sys.executable, '-m', 'mlfun_jax.experiments.translate', f'--workdir={workdir}', '--batch_lines=2'],
       cwd=REPO_ROOT, input=''.join(line + '\n' for line in lines), capture_output=True,
       text=True, timeout=300, check=False)
   assert piped.returncode == 0, piped.stderr
   decode = saved.config.decode
   assert piped.stdout.splitlines() == saved.translate(
       lines, beam_size=decode.beam_size, length_penalty=decode.length_penalty)
-  missing = run_module('experiments.translate', f'--workdir={tmp_path / "none"}', 'one')
+  missing = run_module('mlfun_jax.experiments.translate', f'--workdir={tmp_path / "none"}', 'one')
   assert missing.returncode == cli.EXIT_USER_ERROR and 'no checkpoints' in missing.stderr
 
   # Resume with more steps, after the data gained characters: the saved tokenisers are kept.
