@@ -98,6 +98,15 @@ class FaceDataset:
     return [self.people[i] for i in np.unique(self.splits[split].labels)]
 
 
+def _suggested_split(sizes: tuple[int, int, int], num_people: int) -> str:
+  """'; e.g. --config.people=(6,1,3)': the sizes scaled to num_people (>= 2 train and test)."""
+  if num_people < 4:
+    return ''
+  test = max(2, round(sizes[2] * num_people / sum(sizes)))
+  validation = min(round(sizes[1] * num_people / sum(sizes)), num_people - test - 2)
+  return f'; e.g. --config.people=({num_people - test - validation},{validation},{test})'
+
+
 def split_people(num_people: int, sizes: tuple[int, int, int], seed: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Disjoint sorted person indices (train, validation, test) of the given sizes, drawn with seed.
@@ -110,7 +119,7 @@ def split_people(num_people: int, sizes: tuple[int, int, int], seed: int
                     '>= 2 test people and no negative size')
   if sum(sizes) > num_people:
     raise UserError(f'identity split sizes {sizes} need {sum(sizes)} people, the folder has '
-                    f'{num_people} (config field people)')
+                    f'{num_people} (config field people{_suggested_split(sizes, num_people)})')
   order = np.random.default_rng(seed).permutation(num_people)
   cut = np.cumsum(sizes)
   return tuple(np.sort(part) for part in (order[:cut[0]], order[cut[0]:cut[1]],

@@ -149,9 +149,11 @@ def prepare(config: ml_collections.ConfigDict, workdir: str | None = None) -> Pr
   if saved is None:
     t = config.tokenizer
     source_tokenizer = subwords.train_tokenizer(t.kind, [s for s, _ in splits.train],
-                                                t.source_vocab_size, t.model_type, config.seed)
+                                                t.source_vocab_size, t.model_type, config.seed,
+                                                vocab_field="tokenizer.source_vocab_size")
     target_tokenizer = subwords.train_tokenizer(t.kind, [s for _, s in splits.train],
-                                                t.target_vocab_size, t.model_type, config.seed)
+                                                t.target_vocab_size, t.model_type, config.seed,
+                                                vocab_field="tokenizer.target_vocab_size")
   else:
     source_tokenizer, target_tokenizer = saved
   encode = lambda pairs: sentence_pairs.TokenizedPairs.of(pairs, source_tokenizer,
