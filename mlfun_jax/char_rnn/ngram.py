@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from mlfun_jax.core import checks
+from mlfun_jax.core import progress
 
 
 def _check_chunks(tokens, mask, vocab_size: int) -> None:
@@ -54,10 +55,12 @@ class KneserNey:
       raise ValueError(f"order {order} must be >= 1")
     self.order, self.vocab_size, self._start = order, vocab_size, start_id
     top = collections.Counter()
-    for document in documents:
-      checks.check_ids(document, name="documents[i]", vocab_size=vocab_size, rank=1)
-      sequence = self._padded(document)
-      top.update(tuple(sequence[i - order + 1:i + 1]) for i in range(order - 1, len(sequence)))
+    with progress.Counter(f"{order}-gram counts", unit="characters") as counter:
+      for document in documents:
+        checks.check_ids(document, name="documents[i]", vocab_size=vocab_size, rank=1)
+        sequence = self._padded(document)
+        top.update(tuple(sequence[i - order + 1:i + 1]) for i in range(order - 1, len(sequence)))
+        counter.add(len(document))
     # counts[k]: n-grams of length k+1 -> count (raw for the top order, continuation below).
     counts = [collections.Counter() for _ in range(order)]
     counts[order - 1] = top
@@ -100,14 +103,18 @@ class KneserNey:
     [C, L] in [0, 1])."""
     _check_chunks(tokens, mask, self.vocab_size)
     total, count = 0.0, 0.0
-    for row, row_mask in zip(np.asarray(tokens), np.asarray(mask)):
-      sequence = self._padded(row[:1])  # The row's first token (the start token or a character).
-      for t, weight in enumerate(row_mask.tolist()):
-        if not weight:
-          break
-        token = int(row[t + 1])
-        history = tuple(sequence[len(sequence) - self.order + 1:]) if self.order > 1 else ()
-        total -= weight * math.log2(self.probability(history, token))
-        count += weight
-        sequence.append(token)
+    mask = np.asarray(mask)
+    with progress.Counter(f"{self.order}-gram baseline", total=int(np.count_nonzero(mask)),
+                          unit="characters") as counter:
+      for row, row_mask in zip(np.asarray(tokens), mask):
+        sequence = self._padded(row[:1])  # The row's first token (the start token or a character).
+        for t, weight in enumerate(row_mask.tolist()):
+          if not weight:
+            break
+          token = int(row[t + 1])
+          history = tuple(sequence[len(sequence) - self.order + 1:]) if self.order > 1 else ()
+          total -= weight * math.log2(self.probability(history, token))
+          count += weight
+          sequence.append(token)
+        counter.add(int(np.count_nonzero(row_mask)))
     return float(total / count)

@@ -43,6 +43,7 @@ from mlfun_jax.core import checks
 from mlfun_jax.core import files
 from mlfun_jax.core import metrics_writer
 from mlfun_jax.core import parallel
+from mlfun_jax.core import progress
 from mlfun_jax.core import train
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
@@ -197,10 +198,12 @@ def heldout_bits(model: rnn.CharLM, params, tokens: np.ndarray, mask: np.ndarray
   _check_chunks(tokens, mask, model.vocab_size)
   sums_of = jax.jit(lambda params, batch: _eval_sums(model, params, batch))
   totals = {"nll": 0.0, "correct": 0.0, "count": 0.0}
-  for begin in range(0, len(tokens), chunk_rows):
-    sums = sums_of(params, {"tokens": tokens[begin:begin + chunk_rows],
-                            "mask": mask[begin:begin + chunk_rows]})
-    totals = {k: totals[k] + float(sums[k]) for k in totals}
+  with progress.Counter("held-out bits of the model", total=len(tokens), unit="chunks") as counter:
+    for begin in range(0, len(tokens), chunk_rows):
+      sums = sums_of(params, {"tokens": tokens[begin:begin + chunk_rows],
+                              "mask": mask[begin:begin + chunk_rows]})
+      totals = {k: totals[k] + float(sums[k]) for k in totals}
+      counter.add(len(tokens[begin:begin + chunk_rows]))
   return summarize_eval(totals)["bits_per_character"]
 
 

@@ -100,6 +100,8 @@ class Counter:
       return
     if self._last_line is not None and now - self._last_line < self.every_s:
       return
+    if self.total and self.count >= self.total:
+      return  # All done: the closing line says it.
     self._last_line = now
     rate = self.count / max(elapsed, 1e-9)
     if self.total:

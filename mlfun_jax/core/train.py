@@ -207,9 +207,12 @@ def evaluate(p_eval_step, replicated_state, batches: Iterable[Batch],
   Scalar sums reach `summarize` as floats, array-valued sums (histograms) as float64 arrays.
   """
   queue = _BoundedQueue(max_inflight)
-  for i, batch in enumerate(batches):
-    queue.put(i, p_eval_step(replicated_state, batch))
-  records = queue.drain()
+  total = len(batches) if hasattr(batches, "__len__") else None
+  with progress.Counter("evaluation", total=total, unit="batches") as counter:
+    for i, batch in enumerate(batches):
+      queue.put(i, p_eval_step(replicated_state, batch))
+      counter.add()
+    records = queue.drain()
   if not records:
     raise UserError("the evaluation split is empty")
   totals = {}

@@ -27,6 +27,7 @@ from mlfun_jax.data import images as images_lib
 from mlfun_jax.data import embedded
 from mlfun_jax.data import image_cache
 from mlfun_jax.data.arrays import ArraySplit, ImageDataset
+from mlfun_jax.core import progress
 from mlfun_jax.core.errors import UserError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
@@ -164,6 +165,9 @@ def _decode_all(source: str, is_zip: bool, paths: list[str], channels: int, imag
   began = time.perf_counter()
   workers = os.cpu_count() or 1
   images, kept, skipped = None, [], []
+  # Periodic lines only: the closing line is the 'Decoded ...' one below.
+  counter = progress.Counter(f'decoding {os.path.basename(source)}', total=len(paths),
+                             unit='images')
   starts = iter(range(0, len(paths), _CHUNK))
   pending = collections.deque()
 
@@ -181,6 +185,7 @@ def _decode_all(source: str, is_zip: bool, paths: list[str], channels: int, imag
           start, future = pending.popleft()
           results = future.result()
           submit()
+          counter.add(len(results))
           for i, result in enumerate(results, start):
             name = _display(source, is_zip, paths[i])
             if isinstance(result, str):

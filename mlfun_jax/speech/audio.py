@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlfun_jax.core import checks
+from mlfun_jax.core import progress
 from mlfun_jax.core.errors import UserError
 
 WINDOWS = ("hann", "hamming", "rectangular")
@@ -341,11 +342,14 @@ def features_of(front_end: FrontEnd, waves: list[np.ndarray], chunk: int = 64,
   waves = check_waves(waves)
   order = np.argsort([len(w) for w in waves], kind="stable")
   results = [None] * len(waves)
-  for start in range(0, len(waves), chunk):
-    idx = order[start:start + chunk]
-    longest = max(len(waves[i]) for i in idx)
-    padded, lengths = pad_batch([waves[i] for i in idx], -(-max(longest, 1) // multiple) * multiple)
-    features, counts = jax.device_get(spectrogram(front_end, padded, lengths))
-    for j, i in enumerate(idx):
-      results[i] = np.asarray(features[j, :counts[j]])
+  with progress.Counter("speech features", total=len(waves), unit="utterances") as counter:
+    for start in range(0, len(waves), chunk):
+      idx = order[start:start + chunk]
+      longest = max(len(waves[i]) for i in idx)
+      padded, lengths = pad_batch([waves[i] for i in idx],
+                                  -(-max(longest, 1) // multiple) * multiple)
+      features, counts = jax.device_get(spectrogram(front_end, padded, lengths))
+      for j, i in enumerate(idx):
+        results[i] = np.asarray(features[j, :counts[j]])
+      counter.add(len(idx))
   return results

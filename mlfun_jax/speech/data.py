@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mlfun_jax.core import progress
 from mlfun_jax.speech import audio
 from mlfun_jax.speech import ctc_decode
 from mlfun_jax.data import buckets as buckets_lib
@@ -114,11 +115,14 @@ def fsdd_paths(data_dir: str) -> list[str]:
 def read_fsdd(data_dir: str, sample_rate: int) -> list[Recording]:
   """Every FSDD recording in data_dir, resampled to sample_rate, in file-name order."""
   recordings = []
-  for path in fsdd_paths(data_dir):
-    match = _FILE_NAME.match(os.path.basename(path))
-    if match:
-      recordings.append(Recording(audio.load_audio(path, sample_rate), int(match[1]), match[2],
-                                  int(match[3])))
+  paths = fsdd_paths(data_dir)
+  with progress.Counter("reading recordings", total=len(paths), unit="files") as counter:
+    for path in paths:
+      match = _FILE_NAME.match(os.path.basename(path))
+      if match:
+        recordings.append(Recording(audio.load_audio(path, sample_rate), int(match[1]), match[2],
+                                    int(match[3])))
+      counter.add()
   return recordings
 
 

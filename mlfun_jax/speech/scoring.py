@@ -4,6 +4,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from mlfun_jax.core import progress
+
 
 def levenshtein(a: Sequence, b: Sequence) -> int:
   """Edits (insertions, deletions, substitutions) turning sequence a into b."""
@@ -32,4 +34,12 @@ def evaluate_decoders(logits: Sequence[np.ndarray], texts: Sequence[str],
                       decoders: dict[str, Callable[[np.ndarray], str]]) -> dict[str, dict]:
   """Error rates (`error_rates`) of each named decoder (one utterance's float logits or
   log-probabilities [T', K] -> text) against the utterances' transcripts."""
-  return {name: error_rates(texts, [decode(x) for x in logits]) for name, decode in decoders.items()}
+  results = {}
+  for name, decode in decoders.items():
+    with progress.Counter(f"{name} decoding", total=len(logits), unit="utterances") as counter:
+      hypotheses = []
+      for x in logits:
+        hypotheses.append(decode(x))
+        counter.add()
+    results[name] = error_rates(texts, hypotheses)
+  return results

@@ -16,6 +16,7 @@ import numpy as np
 
 from mlfun_jax.core import checkpoint
 from mlfun_jax.core import checks
+from mlfun_jax.core import progress
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import buckets as buckets_lib
 from mlfun_jax.translation import config as translation_config
@@ -126,13 +127,16 @@ class Translator:
     checks.check_texts(sentences, name="sentences")
     check_decode_settings(beam_size, length_penalty)
     out = [""] * len(sentences)
-    for chosen, source, lengths in self._source_batches(list(sentences)):
-      max_length = int(self.max_length_ratio * source.shape[1]) + self.max_length_extra
-      tokens = np.asarray(_decode_batch(self.model, self.params, source, lengths,
-                                        beam_size=beam_size, max_length=max_length,
-                                        alpha=float(length_penalty)))
-      for row, i in enumerate(chosen):
-        out[i] = self.target_tokenizer.decode(tokens[row])
+    what = "greedy decoding" if beam_size == 1 else f"beam-{beam_size} decoding"
+    with progress.Counter(what, total=len(sentences), unit="sentences") as counter:
+      for chosen, source, lengths in self._source_batches(list(sentences)):
+        max_length = int(self.max_length_ratio * source.shape[1]) + self.max_length_extra
+        tokens = np.asarray(_decode_batch(self.model, self.params, source, lengths,
+                                          beam_size=beam_size, max_length=max_length,
+                                          alpha=float(length_penalty)))
+        for row, i in enumerate(chosen):
+          out[i] = self.target_tokenizer.decode(tokens[row])
+        counter.add(len(chosen))
     return out
 
   def timed_translate(self, sentences: list[str], **kwargs) -> tuple[list[str], float]:
