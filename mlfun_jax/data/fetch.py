@@ -341,8 +341,8 @@ def fetch(name: str, data_dir: str | os.PathLike[str] | None = None, *,
   staging = tempfile.mkdtemp(prefix=f'.{name}.partial-', dir=data_dir)
   try:
     urls = source.urls(base_url)
-    _LOG.info('fetching %s from %s', name,
-              urls[0] if len(urls) == 1 else f'{len(urls)} files under {urls[0].rsplit("/", 1)[0]}')
+    _LOG.info('fetching %s from %s', name, urls[0] if len(urls) == 1 else
+              f'{(base_url or source.base()).rstrip("/")}/ ({len(urls)} files)')
     files = []
     for i, (url, download_) in enumerate(zip(urls, source.downloads)):
       path = os.path.join(staging, 'downloads', f'{i:03d}-{os.path.basename(download_.path)}')
@@ -398,8 +398,8 @@ def fetch_tfds(name: str, data_dir: str) -> str:
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   except ImportError:
-    raise UserError(f'{TFDS_PREFIX}{name} needs tensorflow-datasets: '
-                    'pip install tensorflow-datasets') from None
+    raise UserError(f"{TFDS_PREFIX}{name} needs tensorflow-datasets, which is not installed: "
+                    "pip install 'mlfun_jax[tfds]' (or pip install tensorflow-datasets)") from None
   try:
     builder = tfds.builder(name, data_dir=data_dir)
     builder.download_and_prepare()
