@@ -42,13 +42,15 @@ def _load_idx_dir(name: str, directory: str) -> ImageDataset:
 
 
 def _unknown(name: str, data_dir: str | None) -> UserError:
-  catalog = tfds_source.catalog_names()
+  catalog = tfds_source.catalog_names() if tfds_source.available() else []
   close = difflib.get_close_matches(name, list(BUILTIN) + catalog, n=3)
   hint = f'; did you mean {", ".join(map(repr, close))}?' if close else ''
   where = (f'no MNIST-format IDX files nor image folders or zips in data_dir {data_dir!r}'
            if data_dir else 'no data_dir given')
+  tfds = (f'not in the TFDS catalog of {len(catalog)} names' if tfds_source.available() else
+          "TFDS datasets need the tfds extra: pip install 'mlfun_jax[tfds]'")
   return UserError(f'unknown dataset {name!r}: not built in ({", ".join(BUILTIN)}), {where}, and '
-                   f'not in the TFDS catalog of {len(catalog)} names{hint}')
+                   f'{tfds}{hint}')
 
 
 def _image_folder_source(name: str, data_dir: str) -> str | None:
@@ -165,7 +167,7 @@ def load_image_dataset(name: str,
           split_seed=split_seed, bad_images=bad_images, cache_dir=cache_dir)
     if name in sources.SOURCES and not _tfds_prepared_in(name, data_dir):
       raise _missing(name, data_dir)
-  if tfds_source.base_name(name) not in tfds_source.catalog_names():
+  if not tfds_source.available() or tfds_source.base_name(name) not in tfds_source.catalog_names():
     raise _unknown(name, data_dir)
   return tfds_source.load_tfds(name, data_dir)
 

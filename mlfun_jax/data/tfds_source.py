@@ -1,7 +1,9 @@
 """Image classification datasets from an already prepared TFDS data_dir, read fully into memory.
 
 Reads through `tfds.data_source` (array_record random access, no TensorFlow) in chunks of
-`__getitems__`, the fast path here. Never downloads. tensorflow_datasets is imported lazily.
+`__getitems__`, the fast path here. Never downloads. tensorflow_datasets is imported lazily; it
+comes with the tfds extra (pip install 'mlfun_jax[tfds]'), and without it these functions raise one
+line naming that extra.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mlfun_jax.core import extras
 from mlfun_jax.data.arrays import ArraySplit, ImageDataset
 from mlfun_jax.core.errors import UserError
 
@@ -23,9 +26,18 @@ def base_name(name: str) -> str:
   return re.split(r'[/:]', name, maxsplit=1)[0]
 
 
+def available() -> bool:
+  """True when tensorflow_datasets (the tfds extra) is installed."""
+  return extras.available('tensorflow_datasets')
+
+
+def _tfds(needed_for: str):
+  return extras.require('tensorflow_datasets', needed_for)
+
+
 def catalog_names() -> list[str]:
   """Names in the installed TFDS catalog (no community datasets: that needs the network)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds = _tfds('the TFDS catalog of datasets')
   return tfds.list_builders(with_community_datasets=False)
 
 
@@ -68,7 +80,7 @@ def load_tfds(name: str, data_dir: str | None) -> ImageDataset:
     UserError: unknown name or config, not prepared (this machine cannot download), no
       'image'/'label' features, a split missing, or images of differing shapes.
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds = _tfds(f'the TFDS dataset {name!r}')
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except (tfds.core.registered.DatasetNotFoundError, ValueError, AssertionError) as e:

@@ -29,6 +29,7 @@ from mlfun_jax.core import progress
 from mlfun_jax.speech import audio
 from mlfun_jax.speech import ctc_decode
 from mlfun_jax.data import buckets as buckets_lib
+from mlfun_jax.core import extras
 from mlfun_jax.data import sources
 from mlfun_jax.speech import synthetic_speech
 from mlfun_jax.core.errors import UserError
@@ -128,8 +129,8 @@ def read_fsdd(data_dir: str, sample_rate: int) -> list[Recording]:
 
 def read_tfds_spoken_digit(data_dir: str, sample_rate: int) -> list[Recording]:
   """TFDS `spoken_digit` (8 kHz) when already prepared in data_dir; never downloads."""
+  tfds = extras.require("tensorflow_datasets", "dataset=tfds_spoken_digit")
   try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     source = tfds.data_source("spoken_digit", data_dir=data_dir, download=False, split="train")
   except Exception as e:  # pylint: disable=broad-except
     raise UserError(f"TFDS spoken_digit is not prepared in data_dir {data_dir!r} ({type(e).__name__}"

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mlfun_jax.core import extras
 from mlfun_jax.core.errors import UserError
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -51,11 +52,8 @@ class Synthesiser:
   """The eSpeak NG library, initialised once per process (its state is global in C)."""
 
   def __init__(self):
-    try:
-      import espeakng_loader  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-      raise UserError("synthetic voices need the eSpeak NG synthesiser: pip install -e "
-                      "'.[speech]' (the espeakng-loader wheel)") from e
+    espeakng_loader = extras.require("espeakng_loader",
+                                     "the eSpeak NG synthesiser of synthetic voices")
     self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
     self._data_path = espeakng_loader.get_data_path()
     self.sample_rate = self._lib.espeak_Initialize(
