@@ -87,7 +87,7 @@ class Source:
 
 
 # The VGLC levels at a fixed commit (the copy the documented results used), file by file: the
-# repository's archive holds every game (large files too), these 26 files are 150 kB.
+# repository's archive holds every game (large files too), these 26 files are 100 kB.
 _VGLC_COMMIT = '0e86a8f31f20ecad4eaa5741ff061af88767f7fb'
 _VGLC_FILES = (  # (path in the repository, path in the folder, sha256)
     ('Super Mario Bros/Processed/mario-1-1.txt', 'smb/mario-1-1.txt',
@@ -182,7 +182,7 @@ _register(Source(
                         md5='c32a1d4ab5d03f1284b67883e8d87530'),),
     licence='Krizhevsky 2009, "Learning Multiple Layers of Features from Tiny Images" (cite it)',
     layout='train.zip (stored): train/<class>/NNNN.png, NNNN counting each class in file order',
-    size='140 MB (download 170 MB)',
+    size='120 MB (download 170 MB)',
     markers=('train.zip',),
     note='lossless PNGs of the official arrays; the documented results were measured on JPEG '
          'copies (quality ~75), so numbers may differ slightly; the 10,000 test images are not '
@@ -197,7 +197,7 @@ _register(Source(
     downloads=(Download('v1.0.10.tar.gz'),),
     licence='CC BY-SA 4.0 (README.md)',
     layout='recordings/{digit}_{speaker}_{take}.wav, speakers.json, README.md',
-    size='23 MB (download 16 MB)',
+    size='18 MB (download 16 MB)',
     markers=('recordings/0_theo_0.wav', 'recordings/9_george_49.wav'),
     reference_sha256='bfe25cb8a34b6fbe14ff10766f280df3778b097e4486583c8ad6905c10230ba0',
     reference_files=('recordings/', '.wav'),
@@ -211,7 +211,7 @@ _register(Source(
     downloads=(Download('att_faces.zip'),),
     licence='Olivetti Research Laboratory / AT&T Laboratories Cambridge (credit them, see README)',
     layout='s<N>/<1..10>.pgm (binary PGM), README',
-    size='3.2 MB (download 3.7 MB)',
+    size='3.2 MB (download about 4 MB)',
     markers=('s1/1.pgm', 's30/10.pgm'),
     reference_sha256='17a06909100ab8b2efe45a433a93899b9195641845bfbf6487a334049633c01c',
     reference_files=('s', '.pgm'),
@@ -227,7 +227,7 @@ _register(Source(
     licence='MIT (License.md); Summerville, Ontanon and Snodgrass',
     layout='smb/mario-<world>-<level>.txt, smb/smb.json (tile legend), '
            'sml/super_mario_land_<NN>.txt, License.md',
-    size='150 kB',
+    size='100 kB',
     markers=('smb/mario-1-1.txt', 'smb/smb.json', 'sml/super_mario_land_11.txt'),
 ))
 
