@@ -337,8 +337,12 @@ def fetch(name: str, data_dir: str | os.PathLike[str] | None = None, *,
     raise UserError(f'{final} exists but lacks {", ".join(source.markers)}: move it away (or '
                     f'delete it) and fetch {name} again')
   created = _missing_parents(data_dir)
-  os.makedirs(data_dir, exist_ok=True)
-  staging = tempfile.mkdtemp(prefix=f'.{name}.partial-', dir=data_dir)
+  try:
+    os.makedirs(data_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f'.{name}.partial-', dir=data_dir)
+  except OSError as e:
+    raise UserError(f'cannot write in the data folder {data_dir}: {e.strerror or e} '
+                    '(--data_dir or $MLFUN_DATA_DIR)') from None
   try:
     urls = source.urls(base_url)
     _LOG.info('fetching %s from %s', name, urls[0] if len(urls) == 1 else

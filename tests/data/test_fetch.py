@@ -365,6 +365,13 @@ def test_incomplete_folder_is_not_overwritten(tmp_path):
   assert (tmp_path / 'mnist' / 'mine.txt').read_text() == 'keep me'
 
 
+def test_data_folder_that_is_a_file_is_one_line(tmp_path):
+  (tmp_path / 'file').write_text('x')
+  with pytest.raises(UserError) as error:
+    fetch_lib.fetch('mnist', tmp_path / 'file')
+  assert one_line(error).startswith(f'cannot write in the data folder {tmp_path / "file"}: ')
+
+
 # ------------------------------------------------------------------ the command and the errors
 
 
