@@ -14,6 +14,9 @@ from mlfun_jax.data.arrays import train_batches
 from mlfun_jax.data.image_folder import load_image_folder
 from mlfun_jax.data.registry import load_configured_dataset
 from mlfun_jax.data.registry import load_image_dataset
+from mlfun_jax.data.sources import DatasetMissing
+from mlfun_jax.data.sources import default_data_dir
 
-__all__ = ['ArraySplit', 'Batch', 'ImageDataset', 'check_batch_size', 'eval_batches',
-           'load_configured_dataset', 'load_image_dataset', 'load_image_folder', 'num_eval_batches', 'train_batches']
+__all__ = ['ArraySplit', 'Batch', 'DatasetMissing', 'ImageDataset', 'check_batch_size',
+           'default_data_dir', 'eval_batches', 'load_configured_dataset', 'load_image_dataset',
+           'load_image_folder', 'num_eval_batches', 'train_batches']
