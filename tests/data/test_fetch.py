@@ -30,6 +30,7 @@ from PIL import Image
 import pytest
 
 from mlfun_jax.char_rnn import text as char_text
+from mlfun_jax.core import cli
 from mlfun_jax.core import progress
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import fetch as fetch_lib
@@ -412,10 +413,17 @@ def test_default_data_folder(monkeypatch):
   assert sources.dataset_dir('fsdd') == os.path.join(os.path.expanduser('~'), 'elsewhere', 'fsdd')
 
 
-def test_library_and_configs_name_no_folder_beside_the_repository():
-  for folder in ('mlfun_jax', 'experiments'):
-    for path in (REPO_ROOT / folder).rglob('*.py'):
-      assert '../shared' not in path.read_text(encoding='utf-8'), path
+def test_every_config_reads_its_data_from_the_home_data_folder(monkeypatch, tmp_path):
+  monkeypatch.delenv('MLFUN_DATA_DIR', raising=False)
+  monkeypatch.setenv('HOME', str(tmp_path))
+  home_data = str(tmp_path / 'mlfun_jax_data')
+  for path in sorted((REPO_ROOT / 'experiments' / 'configs').glob('*.py')):
+    if path.name == '__init__.py':
+      continue
+    config = cli.load_config_file(str(path))
+    for field in ('data_dir', 'data_path', 'text_path'):
+      value = config.get(field)
+      assert value is None or value.startswith(home_data), (path.name, field, value)
 
 
 def test_missing_dataset_names_the_fetch_command(monkeypatch, tmp_path):
