@@ -3,10 +3,10 @@ shared by every test that reads a finished run (session scope: trained once)."""
 
 import pytest
 
-from mlfun_jax import families
 from mlfun_jax.core import cli
 from tests.conftest import apply_overrides
 from tests.conftest import REPO_ROOT
+from tests.conftest import train_in_fresh_process
 
 CONFIGS = REPO_ROOT / 'experiments' / 'configs'
 
@@ -32,5 +32,5 @@ def digits():
 def trained_2d(tmp_path_factory):
   """The series' dense 2-unit autoencoder, 400 steps on the embedded digits."""
   workdir = tmp_path_factory.mktemp('autoencoder_2d')
-  _, summary = families.train_and_evaluate(ae_config(num_steps=400, eval_every=200), str(workdir))
+  summary = train_in_fresh_process(ae_config(num_steps=400, eval_every=200), workdir)
   return workdir, summary

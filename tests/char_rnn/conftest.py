@@ -7,7 +7,7 @@ import pytest
 
 from mlfun_jax import families
 from mlfun_jax.core import cli
-from tests.conftest import REPO_ROOT, apply_overrides
+from tests.conftest import REPO_ROOT, apply_overrides, train_in_fresh_process
 
 TEXT_CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'char_rnn_text.py'
 MARIO_CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'char_rnn_mario.py'
@@ -54,7 +54,7 @@ def mario_run(mario_dir, tmp_path_factory) -> MarioRun:
   config.optimizer.learning_rate = 5e-3
   config.optimizer.warmup_steps = 5
   workdir = tmp_path_factory.mktemp('char_rnn') / 'mario'
-  _, summary = families.train_and_evaluate(config, str(workdir))
+  summary = train_in_fresh_process(config, workdir)
   return MarioRun(workdir, summary)
 
 

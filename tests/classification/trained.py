@@ -3,8 +3,8 @@ adversarial and GAN tests (each folder's conftest.py wraps it in a session-scope
 
 import pathlib
 
-from mlfun_jax import families
 from tests.conftest import small_cnn_config
+from tests.conftest import train_in_fresh_process
 
 _CACHE: dict[str, tuple[pathlib.Path, dict[str, float]]] = {}
 
@@ -15,6 +15,6 @@ def digit_classifier(tmp_path_factory) -> tuple[pathlib.Path, dict[str, float]]:
   if 'digits' not in _CACHE:
     workdir = tmp_path_factory.mktemp('digit_classifier')
     config = small_cnn_config(num_steps=300, eval_every=300, checkpoint_every=300)
-    _, summary = families.train_and_evaluate(config, str(workdir))
+    summary = train_in_fresh_process(config, workdir)
     _CACHE['digits'] = workdir, summary
   return _CACHE['digits']

@@ -83,6 +83,9 @@ def test_device_rng_differs_per_device_and_step():
 
 def _resnet_config(**overrides):
   config = small_cnn_config(batch_size=16, label_smoothing=0.1, **overrides)
+  # Plain SGD: the stem convolution's bias feeds a BatchNorm, so its exact gradient is 0 and the
+  # float one is rounding noise; Adam would scale that noise up to full-size steps of either sign.
+  config.optimizer.name = 'sgd'
   config.model = ml_collections.ConfigDict(dict(
       name='resnet', stem_features=4, stage_features=(8, 8), residual_stages=(True, False),
       output_scale=0.125, bn_momentum=0.9))
@@ -114,7 +117,8 @@ def test_batchnorm_statistics_are_global_batch_statistics_on_8_devices():
   for a, b in zip(stats1, stats8):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
   for a, b in zip(jax.tree.leaves(state1.params), jax.tree.leaves(state8.params)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # atol: the stem bias moves by rounding noise alone (see _resnet_config), ~2e-6 here.
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(metrics1['loss'][0], metrics8['loss'], rtol=1e-5)
   # Every device holds the same running averages.
   for leaf in jax.tree.leaves(jax.device_get(replicated8.batch_stats)):

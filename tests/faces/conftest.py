@@ -6,6 +6,7 @@ import pytest
 from mlfun_jax.core import cli
 from tests.conftest import apply_overrides
 from tests.conftest import REPO_ROOT
+from tests.conftest import train_in_fresh_process
 
 CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'faces_orl.py'
 
@@ -21,12 +22,10 @@ def trained_workdir(tmp_path_factory, shared_data_dir):
   """A short real ORL training (8 CPU devices): the semi-hard triplet loss (margin 0.2) on the
   narrower (32, 64, 128) network, which is 3x cheaper than the default; evaluated at the end only
   (the tests read the final evaluation)."""
-  from mlfun_jax.core import train  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.faces import task as faces  # pylint: disable=g-import-not-at-top
   workdir = tmp_path_factory.mktemp('faces') / 'run'
   config = faces_config(shared_data_dir / 'faces_orl', num_steps=150, eval_every=0,
                         checkpoint_every=150, log_every=50, loss='triplet', triplet__margin=0.2,
                         model__conv_features=(32, 64, 128), test_time_augmentation=False)
   assert config.threshold_impostors == 'validation+train'
-  _, summary = train.run(faces.build(config, str(workdir)), config, str(workdir))
+  summary = train_in_fresh_process(config, workdir)
   return workdir, summary

@@ -9,12 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlfun_jax import families
 from mlfun_jax.core import cli
 from mlfun_jax.translation import inference
 from mlfun_jax.translation import model as seq2seq
 from mlfun_jax.translation import subwords
-from tests.conftest import REPO_ROOT, apply_overrides
+from tests.conftest import REPO_ROOT, apply_overrides, train_in_fresh_process
 
 CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'translate_eng_spa.py'
 
@@ -100,5 +99,5 @@ def short_run(tmp_path_factory) -> ShortRun:
   pairs = number_pairs(300)
   path = write_pairs(root / 'pairs.txt', pairs)
   workdir = root / 'work'
-  _, summary = families.train_and_evaluate(tiny_config(path), str(workdir))
+  summary = train_in_fresh_process(tiny_config(path), workdir)
   return ShortRun(pairs, path, workdir, summary)
