@@ -10,8 +10,9 @@ or run by these tests: Python blocks as a script in a fresh folder, shell blocks
 are all quick (`--help`, `mlfun-data list`, `python docs/tables.py --check`) with subprocess. An
 unmarked block that cannot be run fails. Every `mlfun-*` command of every block, marked or not,
 must name an installed tool, flags that tool defines and, with `--config`, an existing config and
-its fields. The generated tables of the pages must match the code, every picture they show must
-exist under 300 KB, and no page may name a path of a development machine.
+its fields. The generated tables of the pages must match the code, every table row must have as
+many cells as its header, every picture a page shows must exist under 300 KB, and no page may name
+a path of a development machine.
 """
 
 from __future__ import annotations
@@ -305,3 +306,19 @@ def test_no_page_names_a_development_machine():
   for page in PAGES:
     for number, line in enumerate(page.read_text(encoding='utf-8').splitlines(), 1):
       assert not machine.search(line), f'{page.name}:{number}: names a local path: {line}'
+
+
+def test_tables_have_as_many_cells_as_their_header():
+  for page in PAGES:
+    header = None
+    inside = False
+    for number, line in enumerate(page.read_text(encoding='utf-8').splitlines(), 1):
+      if FENCE.match(line) or line.rstrip() == '```':
+        inside = not inside
+      if inside or not line.startswith('|'):
+        header = None
+        continue
+      cells = len(re.split(r'(?<!\\)\|', line.strip())) - 2
+      if header is None:
+        header = cells
+      assert cells == header, f'{page.name}:{number}: {cells} cells, the header has {header}'
