@@ -6,7 +6,7 @@ as the subpackage mlfun_jax.experiments, so an installed copy finds `--config=cn
 
 Extras: tfds (datasets prepared by TensorFlow Datasets, read with tfds.data_source), faces_hog (the
 HOG picture of a faces run), speech (eSpeak NG synthetic voices, GPL-3.0), test (pytest and what
-the tests need, no GPL), tf (tf.data), bench (benchmarks/). Developers:
+the tests need, no GPL), tf (tf.data), docs (pdoc), bench (benchmarks/). Developers:
 pip install -e '.[test,speech]'.
 """
 
@@ -77,7 +77,9 @@ setuptools.setup(
         "test": ["pytest", "pytest-xdist", "scikit-learn", "mlxtend", *TFDS, *FACES_HOG],
         # tf.data / TFRecord datasets through tfds.load.
         "tf": ["tensorflow-cpu", *TFDS],
-        # Side-by-side speed comparison in benchmarks/ (CPU build shipped on this machine).
+        # The HTML API reference from the docstrings (docs/build_api.py).
+        "docs": ["pdoc"],
+        # Side-by-side speed comparison in benchmarks/ (torch 2.13, CPU build).
         "bench": ["torch==2.13.0"],
     },
     entry_points={
