@@ -1,4 +1,4 @@
-"""Starting a run from the weights of another run (`experiments.train --init_from=WORKDIR`).
+"""Starting a run from the weights of another run (`mlfun-train --init_from=WORKDIR`).
 
 A warm start takes every array of the other run's newest checkpoint (parameters, BatchNorm
 statistics, averaged generators, ...) except its step counter and optimizer states: the new run
