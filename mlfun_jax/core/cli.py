@@ -256,6 +256,9 @@ def print_help(argv: Sequence[str], main: Callable[[list[str]], None],
   full = any(arg.endswith("helpfull") for arg in argv[1:])
   doc = (getattr(module, "__doc__", None) or "").strip("\n") or f"USAGE: {prog} [flags]"
   flag_text = flags.FLAGS.get_help() if full else flags.FLAGS.module_help(main.__module__)
+  spec = getattr(module, "__spec__", None)
+  if main.__module__ == "__main__" and spec is not None:  # python -m mlfun_jax.experiments.X
+    flag_text = flag_text.replace("__main__:", f"{spec.name}:", 1)
   print(doc)
   if flag_text:
     print("\nflags:")

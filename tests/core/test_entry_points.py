@@ -79,6 +79,13 @@ def test_help_exits_0_with_the_tools_own_docstring_and_flags(script, tmp_path):
     assert f'  {old}:' not in process.stdout, f'{script} still defines {old}'
 
 
+def test_module_form_help_exits_0_with_the_same_flags(tmp_path):
+  process = subprocess.run([sys.executable, '-m', 'mlfun_jax.experiments.predict', '-h'],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+  assert process.returncode == 0, process.stderr[-2000:]
+  assert 'mlfun_jax.experiments.predict:\n  --fit:' in process.stdout
+
+
 def test_helpfull_exits_0_and_lists_every_module(tmp_path):
   process = run_tool('mlfun-sample', '--helpfull', cwd=tmp_path)
   assert process.returncode == 0, process.stderr[-2000:]
