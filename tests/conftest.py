@@ -141,6 +141,12 @@ def run_module(module: str, *args: str, env: dict[str, str] | None = None,
                         capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def one_device_env(devices: int = 1) -> dict[str, str]:
+  """Environment for a started process that trains hundreds of steps: `devices` CPU devices at
+  XLA's default optimisation (about half the time of 8 simulated devices on the same 2 cores)."""
+  return {'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+
+
 _TRAIN_SCRIPT = """
 import json, pickle, sys
 from mlfun_jax import families
@@ -164,7 +170,7 @@ def train_in_fresh_process(config, workdir, devices: int = 1) -> dict[str, float
   workdir.mkdir(parents=True, exist_ok=True)
   config_path = workdir.parent / f'{workdir.name}_config.pkl'
   config_path.write_bytes(pickle.dumps(config))
-  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+  env = {**os.environ, **one_device_env(devices)}
   result = subprocess.run([sys.executable, '-c', _TRAIN_SCRIPT, str(config_path), str(workdir)],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
   assert result.returncode == 0, result.stderr[-3000:]

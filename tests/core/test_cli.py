@@ -14,6 +14,7 @@ from mlfun_jax import data
 from tests.conftest import CNN_MNIST_CONFIG
 from tests.conftest import REPO_ROOT
 from tests.conftest import damage_checkpoint
+from tests.conftest import one_device_env
 from tests.conftest import run_module
 
 TINY = ['--config.model.conv_features=(8,16)', '--config.model.dense_features=(32,)',
@@ -33,11 +34,12 @@ def assert_one_line_error(process, *fragments: str) -> str:
 
 @pytest.fixture(scope='module')
 def trained_workdir(tmp_path_factory) -> pathlib.Path:
-  """A small classifier trained through the CLI with overrides (400 steps on 8 devices)."""
+  """A small classifier trained through the CLI with overrides (400 steps on 1 device)."""
   workdir = tmp_path_factory.mktemp('cli') / 'run'
   process = run_module('mlfun_jax.experiments.train',
                        f'--config={CNN_MNIST_CONFIG}', f'--workdir={workdir}',
-                       '--config.num_steps=400', '--config.checkpoint_every=200', *TINY)
+                       '--config.num_steps=400', '--config.checkpoint_every=200', *TINY,
+                       env=one_device_env())
   assert process.returncode == 0, process.stderr[-3000:]
   return workdir
 
@@ -94,7 +96,7 @@ def test_predict_sigmoid_head_answers_eight_or_not(tmp_path):
   process = run_module('mlfun_jax.experiments.train',
                        f'--config={CNN_MNIST_CONFIG}', f'--workdir={workdir}',
                        '--config.num_steps=400', '--config.head=sigmoid',
-                       '--config.positive_class=8', *TINY)
+                       '--config.positive_class=8', *TINY, env=one_device_env())
   assert process.returncode == 0, process.stderr[-3000:]
   final = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()][-1]
   # Always answering "not 8" would score 0.90 with precision and recall 0.

@@ -25,6 +25,7 @@ from tests.conftest import refused
 from tests.conftest import apply_overrides
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_module
+from tests.conftest import train_in_fresh_process
 
 CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'dcgan_mnist.py'
 
@@ -261,8 +262,7 @@ def trained_gan(tmp_path_factory, judge):
   workdir = tmp_path_factory.mktemp('dcgan')
   config = gan_config(quality__classifier_workdir=str(judge), samples__pixel_art=True,
                       model__categorical_code=10)
-  _, summary = families.train_and_evaluate(config, str(workdir))
-  return workdir, summary
+  return workdir, train_in_fresh_process(config, workdir)
 
 
 def test_short_run_measures_its_samples_and_draws_fixed_noise_grids(trained_gan):
