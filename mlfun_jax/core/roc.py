@@ -1,8 +1,7 @@
 """ROC AUC from score histograms: sums that add up over devices, batches and processes.
 
 An eval step histograms its scores (`score_histogram`), the loop adds the histograms, and
-`auc_from_histograms` turns the totals into the AUC; scores in one bin count as ties. `auc` is the
-exact AUC of scores held on the host (equal scores count as ties).
+`auc_from_histograms` turns the totals into the AUC; scores in one bin count as ties.
 """
 
 import jax
@@ -19,19 +18,6 @@ def score_histogram(scores: jax.Array, weights: jax.Array, low: float, high: flo
   scaled = (scores - low) * (bins / (high - low))
   index = jnp.clip(jnp.floor(scaled).astype(jnp.int32), 0, bins - 1)
   return jnp.zeros(bins, jnp.float32).at[index].add(weights)
-
-
-def auc(positive: np.ndarray, scores: np.ndarray) -> float:
-  """Exact ROC AUC of `scores` [N] for the labels `positive` bool [N]: the probability that a random
-  positive scores above a random negative, ties counting one half (what scikit-learn's
-  roc_auc_score gives); NaN when either class is absent."""
-  import scipy.stats  # pylint: disable=g-import-not-at-top
-  positive = np.asarray(positive, bool)
-  count, others = int(positive.sum()), int((~positive).sum())
-  if count == 0 or others == 0:
-    return float("nan")
-  ranks = scipy.stats.rankdata(np.asarray(scores, np.float64))  # Ties get their mean rank.
-  return float((ranks[positive].sum() - count * (count + 1) / 2) / (count * others))
 
 
 def auc_from_histograms(positives: np.ndarray, negatives: np.ndarray) -> float:

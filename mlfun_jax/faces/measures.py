@@ -10,8 +10,8 @@ Identification (closed set, one enrolled image per person): in round r the r-th 
 person (modulo their image count) is enrolled, every other image is a query and gets the person of
 its nearest enrolled embedding; top-1 accuracy is averaged over the rounds (every image is
 enrolled once). The linear-classifier protocol is the same with a multinomial logistic regression
-(scikit-learn's LogisticRegression model, `fit_logistic_regression`) fitted on the enrolled
-embeddings of each round; with `enrolled` > 1 the images r, r+1, ..., r+enrolled-1 are enrolled.
+(scikit-learn) fitted on the enrolled embeddings of each round; with `enrolled` > 1 the images
+r, r+1, ..., r+enrolled-1 are enrolled.
 
 Also here: picking the verification threshold without test people (`pick_threshold`) and measuring
 the unseen people of a face dataset with an embedder (`measure_unseen`).
@@ -157,51 +157,18 @@ def nearest_neighbour_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled:
   return correct / max(total, 1)
 
 
-def fit_logistic_regression(x: np.ndarray, labels: np.ndarray, regularisation: float = 10.0,
-                            max_iter: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-  """Multinomial logistic regression with an L2 penalty on the weights (inverse strength C =
-  `regularisation`; the bias is not penalised), fitted by L-BFGS from zeros: the model and the
-  optimiser settings of scikit-learn's LogisticRegression(C, max_iter).
-
-  Returns:
-    (classes [K], weights float64 [K, E + 1], the last column the biases) for x float [N, E] and
-    labels [N].
-  """
-  import scipy.optimize  # pylint: disable=g-import-not-at-top
-  import scipy.special  # pylint: disable=g-import-not-at-top
-  x = np.asarray(x, np.float64)
-  classes, ids = np.unique(np.asarray(labels), return_inverse=True)
-  (n, e), k = x.shape, len(classes)
-  onehot = np.eye(k)[ids]
-  l2 = 1.0 / (regularisation * n)
-
-  def loss_and_gradient(flat):
-    w = flat.reshape(k, e + 1)
-    logits = x @ w[:, :e].T + w[:, e]
-    log_p = logits - scipy.special.logsumexp(logits, axis=1, keepdims=True)
-    loss = -(onehot * log_p).sum() / n + 0.5 * l2 * np.square(w[:, :e]).sum()
-    d_logits = (np.exp(log_p) - onehot) / n
-    gradient = np.concatenate([d_logits.T @ x + l2 * w[:, :e], d_logits.sum(0)[:, None]], axis=1)
-    return loss, gradient.ravel()
-
-  result = scipy.optimize.minimize(
-      loss_and_gradient, np.zeros(k * (e + 1)), jac=True, method="L-BFGS-B",
-      options={"maxiter": max_iter, "maxls": 50, "gtol": 1e-4, "ftol": 64 * np.finfo(float).eps})
-  return classes, result.x.reshape(k, e + 1)
-
-
 def linear_classifier_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled: int = 1,
                            regularisation: float = 10.0) -> float:
-  """Top-1 accuracy of a logistic regression (inverse regularisation C; `fit_logistic_regression`)
-  fitted per round on the enrolled embeddings (see module doc): embeddings [N, E], integer person
-  ids `labels` [N]."""
+  """Top-1 accuracy of a logistic regression (inverse regularisation C) fitted per round on the
+  enrolled embeddings (see module doc): embeddings [N, E], integer person ids `labels` [N]."""
+  from sklearn.linear_model import LogisticRegression  # pylint: disable=g-import-not-at-top
   embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
   _check_people(embeddings, labels)
   correct = total = 0
   for gallery, queries in _rounds(labels, enrolled):
-    classes, w = fit_logistic_regression(embeddings[gallery], labels[gallery], regularisation)
-    predicted = classes[np.argmax(embeddings[queries] @ w[:, :-1].T + w[:, -1], axis=1)]
-    correct += int((predicted == labels[queries]).sum())
+    model = LogisticRegression(C=regularisation, max_iter=2000)
+    model.fit(embeddings[gallery], labels[gallery])
+    correct += int((model.predict(embeddings[queries]) == labels[queries]).sum())
     total += int(queries.sum())
   return correct / max(total, 1)
 

@@ -8,7 +8,6 @@ benchmarks/wheel_install.sh does that (and measures the install's size) outside 
 import importlib.util
 import pathlib
 import re
-import subprocess
 import sys
 from importlib import metadata
 
@@ -21,8 +20,7 @@ from tests.conftest import REPO_ROOT
 
 # Optional dependencies: in an extra, never in the default install.
 OPTIONAL = {'tensorflow-datasets': 'tfds', 'array-record': 'tfds', 'scikit-image': 'faces_hog',
-            'espeakng-loader': 'speech', 'pytest': 'test', 'tensorflow-cpu': 'tf',
-            'scikit-learn': 'test', 'mlxtend': 'test'}  # mlxtend would bring pandas.
+            'espeakng-loader': 'speech', 'pytest': 'test', 'tensorflow-cpu': 'tf'}
 GPL = {'espeakng-loader'}
 
 
@@ -96,64 +94,3 @@ def test_require_names_the_package_and_extra_in_one_line(monkeypatch):
                               "'.[speech]')")
   assert error.value.extra == 'speech'
   assert extras.available('numpy') and not extras.available('no_such_module_here')
-
-
-BLOCKED = ('sklearn', 'mlxtend', 'pandas', 'skimage', 'tensorflow_datasets')
-WITHOUT_OPTIONAL_PACKAGES = f'''
-import sys
-for name in {BLOCKED!r}:
-  sys.modules[name] = None  # Importing it now fails, as in a default install.
-import numpy as np
-from mlfun_jax import data
-from mlfun_jax.autoencoder import pictures
-from mlfun_jax.core import roc
-from mlfun_jax.faces import measures
-mnist, digits = data.load_image_dataset('embedded_mnist'), data.load_image_dataset('digits')
-assert (len(mnist.train), len(mnist.test), len(digits.train), len(digits.test)) == (
-    4000, 1000, 1438, 359)
-codes = mnist.train.images.reshape(4000, -1)[:, ::8].astype(np.float32)
-accuracy = pictures.knn_accuracy(codes[:3000], mnist.train.labels[:3000], codes[3000:],
-                                 mnist.train.labels[3000:])
-assert 0.5 < accuracy <= 1.0, accuracy
-assert roc.auc(np.array([0, 1, 0, 1], bool), np.array([0.1, 0.9, 0.4, 0.4])) == 0.875
-x = digits.train.images.reshape(len(digits.train), -1) / 255.0
-assert 0.8 < measures.linear_classifier_top1(x[:400], digits.train.labels[:400], enrolled=5) <= 1.0
-print('ok')
-'''
-
-
-def test_built_in_data_and_measures_need_no_optional_package():
-  """The default install has no scikit-learn, mlxtend (pandas), scikit-image nor TFDS: the built-in
-  datasets ship in the package and the measures that used scikit-learn are numpy/scipy."""
-  process = subprocess.run([sys.executable, '-c', WITHOUT_OPTIONAL_PACKAGES], cwd=REPO_ROOT,
-                           capture_output=True, text=True, timeout=300, check=False)
-  assert process.returncode == 0 and process.stdout.strip() == 'ok', process.stderr[-3000:]
-
-
-def test_shipped_digits_and_measures_match_scikit_learn():
-  from sklearn import datasets  # pylint: disable=g-import-not-at-top
-  from sklearn import linear_model  # pylint: disable=g-import-not-at-top
-  from sklearn import metrics  # pylint: disable=g-import-not-at-top
-  from sklearn import neighbors  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.autoencoder import pictures  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.core import roc  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.data import embedded  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.faces import measures  # pylint: disable=g-import-not-at-top
-  reference = datasets.load_digits()
-  pixels, labels = embedded._read_table('digits.csv.gz')  # pylint: disable=protected-access
-  np.testing.assert_array_equal(pixels.reshape(-1, 8, 8), reference.images)
-  np.testing.assert_array_equal(labels, reference.target)
-  rng = np.random.default_rng(0)
-  train, test = rng.normal(size=(600, 6)), rng.normal(size=(300, 6))
-  train_labels, test_labels = rng.integers(0, 5, 600), rng.integers(0, 5, 300)
-  train[:, 0] += train_labels
-  test[:, 0] += test_labels
-  knn = neighbors.KNeighborsClassifier(5).fit(train, train_labels).predict(test)
-  assert pictures.knn_accuracy(train, train_labels, test, test_labels) == (knn == test_labels).mean()
-  scores, positive = np.round(rng.normal(size=500), 1), rng.random(500) < 0.3  # With ties.
-  assert roc.auc(positive, scores) == pytest.approx(metrics.roc_auc_score(positive, scores))
-  classes, w = measures.fit_logistic_regression(train, train_labels, 10.0)
-  theirs = linear_model.LogisticRegression(C=10.0, max_iter=2000).fit(train, train_labels)
-  np.testing.assert_array_equal(classes[np.argmax(test @ w[:, :-1].T + w[:, -1], axis=1)],
-                                theirs.predict(test))
-  np.testing.assert_allclose(w[:, :-1], theirs.coef_, atol=1e-3)
