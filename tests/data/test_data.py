@@ -262,9 +262,11 @@ def test_tfds_mock_mnist(tmp_path):
   tfds = pytest.importorskip('tensorflow_datasets')
   from tensorflow_datasets.testing import mocking  # pylint: disable=g-import-not-at-top
   # tfds 4.9.10's mock binds __getitems__ without `self` (TypeError), and mocked builders never
-  # report is_prepared(): patch both.
+  # report is_prepared() nor write the files the registry looks for: patch all three.
+  from mlfun_jax.data import registry  # pylint: disable=g-import-not-at-top
   with mock.patch.object(mocking, '_getitems', _mock_getitems), \
        mock.patch.object(tfds.core.DatasetBuilder, 'is_prepared', return_value=True), \
+       mock.patch.object(registry, '_tfds_prepared_in', return_value=True), \
        tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
     ds = load_image_dataset('mnist', str(tmp_path))
   assert (len(ds.train), len(ds.test)) == (12, 12)
