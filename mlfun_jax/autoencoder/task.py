@@ -33,6 +33,7 @@ from mlfun_jax.core import roc
 from mlfun_jax.core import train
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import augment
+from mlfun_jax.models.init import init_variables
 
 MODELS = ("autoencoder", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -86,9 +87,9 @@ def create_state(model, config: ml_collections.ConfigDict, num_steps: int,
   """Fresh parameters from `rng` and the optimizer from config."""
   images = jnp.zeros((1, *model.image_shape), jnp.float32)
   if models.is_vae(model):
-    variables = model.init(rng, images, jnp.zeros((1, model.latent)))
+    variables = init_variables(model, rng, images, jnp.zeros((1, model.latent)))
   else:
-    variables = model.init(rng, images)
+    variables = init_variables(model, rng, images)
   return TrainState.create(apply_fn=model.apply, params=variables["params"],
                            tx=optim.create_optimizer(config.optimizer, num_steps))
 

@@ -15,6 +15,7 @@ from mlfun_jax.char_rnn import text
 from mlfun_jax.core import optim
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
+from mlfun_jax.models.init import init_variables
 
 START = "\n"  # Every document is read after this token (levels: an empty column before each).
 
@@ -54,7 +55,8 @@ def create_model(config: ml_collections.ConfigDict, vocab: text.Vocabulary) -> r
 def create_state(model: rnn.CharLM, config: ml_collections.ConfigDict, num_steps: int,
                  rng: jax.Array) -> CharRNNState:
   """Fresh parameters from `rng`, the optimizer of `config.optimizer`, zero carries."""
-  params = model.init({"params": rng}, model.zero_carry(1), jnp.zeros((1, 1), jnp.int32))["params"]
+  params = init_variables(model, {"params": rng}, model.zero_carry(1),
+                          jnp.zeros((1, 1), jnp.int32))["params"]
   return CharRNNState.create(apply_fn=model.apply, params=params,
                              tx=optim.create_optimizer(config.optimizer, num_steps),
                              carry=model.zero_carry(config.batch_size))

@@ -20,6 +20,7 @@ from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import image_stats
 from mlfun_jax.models import cnn
 from mlfun_jax.models import resnet
+from mlfun_jax.models.init import init_variables
 
 HEADS = ("softmax", "sigmoid")
 MODELS = ("cnn", "resnet")
@@ -65,7 +66,8 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int):
 def create_state(model, config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
                  num_steps: int, rng: jax.Array) -> TrainState:
   """Fresh train state: parameters (and BatchNorm averages) from `rng`, optimizer from config."""
-  variables = model.init({"params": rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False)
+  variables = init_variables(model, {"params": rng}, jnp.zeros((1, *image_shape), jnp.float32),
+                             train=False)
   tx = optim.create_optimizer(config.optimizer, num_steps)
   return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
                            batch_stats=variables.get("batch_stats", {}))

@@ -50,6 +50,7 @@ from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.faces import model as face_embedding
 from mlfun_jax.faces import pictures as face_pictures
 from mlfun_jax.faces import triplet
+from mlfun_jax.models.init import init_variables
 
 TrainState = train_state.TrainState
 LOSSES = ("triplet", "cosface", "triplet+cosface")
@@ -93,7 +94,8 @@ def create_model(config: ml_collections.ConfigDict) -> face_embedding.FaceEmbedd
 
 def create_state(model, config: ml_collections.ConfigDict, image_shape, num_steps: int,
                  rng: jax.Array) -> TrainState:
-  params = model.init({"params": rng}, jnp.zeros((1, *image_shape)), train=False)["params"]
+  params = init_variables(model, {"params": rng}, jnp.zeros((1, *image_shape)),
+                          train=False)["params"]
   return TrainState.create(apply_fn=model.apply, params=params,
                            tx=optim.create_optimizer(config.optimizer, num_steps))
 

@@ -31,6 +31,7 @@ from mlfun_jax.core import optim
 from mlfun_jax.core import parallel
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import layers
+from mlfun_jax.models.init import init_variables
 
 UPSAMPLINGS = ("transpose", "subpixel")
 
@@ -221,8 +222,8 @@ def create_state(generator: Generator, discriminator: Discriminator,
   optimizers of the config."""
   g_rng, d_rng = jax.random.split(rng)
   noise = jnp.zeros((1, latent_of(config.model).size))
-  g_vars = generator.init(g_rng, noise, train=False)
-  d_vars = discriminator.init(d_rng, jnp.zeros((1, *generator.image_shape)))
+  g_vars = init_variables(generator, g_rng, noise, train=False)
+  d_vars = init_variables(discriminator, d_rng, jnp.zeros((1, *generator.image_shape)))
   d_params = d_vars["params"]
   g_tx = optim.create_optimizer(config.generator_optimizer, num_steps)
   d_tx = optim.create_optimizer(config.discriminator_optimizer, num_steps)

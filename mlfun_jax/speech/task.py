@@ -28,6 +28,7 @@ from mlfun_jax.speech import data as speech_data
 from mlfun_jax.speech import metrics as asr_metrics
 from mlfun_jax.speech import model as speech_model
 from mlfun_jax.speech import pictures as speech_pictures
+from mlfun_jax.models.init import init_variables
 
 TrainState = train_state.TrainState
 
@@ -50,8 +51,8 @@ def create_model(config: ml_collections.ConfigDict) -> speech_model.SpeechCTC:
 
 def create_state(model, config: ml_collections.ConfigDict, num_features: int, num_steps: int,
                  rng: jax.Array) -> TrainState:
-  variables = model.init({"params": rng}, jnp.zeros((1, 16, num_features), jnp.float32),
-                         jnp.array([16], jnp.int32))
+  variables = init_variables(model, {"params": rng}, jnp.zeros((1, 16, num_features), jnp.float32),
+                             jnp.array([16], jnp.int32))
   return TrainState.create(apply_fn=model.apply, params=variables["params"],
                            tx=optim.create_optimizer(config.optimizer, num_steps))
 

@@ -31,6 +31,7 @@ from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
 from mlfun_jax.models.rnn import CELL_CLASSES
 from mlfun_jax.models.rnn import CELLS
+from mlfun_jax.models.init import init_variables
 
 TrainState = train_state.TrainState
 
@@ -205,6 +206,7 @@ def create_state(model: Seq2Seq, config: ml_collections.ConfigDict, num_steps: i
                  rng: jax.Array) -> TrainState:
   """Fresh parameters from `rng` and the optimizer of `config.optimizer`."""
   tokens = jnp.ones((1, 4), jnp.int32)
-  params = model.init({"params": rng}, tokens, jnp.array([4], jnp.int32), tokens)["params"]
+  params = init_variables(model, {"params": rng}, tokens, jnp.array([4], jnp.int32),
+                          tokens)["params"]
   return TrainState.create(apply_fn=model.apply, params=params,
                            tx=optim.create_optimizer(config.optimizer, num_steps))

@@ -21,6 +21,7 @@ from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import augment
 from tests.autoencoder.conftest import ae_config
 from tests.conftest import run_module
+from tests.conftest import train_in_fresh_process
 
 
 # ----------------------------------------------------------------------------------- models
@@ -206,7 +207,7 @@ def test_visualize_names_a_workdir_without_an_autoencoder(tmp_path):
 
 def test_vae_with_2d_latent_trains_and_draws_prior_samples(tmp_path):
   config = ae_config('vae_mnist.py', num_steps=200, model__latent=2, model__widths=(128,))
-  _, summary = families.train_and_evaluate(config, str(tmp_path))
+  summary = train_in_fresh_process(config, tmp_path)
   # Negative ELBO (nats per image) on the binarized held-out digits, from ~543 at the start.
   assert summary['eval_loss'] < 220
   assert summary['eval_loss'] == pytest.approx(summary['eval_reconstruction'] + summary['eval_kl'],
@@ -221,7 +222,7 @@ def test_anomaly_auc_for_a_class_left_out_of_training(tmp_path, digits):
   # The histogram AUC agrees with the exact one for any parameters: a short run is enough.
   config = ae_config(num_steps=100, exclude_class=1, noise='masking', noise_level=0.1,
                      model__bottleneck=8)
-  _, summary = families.train_and_evaluate(config, str(tmp_path))
+  summary = train_in_fresh_process(config, tmp_path)
   report = json.loads((tmp_path / 'report.json').read_text())
   assert report['anomaly_class'] == '1'
   # The histogram AUC of the eval (log-MSE bins) matches the exact AUC of the report.
