@@ -93,7 +93,7 @@ def defaults() -> ml_collections.ConfigDict:
   config.audio.fmax = 0.0  # Highest mel filter edge (Hz; 0: sample_rate / 2).
   config.audio.log_floor = 1e-6  # Added to the power before the log.
   # Floor each utterance's (mel) power at its peak minus top_db (0: none): 40 helps new voices
-  # (with normalize_over='speaker') but cost the phone numbers (CER 0.47% vs 0.15%; README).
+  # (with normalize_over='speaker') but cost the phone numbers (CER 0.47% vs 0.15%; docs/speech.md).
   config.audio.top_db = 0.0
   # 0: log-mel features; else that many cepstral coefficients (13 MFCCs beat 40 log-mel bins).
   config.audio.mfcc = 13

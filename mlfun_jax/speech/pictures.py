@@ -38,7 +38,8 @@ def save_spectrogram_picture(path, items, front_end, *, alphabet: str = ctc_deco
     axes = figure.add_subplot(grid[2 * row])
     axes.imshow(np.asarray(features).T, origin="lower", aspect="auto", cmap="magma",
                 extent=(0, seconds, 0, features.shape[1]))
-    axes.set_ylabel("mel bin" if front_end.mel_bins else "frequency bin")
+    axes.set_ylabel("MFCC" if front_end.mfcc else "mel bin" if front_end.mel_bins
+                    else "frequency bin")
     axes.set_title(title, fontsize=9, loc="left")
     axes.tick_params(labelbottom=False)
     strip = figure.add_subplot(grid[2 * row + 1], sharex=axes)
