@@ -7,8 +7,9 @@ Full MNIST from IDX files (60,000 / 10,000; `mlfun-data fetch mnist` puts them i
       --config.dataset=mnist --config.num_epochs=15
 "8 or not" (sigmoid one-vs-rest head):
   ... --config.head=sigmoid --config.positive_class=8
-Measured on the 2-core CPU machine (pmap over 2 CPU devices): embedded default 98.9% held-out
-accuracy in 50 s wall; full MNIST, 15 epochs: 99.53% test accuracy in 342 s wall.
+Measured with pmap over 2 CPU devices: embedded default 98.7% held-out accuracy in 67 s wall on a
+2-core AMD EPYC (98.9% in 50 s on a 2-core Intel Xeon, AVX-512: float rounding differs between the
+processors); full MNIST, 15 epochs: 99.53% test accuracy in 342 s wall (the Xeon).
 
 The family's defaults (mlfun_jax/classification/config.py) are this network and data.
 """
