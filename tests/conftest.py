@@ -6,6 +6,7 @@ is exercised with real cross-device collectives.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -184,6 +185,17 @@ def refused(call, match: str) -> str:
   with pytest.raises(checks.InputConventionError, match=match) as error:
     call()
   return one_line(error)
+
+
+@contextlib.contextmanager
+def raises_one_line(match):
+  """pytest.raises for an InputError (a UserError and a ValueError) of one matching line."""
+  from mlfun_jax.core import checks  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core.errors import UserError  # pylint: disable=g-import-not-at-top
+  with pytest.raises(checks.InputError, match=match) as info:
+    yield info
+  assert '\n' not in str(info.value)
+  assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
 
 
 def one_line(error: pytest.ExceptionInfo) -> str:

@@ -95,8 +95,8 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   'name:argument' (a short name of an installed config: see `resolve_config_spec`)."""
   path, _, argument = resolve_config_spec(spec).partition(":")
   if not os.path.isfile(path):
-    hint = (f"; or give an installed config by name: {', '.join(config_names())}"
-            if config_names() else "")
+    names = config_names()
+    hint = f"; or give an installed config by name: {', '.join(names)}" if names else ""
     raise UserError(f"config file {path!r} does not exist (flag --config){hint}")
   module_spec = importlib.util.spec_from_file_location("_mlfun_config", path)
   module = importlib.util.module_from_spec(module_spec)

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from mlfun_jax.core import extras
 from mlfun_jax.core import progress
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import idx
@@ -399,11 +400,7 @@ def _check_reference(source: sources.Source, out: str) -> None:
 def fetch_tfds(name: str, data_dir: str) -> str:
   """Prepares the TFDS catalog dataset `name` in data_dir with TFDS's own download_and_prepare
   (tensorflow-datasets is imported here only)."""
-  try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    raise UserError(f"{TFDS_PREFIX}{name} needs tensorflow-datasets, which is not installed: "
-                    "pip install 'mlfun_jax[tfds]' (or pip install tensorflow-datasets)") from None
+  tfds = extras.require('tensorflow_datasets', f'{TFDS_PREFIX}{name}')
   try:
     builder = tfds.builder(name, data_dir=data_dir)
     builder.download_and_prepare()

@@ -2,7 +2,6 @@
 one fails with one clear line (checks.InputError, a UserError and a ValueError) naming the
 argument."""
 
-import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -19,17 +18,8 @@ from mlfun_jax.char_rnn import streams
 from mlfun_jax.char_rnn import task as char_rnn
 from mlfun_jax.char_rnn import text
 from mlfun_jax.core import checks
-from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
-
-
-@contextlib.contextmanager
-def raises_one_line(match):
-  """pytest.raises for an InputError (a UserError and a ValueError) of one matching line."""
-  with pytest.raises(checks.InputError, match=match) as info:
-    yield info
-  assert '\n' not in str(info.value)
-  assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
+from tests.conftest import raises_one_line
 
 
 @pytest.fixture(scope='module')

@@ -3,7 +3,6 @@ path changed: it loads and splits (no training). Folders are tiny and built here
 
 from __future__ import annotations
 
-import gzip
 import pathlib
 import wave
 

@@ -1,15 +1,11 @@
 """Every public translation function taking ids or text checks its input convention: a call in
 another one fails with one clear line (checks.InputError, a UserError and a ValueError)."""
 
-import contextlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from mlfun_jax.core import checks
-from mlfun_jax.core.errors import UserError
 from mlfun_jax.translation import data as sentence_pairs
 from mlfun_jax.translation import decode as seq_decode
 from mlfun_jax.translation import inference
@@ -17,15 +13,7 @@ from mlfun_jax.translation import metrics as translation_metrics
 from mlfun_jax.translation import pictures as attention_pictures
 from mlfun_jax.translation import subwords
 from mlfun_jax.translation import task as translation
-
-
-@contextlib.contextmanager
-def raises_one_line(match):
-  """pytest.raises for an InputError (a UserError and a ValueError) of one matching line."""
-  with pytest.raises(checks.InputError, match=match) as info:
-    yield info
-  assert '\n' not in str(info.value)
-  assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
+from tests.conftest import raises_one_line
 
 
 def test_translator_takes_a_list_of_sentences_and_attention_one(tiny_translator):
