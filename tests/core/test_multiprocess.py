@@ -23,6 +23,7 @@ from mlfun_jax.core import metrics_writer
 from tests.conftest import CNN_MNIST_CONFIG
 from tests.conftest import damage_checkpoint
 from tests.conftest import REPO_ROOT
+from tests.conftest import run_module
 
 NUM_STEPS = 60
 # The same run in every topology: global batch 128, dropout and random shifts on (their keys depend
@@ -225,10 +226,9 @@ def test_predict_on_one_device_from_a_two_process_checkpoint(runs, tmp_path):
     Image.fromarray(test.images[i][..., 0]).save(paths[-1])
   answers = {}
   for devices in (1, 8):
-    env = {**_env(), 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
-    result = subprocess.run(
-        [sys.executable, '-m', 'mlfun_jax.experiments.predict', f'--workdir={root / "two_by_4"}', *paths],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    result = run_module('mlfun_jax.experiments.predict', f'--workdir={root / "two_by_4"}', *paths,
+                        env={'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'},
+                        timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stderr[-3000:]
     answers[devices] = [json.loads(line)['top'] for line in result.stdout.splitlines()]
   assert len(answers[1]) == len(paths)

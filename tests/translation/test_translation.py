@@ -4,8 +4,6 @@ task's steps under pmap, BLEU and chrF, config errors, a short run and the trans
 import functools
 import itertools
 import json
-import subprocess
-import sys
 
 import flax.jax_utils
 import jax
@@ -28,7 +26,7 @@ from mlfun_jax.models import rnn
 from mlfun_jax.translation import model as seq2seq
 from mlfun_jax.translation import inference
 from mlfun_jax.translation import task as translation
-from tests.conftest import REPO_ROOT, run_module
+from tests.conftest import run_module
 from tests.translation.conftest import ENGLISH, SPANISH, tiny_config
 from tests.translation.conftest import number_pairs as _number_pairs
 from tests.translation.conftest import write_pairs as _write_pairs
@@ -511,10 +509,8 @@ def test_short_run_reports_translates_and_resumes(short_run, tmp_path):
   assert result.stdout.splitlines() == saved.translate(args, beam_size=1)
   assert (tmp_path / 'a' / 'attention.png').read_bytes()[:4] == b'\x89PNG'
   lines = args + ['', 'five']
-  piped = subprocess.run(
-      [sys.executable, '-m', 'mlfun_jax.experiments.translate', f'--workdir={workdir}', '--batch_lines=2'],
-      cwd=REPO_ROOT, input=''.join(line + '\n' for line in lines), capture_output=True,
-      text=True, timeout=300, check=False)
+  piped = run_module('mlfun_jax.experiments.translate', f'--workdir={workdir}', '--batch_lines=2',
+                     input=''.join(line + '\n' for line in lines))
   assert piped.returncode == 0, piped.stderr
   decode = saved.config.decode
   assert piped.stdout.splitlines() == saved.translate(
