@@ -182,6 +182,27 @@ def train_in_fresh_process(config, workdir, devices: int = 1) -> dict[str, float
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+
+def train_once_per_run(name: str, config, tmp_path_factory,
+                       devices: int = 1) -> tuple[pathlib.Path, dict[str, float]]:
+  """(workdir, summary) of `train_in_fresh_process(config, ...)`, trained once per test run even
+  across pytest-xdist workers: the first worker that asks trains under a file lock, the others wait
+  for it and read the same workdir (read-only)."""
+  import fcntl  # pylint: disable=g-import-not-at-top
+  # Under xdist each worker's base folder sits in the run's own folder; without xdist, in the
+  # folder of all runs: then train into this run's base folder.
+  xdist = 'PYTEST_XDIST_WORKER' in os.environ
+  root = tmp_path_factory.getbasetemp().parent if xdist else tmp_path_factory.getbasetemp()
+  root = root / 'trained_once'
+  root.mkdir(exist_ok=True)
+  workdir, summary_path = root / name, root / f'{name}.json'
+  with open(root / f'{name}.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not summary_path.exists():
+      summary = train_in_fresh_process(config, workdir, devices)
+      summary_path.write_text(json.dumps(summary))
+  return workdir, json.loads(summary_path.read_text())
+
 def refused(call, match: str) -> str:
   """Asserts that `call()` raises one input-convention error whose one-line message matches
   `match` (a regex); returns the message."""
