@@ -10,10 +10,10 @@ digit, samples/lattice.png the digits decoded from a regular grid of code pairs.
       --workdir=workdirs/autoencoder_mnist_full --config.dataset=mnist
   mlfun-visualize --workdir=workdirs/autoencoder_mnist
 
-Measured (README, full MNIST: the second command, 50 epochs, 2-core CPU with pmap over 2 devices):
+Measured (docs/autoencoder.md; full MNIST: the second command, 50 epochs, 2-core CPU, 2 devices):
 reconstruction 129.6 nats (cross-entropy), MSE 0.0346 per pixel, 5-NN accuracy on the 2-D test
 codes 83.8%; 5.2 min wall for the whole command. The first command (embedded digits) is not
-measured in README.
+measured in docs/autoencoder.md.
 
 Denoising: --config.noise=masking --config.noise_level=0.3 (or gaussian / salt_and_pepper).
 Anomaly detection: --config.exclude_class=7 trains without the 7s and reports the ROC AUC of the

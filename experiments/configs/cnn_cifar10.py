@@ -7,7 +7,7 @@ stratified split; `split_seed`). The zip is decoded once into a cache (see `cach
   mlfun-train --config=cnn_cifar10 --workdir=workdirs/cnn_cifar10
   mlfun-predict --workdir=workdirs/cnn_cifar10 photo.jpg
 
-Measured on the 2-core CPU machine (pmap over 2 CPU devices, README): 78.3% validation accuracy
+Measured on a 2-core CPU (2 devices; docs/classification.md): 78.3% validation accuracy
 after 20 epochs, 18.0 min wall.
 
 data_dir defaults to the data folder ($MLFUN_DATA_DIR, else ~/mlfun_jax_data; get the data with

@@ -8,9 +8,9 @@ two sub-pixel upsampling convolutions back to 28x28.
       --workdir=workdirs/conv_ae_no4 --config.dataset=mnist \
       --config.exclude_class=4 --config.num_epochs=10
 
-Measured (README, the second command, full MNIST, 10 epochs, 2-core CPU with pmap over 2 devices):
+Measured (docs/autoencoder.md; the second command, full MNIST, 10 epochs, 2-core CPU, 2 devices):
 anomaly ROC AUC of the reconstruction MSE 0.931 for a left-out 4 (7: 0.684, 9: 0.657, 1: 0.183);
-3.2 min wall each. The first command (embedded digits, 20 epochs) is not measured in README.
+3.2 min wall each. The first command (embedded digits, 20 epochs) is not measured there.
 """
 
 import ml_collections

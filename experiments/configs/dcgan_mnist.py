@@ -2,7 +2,7 @@
 or transposed-convolution upsampling, BatchNorm, ReLU, tanh) against a discriminator of strided
 convolutions with LeakyReLU and BatchNorm, then dense 1024 -> logit (InfoGAN's MNIST networks).
 
-Measured on the 2-core CPU (2 devices, README), full MNIST judged by workdirs/mnist_full: the
+Measured on the 2-core CPU (2 devices, docs/gan.md), full MNIST judged by workdirs/mnist_full: the
 default 30 epochs reach Inception Score 9.09 on 10,000 samples (9.04 at the last eval), Frechet
 distance (FID-style) 574.2 at initialisation -> 4.87, 10 of 10 digits among 1,000 samples, in
 2 h 15 min wall in all (48.7 + 44.8 + 41.1 min; 10 epochs: IS 8.70, FID-style 11.65; 20 epochs:

@@ -10,7 +10,7 @@ halved to 46x56.
   mlfun-recognize --workdir=workdirs/faces_orl KNOWN_DIR IMAGE_OR_DIR
 
 Writes report.json (validation and test measures), test_embeddings.png and hog.png in the workdir.
-Measured (README) on the shared 2-core CPU (2 devices; 4.1-4.7 min wall a run), test people of
+Measured (docs/faces.md) on a 2-core CPU (2 devices; 4.1-4.7 min wall a run), test people of
 the fresh split seeds 6-11: verification accuracy at the picked threshold 96.5 +- 1.1% (95.2-98.2%),
 identification top-1 with one enrolled image 96.9 +- 1.9% (nearest neighbour) and 96.8% (logistic
 regression), AUC 0.991; split seeds 0-5 (on which test-time augmentation and the impostor pairs

@@ -11,7 +11,7 @@ blank. The speech family's defaults (`mlfun_jax.speech.config.defaults`) as they
 data_dir defaults to the data folder ($MLFUN_DATA_DIR, else ~/mlfun_jax_data; `mlfun-data fetch
 fsdd`); the wav files are read from data_dir/fsdd/recordings (or data_dir/recordings, or data_dir
 itself).
-Measured on the 2-core CPU (pmap over 2 CPU devices; README, "Speech recognition with CTC"); this
+Measured on a 2-core CPU (2 devices; docs/speech.md, "Speech recognition with CTC"); this
 file as it is (20 epochs) was not measured, the nearest runs are:
 - official split, --config.num_epochs=30: WER 0.4%, CER 0.4% on the 250 test takes, 150 s wall
   (40 log-mel bins, --config.audio.mfcc=0: WER 2.0%).

@@ -47,7 +47,7 @@ def defaults() -> ml_collections.ConfigDict:
   config.dataset = "fsdd"  # Or 'tfds_spoken_digit' (prepared in data_dir; never downloaded).
   config.data_dir = sources.default_data_dir()  # Holds fsdd/recordings/*.wav (mlfun-data fetch fsdd).
   # 'official' (takes 0-4 test), 'speaker:<name>' (george, jackson, lucas, nicolas, theo held
-  # out) or 'phone_numbers'.
+  # out), 'speaker:first' (the folder's first speaker by name) or 'phone_numbers'.
   config.split = "official"
   config.alphabet = ALPHABET  # CTC output characters (class i >= 1 is alphabet[i - 1]).
 

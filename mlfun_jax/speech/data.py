@@ -4,6 +4,7 @@ FSDD (`data_dir/fsdd/recordings/{digit}_{speaker}_{index}.wav`, 8 kHz 16-bit mon
 `spoken_digit` when it is already prepared in data_dir (never downloaded). Splits (config `split`):
 - 'official': takes 0-4 of every speaker and digit are the test set, 5-49 train;
 - 'speaker:<name>': all recordings of <name> are the test set, the other speakers train;
+  'speaker:first' holds out the folder's alphabetically first speaker (george in FSDD);
 - 'phone_numbers': utterances of 3-7 digit recordings joined with short random silences (seeded),
   transcribed as words ("four one one"); train numbers are built from the official train takes,
   test numbers from the test takes.
@@ -150,20 +151,22 @@ def read_tfds_spoken_digit(data_dir: str, sample_rate: int) -> list[Recording]:
 
 def split_recordings(recordings: Sequence[Recording], split: str
                      ) -> tuple[list[Recording], list[Recording]]:
-  """(train, test) recordings of the 'official' or 'speaker:<name>' split ('phone_numbers' uses
-  the official takes)."""
+  """(train, test) recordings of the 'official' or 'speaker:<name>' split ('speaker:first': the
+  alphabetically first speaker; 'phone_numbers' uses the official takes)."""
   if split in ("official", "phone_numbers"):
     return ([r for r in recordings if r.take >= 5], [r for r in recordings if r.take < 5])
   if split.startswith("speaker:"):
     speaker = split.split(":", 1)[1]
     speakers = sorted({r.speaker for r in recordings})
+    if speaker == "first" and speakers and "first" not in speakers:
+      speaker = speakers[0]
     if speaker not in speakers:
       raise UserError(f"config field split={split!r}: no speaker {speaker!r}; the speakers are "
                       f"{', '.join(speakers)}")
     return ([r for r in recordings if r.speaker != speaker],
             [r for r in recordings if r.speaker == speaker])
-  raise UserError(f"unknown config field split={split!r}; choose official, speaker:<name> or "
-                  "phone_numbers")
+  raise UserError(f"unknown config field split={split!r}; choose official, speaker:<name>, "
+                  "speaker:first or phone_numbers")
 
 
 def phone_numbers(recordings: Sequence[Recording], count: int, *, sample_rate: int, seed: int,

@@ -159,6 +159,13 @@ def test_speech_config_reads_a_folder_of_wavs(tmp_path):
   assert all(len(r.wave) == 1200 for r in train)  # 2,400 samples at 16 kHz -> 8 kHz.
 
 
+def test_new_voices_config_holds_out_the_first_speaker_of_any_folder(tmp_path):
+  config = config_of('speech_ctc_new_voices', data_dir=wav_folder(tmp_path))
+  train, test = speech_data._split_recordings(config, config.audio.sample_rate)  # pylint: disable=protected-access
+  assert {r.speaker for r in test} == {'ada'} and {r.speaker for r in train} == {'bob'}
+  assert len(train) + len(test) == 120
+
+
 def test_faces_config_reads_a_folder_of_people(tmp_path):
   faces = faces_task.load_dataset(config_of('faces_orl', data_dir=face_folder(tmp_path)))
   assert len(faces.people) == 30 and faces.image_shape == (56, 46, 1)

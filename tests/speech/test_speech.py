@@ -311,6 +311,8 @@ def test_fsdd_splits_and_phone_numbers(shared_data_dir):
   assert {r.speaker for r in test_set} == {'theo'} and 'theo' not in {r.speaker for r in train_set}
   with pytest.raises(UserError, match='no speaker'):
     speech_data.split_recordings(recordings, 'speaker:nobody')
+  _, first = speech_data.split_recordings(recordings, 'speaker:first')  # By name: george.
+  assert {r.speaker for r in first} == {'george'} and len(first) == 500
   numbers = speech_data.phone_numbers(test_set, 20, sample_rate=8000, seed=5)
   again = speech_data.phone_numbers(test_set, 20, sample_rate=8000, seed=5)
   for (wave, text, speaker), (wave2, text2, speaker2) in zip(numbers, again):
