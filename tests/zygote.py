@@ -23,6 +23,7 @@ import json
 import os
 import pathlib
 import runpy
+import select
 import socket
 import subprocess
 import sys
@@ -55,6 +56,12 @@ def serve(socket_path: str) -> None:
   sys.stdout.write('ready\n')
   sys.stdout.flush()
   while True:
+    # The client holds our stdin open: end-of-file means it has gone (even killed), so do we.
+    readable, _, _ = select.select([server, sys.stdin], [], [])
+    if sys.stdin in readable and not os.read(sys.stdin.fileno(), 1):
+      return
+    if server not in readable:
+      continue
     connection, _ = server.accept()
     message, fds, _, _ = socket.recv_fds(connection, _MAX_MESSAGE, 3)
     request = json.loads(message)
@@ -125,7 +132,8 @@ class _Zygote:
     self.environment = dict(os.environ)
     self.process = subprocess.Popen(
         [sys.executable, '-m', 'tests.zygote', self.path],
-        cwd=pathlib.Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+        cwd=pathlib.Path(__file__).resolve().parent.parent, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
     assert self.process.stdout.readline().strip() == 'ready', 'the test zygote did not start'
     atexit.register(self.stop)
 
