@@ -182,9 +182,8 @@ def train_in_fresh_process(config, workdir, devices: int = 1) -> dict[str, float
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-
-def train_once_per_run(name: str, config, tmp_path_factory,
-                       devices: int = 1) -> tuple[pathlib.Path, dict[str, float]]:
+def train_once_per_run(name: str, config,
+                       tmp_path_factory) -> tuple[pathlib.Path, dict[str, float]]:
   """(workdir, summary) of `train_in_fresh_process(config, ...)`, trained once per test run even
   across pytest-xdist workers: the first worker that asks trains under a file lock, the others wait
   for it and read the same workdir (read-only)."""
@@ -199,9 +198,9 @@ def train_once_per_run(name: str, config, tmp_path_factory,
   with open(root / f'{name}.lock', 'w') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     if not summary_path.exists():
-      summary = train_in_fresh_process(config, workdir, devices)
-      summary_path.write_text(json.dumps(summary))
+      summary_path.write_text(json.dumps(train_in_fresh_process(config, workdir)))
   return workdir, json.loads(summary_path.read_text())
+
 
 def refused(call, match: str) -> str:
   """Asserts that `call()` raises one input-convention error whose one-line message matches

@@ -24,12 +24,12 @@ import os
 import pathlib
 import runpy
 import select
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import traceback
 
 # What the commands import first; none of it initialises a JAX backend or defines a flag.
@@ -74,10 +74,13 @@ def serve(socket_path: str) -> None:
       _run_child(request, fds)  # Never returns.
     for fd in fds:
       os.close(fd)
-    connection.sendall(f'{pid}\n'.encode())
-    _, status = os.waitpid(pid, 0)
-    connection.sendall(f'{os.waitstatus_to_exitcode(status)}\n'.encode())
-    connection.close()
+    with connection:
+      connection.sendall(f'{pid}\n'.encode())
+      _, status = os.waitpid(pid, 0)
+      try:
+        connection.sendall(f'{os.waitstatus_to_exitcode(status)}\n'.encode())
+      except OSError:  # The client gave up (a timeout): it killed the child and left.
+        pass
 
 
 def _run_child(request: dict, fds: list[int]) -> None:
@@ -170,46 +173,32 @@ def run(argv: list[str], *, cwd, env: dict[str, str], input: str | None = None, 
   request = {'module': argv[2] if argv[1] == '-m' else None,
              'code': argv[2] if argv[1] == '-c' else None,
              'args': list(argv[3:]), 'cwd': str(cwd), 'env': dict(env)}
-  stdin_read, stdin_write = os.pipe()
-  stdout_read, stdout_write = os.pipe()
-  stderr_read, stderr_write = os.pipe()
-  with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+  # stdin, stdout and stderr are unnamed files: no pipe to keep draining while the child runs.
+  with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stdout, \
+       tempfile.TemporaryFile() as stderr, \
+       socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+    stdin.write((input or '').encode())
+    stdin.seek(0)
     connection.connect(_zygote.path)
     socket.send_fds(connection, [json.dumps(request).encode()],
-                    [stdin_read, stdout_write, stderr_write])
-    for fd in (stdin_read, stdout_write, stderr_write):
-      os.close(fd)
+                    [stdin.fileno(), stdout.fileno(), stderr.fileno()])
     replies = connection.makefile('r')
     pid = int(replies.readline())
-    outputs = {}
-    readers = [threading.Thread(target=_read_all, args=(fd, outputs, fd))
-               for fd in (stdout_read, stderr_read)]
-    writer = threading.Thread(target=_write_all, args=(stdin_write, input or ''))
-    for thread in (*readers, writer):
-      thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in (*readers, writer):
-      thread.join(max(0.0, deadline - time.monotonic()))
-    if any(thread.is_alive() for thread in readers):
-      os.kill(pid, 9)
-      replies.readline()
-      raise subprocess.TimeoutExpired(argv, timeout)
-    returncode = int(replies.readline())
-  return subprocess.CompletedProcess(argv, returncode, outputs[stdout_read], outputs[stderr_read])
-
-
-def _read_all(fd: int, outputs: dict, key: int) -> None:
-  with open(fd, 'rb') as stream:
-    text = stream.read().decode('utf-8', errors='replace')
-  outputs[key] = text.replace('\r\n', '\n').replace('\r', '\n')  # As text=True reads it.
-
-
-def _write_all(fd: int, text: str) -> None:
-  with open(fd, 'wb') as stream:
+    connection.settimeout(timeout)
     try:
-      stream.write(text.encode())
-    except BrokenPipeError:
-      pass
+      returncode = int(replies.readline())
+    except TimeoutError:
+      os.kill(pid, signal.SIGKILL)
+      raise subprocess.TimeoutExpired(argv, timeout) from None
+    outputs = [_text(stream) for stream in (stdout, stderr)]
+  return subprocess.CompletedProcess(argv, returncode, *outputs)
+
+
+def _text(stream) -> str:
+  """What a finished child wrote to `stream`, read as `text=True` reads it."""
+  stream.seek(0)
+  text = stream.read().decode('utf-8', errors='replace')
+  return text.replace('\r\n', '\n').replace('\r', '\n')
 
 
 if __name__ == '__main__':

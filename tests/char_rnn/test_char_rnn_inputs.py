@@ -2,7 +2,6 @@
 one fails with one clear line (checks.InputError, a UserError and a ValueError) naming the
 argument."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,7 +1,6 @@
 """Every public translation function taking ids or text checks its input convention: a call in
 another one fails with one clear line (checks.InputError, a UserError and a ValueError)."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
