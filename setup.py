@@ -75,7 +75,10 @@ setuptools.setup(
         # Synthetic training voices for speech (eSpeak NG, GPL-3.0, loaded with ctypes at run time).
         "speech": ["espeakng-loader>=0.2.4"],
         # The test suite; eSpeak NG (GPL) stays out: its tests skip without [speech] (fail in CI).
-        "test": ["pytest", "pytest-xdist", *TFDS, *FACES_HOG],
+        # pytest < 9.2: on 9.2 pytest-xdist 3.8's --dist loadgroup no longer groups (its node-id
+        # suffix has no effect: pytest-dev/pytest-xdist#1386), and each worker would train every
+        # family's shared fixtures again.
+        "test": ["pytest>=8,<9.2", "pytest-xdist>=3.6", *TFDS, *FACES_HOG],
         # tf.data / TFRecord datasets through tfds.load.
         "tf": ["tensorflow-cpu", *TFDS],
         # The HTML API reference from the docstrings (docs/build_api.py).

@@ -39,6 +39,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 CNN_MNIST_CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'cnn_mnist.py'
 
 
+@pytest.hookimpl(tryfirst=True)  # Before pytest-xdist's hook turns the marks into groups.
 def pytest_collection_modifyitems(items):
   """Groups tests for `pytest -n 2 --dist loadgroup`: a family folder runs on one worker, so its
   session-scoped trained fixtures are built once; core, data and models tests go file by file."""
@@ -230,4 +231,3 @@ def one_line(error: pytest.ExceptionInfo) -> str:
   text = str(error.value).split('\n-----', 1)[0]
   assert '\n' not in text, text
   return text
-

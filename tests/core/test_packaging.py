@@ -94,3 +94,12 @@ def test_require_names_the_package_and_extra_in_one_line(monkeypatch):
                               "'.[speech]')")
   assert error.value.extra == 'speech'
   assert extras.available('numpy') and not extras.available('no_such_module_here')
+
+
+def test_each_test_carries_its_worker_group(request):
+  """`pytest -n 2 --dist loadgroup` (the README's command) keeps a family folder on one worker, so
+  its shared trained fixtures are built once: the group reaches pytest-xdist's scheduler."""
+  assert [mark.args[0] for mark in request.node.iter_markers('xdist_group')] == [
+      'core/test_packaging.py']
+  if getattr(request.config.option, 'loadgroup', False):  # In a pytest-xdist worker.
+    assert request.node.nodeid.endswith('@core/test_packaging.py'), request.node.nodeid
