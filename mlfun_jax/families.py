@@ -12,6 +12,7 @@ from typing import Any
 import ml_collections
 
 from mlfun_jax.core import train
+from mlfun_jax.core import workdir_lock
 from mlfun_jax.core.errors import UserError
 
 FAMILIES = {
@@ -47,7 +48,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Builds the Task of the family named by `config.task` and runs it in `workdir`.
 
   See `mlfun_jax.core.train.run` for `stop_after_step`, `init_from` and the returned
-  (final host state, last train and eval metrics).
+  (final host state, last train and eval metrics). The workdir is locked for the whole run
+  (`core.workdir_lock`): a second run on it stops with one line naming the first.
   """
-  task = get(config.task).build(config, workdir)
-  return train.run(task, config, workdir, stop_after_step, init_from)
+  with workdir_lock.held(workdir):  # Also while the family builds its data in the workdir.
+    task = get(config.task).build(config, workdir)
+    return train.run(task, config, workdir, stop_after_step, init_from)

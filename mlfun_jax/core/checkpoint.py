@@ -1,8 +1,10 @@
 """Orbax checkpoints of a train state plus a JSON `meta` record (config, class names, ...).
 
 Saves are atomic (orbax writes a temporary folder and renames it when complete), so a killed run
-never leaves a half-written step behind that looks finished. Restoring verifies a step by reading it:
-a damaged step is reported in one line naming its folder.
+never leaves a half-written step behind that looks finished. Each step's meta record holds a CRC-32
+of every saved array (`checksums`), and every restore checks them: a step that cannot be read back
+whole, or whose arrays do not match their sums (flipped bytes), is reported in one line naming its
+folder and the array. Steps saved before checksums existed are read without that check.
 
 The state is saved as host (numpy) arrays, so a checkpoint does not depend on the device layout it
 was trained on. With many processes every process calls save and restore (orbax synchronises
@@ -11,9 +13,12 @@ a bucket (gs://..., with gcsfs installed).
 """
 
 from collections.abc import Callable, Mapping
+import contextlib
 import dataclasses
 import json
+import logging as logging_lib
 import os
+import shutil
 from typing import Any
 
 from absl import logging
@@ -24,17 +29,41 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from mlfun_jax.core import checksums
 from mlfun_jax.core import config as config_lib
+from mlfun_jax.core.errors import environment_cause
 from mlfun_jax.core.errors import UserError
 
 
+CHECKSUMS = "checksums"  # The meta record's field of array checksums.
+
+
 class DamagedCheckpointError(UserError):
-  """A checkpoint step that cannot be read back whole."""
+  """A checkpoint step that cannot be read back whole, or whose arrays fail their checksums."""
 
 
 def _first_line(error: Exception) -> str:
   text = str(error).strip() or type(error).__name__
   return text.splitlines()[0][:300]
+
+
+class _DropOrbaxThreadErrors(logging_lib.Filter):
+  """Drops the traceback orbax logs when a save's writer thread fails: the error reaches the
+  caller, who reports it (one line for a full disk or a read-only folder)."""
+
+  def filter(self, record: logging_lib.LogRecord) -> bool:
+    return not (record.levelno >= logging_lib.ERROR and "orbax" in record.pathname
+                and "future" in os.path.basename(record.pathname))
+
+
+@contextlib.contextmanager
+def _thread_errors_unlogged():
+  drop = _DropOrbaxThreadErrors()
+  logging_lib.getLogger("absl").addFilter(drop)
+  try:
+    yield
+  finally:
+    logging_lib.getLogger("absl").removeFilter(drop)
 
 
 class Checkpointer:
@@ -55,13 +84,50 @@ class Checkpointer:
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
-    """Writes `state` (a pytree of numpy/JAX arrays) and `meta` (JSON-able) as step `step`."""
-    self._manager.save(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-        force=True)
-    self._manager.wait_until_finished()
+    """Writes `state` (a pytree of numpy/JAX arrays) and `meta` (JSON-able, plus the arrays'
+    checksums) as step `step`."""
+    meta = {**meta, CHECKSUMS: {"algorithm": checksums.ALGORITHM,
+                                "arrays": checksums.of_tree(jax.device_get(state))}}
+    try:
+      with _thread_errors_unlogged():
+        self._manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            force=True)
+        self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      cause = environment_cause(e)
+      if cause is None:
+        raise
+      self._remove_unfinished(step)
+      raise UserError(f"cannot write checkpoint {os.path.join(self.directory, str(step))}: "
+                      f"{cause}; the same command resumes from the last good checkpoint once "
+                      "the cause is gone") from e
+
+  def _remove_unfinished(self, step: int) -> None:
+    """Removes what a failed save of `step` left (orbax's temporary folder), in process 0."""
+    if jax.process_index() != 0:
+      return
+    folder = epath.Path(self.directory)
+    for path in folder.glob(f"{step}.orbax-checkpoint-tmp*"):
+      shutil.rmtree(path, ignore_errors=True)
+    self._reload()
+
+  def _verified(self, step: int, state: Any, meta: dict[str, Any]) -> Any:
+    """`state` as read from `step`, after checking it against the checksums in `meta`."""
+    record = meta.get(CHECKSUMS)
+    if record is None:  # Saved before checksums existed.
+      return state
+    path = os.path.join(self.directory, str(step))
+    if not isinstance(record, dict) or record.get("algorithm") != checksums.ALGORITHM:
+      raise DamagedCheckpointError(f"checkpoint {path} is damaged: its checksum record is unreadable")
+    bad = checksums.mismatches(state, record.get("arrays", {}))
+    if bad:
+      raise DamagedCheckpointError(
+          f"checkpoint {path} is damaged: array {bad[0]} does not match its checksum"
+          + (f" (nor do {len(bad) - 1} more)" if len(bad) > 1 else ""))
+    return state
 
   def _read(self, step: int, **items) -> Any:
     """orbax's restore of the named items of `step`; any failure is a DamagedCheckpointError."""
@@ -97,12 +163,14 @@ class Checkpointer:
     meta = self.read_meta(step)
     if check_meta is not None:
       check_meta(meta)
-    return self._read(step, state=ocp.args.StandardRestore(template)).state, meta
+    state = self._read(step, state=ocp.args.StandardRestore(template)).state
+    return self._verified(step, state, meta), meta
 
   def restore_as_saved(self, step: int) -> Any:
     """The state of step `step` in the saved structure (nested dicts and lists of numpy arrays),
     for reading another run's weights without building its train state."""
-    return self._read(step, state=ocp.args.StandardRestore()).state
+    meta = self.read_meta(step)
+    return self._verified(step, self._read(step, state=ocp.args.StandardRestore()).state, meta)
 
   def restore_latest_good(
       self, template: Any, check_meta: Callable[[dict[str, Any]], None] | None = None
@@ -223,11 +291,22 @@ def restore_run(workdir: str, *, task: str, noun: str,
     fields_added_later: the family's `config.FIELDS_ADDED_LATER`.
 
   Raises:
-    UserError: no checkpoint, a damaged one, or one of another task.
+    UserError: no checkpoint, a damaged one (checksums included), one of another task, or one
+      whose state holds NaN or inf.
   """
   meta, step, config = latest_run(workdir, task, noun, fields_added_later)
   state = restore_step(workdir, step, lambda: make_state(config, meta))
+  _check_finite(state, os.path.join(workdir, "checkpoints", str(step)))
   return RestoredRun(meta=meta, step=step, config=config, state=state)
+
+
+def _check_finite(state: Any, path: str) -> None:
+  """UserError naming the first float array of `state` that holds NaN or inf."""
+  for key_path, leaf in jax.tree_util.tree_leaves_with_path(state):
+    leaf = np.asarray(leaf)
+    if np.issubdtype(leaf.dtype, np.inexact) and not np.all(np.isfinite(leaf)):
+      raise UserError(f"checkpoint {path} holds NaN or inf in "
+                      f"{checksums.path_name(key_path)}: its answers would be meaningless")
 
 
 def as_json(value: Any) -> Any:

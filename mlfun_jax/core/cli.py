@@ -40,11 +40,16 @@ def fail(message: str) -> None:
 
 @contextlib.contextmanager
 def user_errors():
-  """Turns a `UserError` raised inside the block into one line on stderr and exit status 2."""
+  """Turns a `UserError` raised inside the block into one line on stderr and exit status 2, and
+  so does an OSError (a full disk, a read-only or missing folder, a file where a folder should be:
+  the line names the path and the cause)."""
   try:
     yield
   except UserError as e:
     fail(str(e))
+  except OSError as e:
+    where = f"{e.filename}: " if e.filename else ""
+    fail(f"{where}{e.strerror or e}")
 
 
 def config_dir() -> str | None:

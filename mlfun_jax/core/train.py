@@ -5,7 +5,9 @@ eval step, and its data streams. The loop maps the steps over all local devices 
 (axis 'batch'), keeps at most `config.max_inflight_steps` steps in flight (XLA's CPU collectives
 abort the process when the dispatch queue runs deep), evaluates every `config.eval_every` steps,
 checkpoints atomically every `config.checkpoint_every` steps and at the end, resumes from the latest
-good checkpoint in the workdir, and logs to metrics.jsonl, TensorBoard and the console.
+good checkpoint in the workdir (every array checked against its checksum), and logs to
+metrics.jsonl, TensorBoard and the console (both cut back to the resumed step). The workdir is
+locked for the run (`workdir_lock`); a finished run, run again, changes nothing in it.
 SIGTERM or Ctrl-C stop the run after the current step with a checkpoint (in every process, even
 when only one of them got the signal). A NaN or infinite train metric stops the run with an error
 naming the step; no checkpoint is written after it.
@@ -38,6 +40,7 @@ from mlfun_jax.core import metrics_writer
 from mlfun_jax.core import parallel
 from mlfun_jax.core import progress
 from mlfun_jax.core import warm_start
+from mlfun_jax.core import workdir_lock
 from mlfun_jax.core.errors import UserError
 
 Batch = dict[str, Any]
@@ -296,6 +299,19 @@ def check_loop_config(config: ml_collections.ConfigDict) -> None:
       raise UserError(f"config field {name}={value!r} must be an integer >= {minimum}")
 
 
+def check_workdir_paths(workdir: str) -> None:
+  """UserError when a path the loop writes in `workdir` exists as the wrong kind (a file where
+  a folder belongs, or the other way round): found at the start, not at the first checkpoint."""
+  if "://" in workdir:
+    return
+  for name, folder in (("checkpoints", True), (metrics_writer.TENSORBOARD_DIR, True),
+                       (metrics_writer.METRICS_FILE, False)):
+    path = os.path.join(workdir, name)
+    if os.path.exists(path) and os.path.isdir(path) != folder:
+      raise UserError(f"{path} must be a {'folder' if folder else 'file'}, not a "
+                      f"{'file' if folder else 'folder'}: move it away or use another --workdir")
+
+
 def _restore(checkpointer: checkpoint.Checkpointer, state: Any, config: ml_collections.ConfigDict,
              workdir: str, added_later: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
   """(The latest good checkpoint's state and meta) if there is one, else (`state`, {})."""
@@ -337,6 +353,8 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
   p_eval_step = pmap_eval_step(task.eval_step)
 
   with contextlib.ExitStack() as resources:
+    resources.enter_context(workdir_lock.held(workdir))
+    check_workdir_paths(workdir)
     checkpointer = resources.enter_context(checkpoint.Checkpointer(
         os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints))
     state = jax.device_get(task.init(init_rng))
@@ -350,9 +368,11 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
       if "init_from" in saved_meta:  # Where a warm-started run's weights first came from.
         meta["init_from"] = saved_meta["init_from"]
     start_step = step = int(state.step)
+    finished = start_step >= task.num_steps  # Then nothing in the workdir changes.
     outputs = _TrainOutputs(checkpointer.directory)
     outputs.last_good_checkpoint = start_step if checkpointer.steps() else None
-    writer = resources.enter_context(metrics_writer.MetricWriter(workdir, enabled=is_chief))
+    writer = resources.enter_context(
+        metrics_writer.MetricWriter(workdir, enabled=is_chief and not finished))
     writer.truncate_after(start_step)
     replicated_state = parallel.replicate(state)
     del state
@@ -411,13 +431,14 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
     if step > start_step:
       logging.info("Stopped at step %d after %s.", step, progress.format_duration(clock.elapsed()))
     else:
-      if step >= task.num_steps:
+      if finished:
         logging.info("The run in %s is already finished (step %d of %d); nothing to train.",
                      workdir, step, task.num_steps)
-      if task.eval_batches is not None:  # Report the final numbers anyway; metrics.jsonl has them.
+        summary.update(metrics_writer.last_summary(workdir))  # What it reported at its end.
+      if task.eval_batches is not None and not any(name.startswith("eval_") for name in summary):
         summary.update(evaluate_and_log(step, write=False))
     final_state = parallel.to_host(replicated_state)
-    if step == task.num_steps and is_chief and task.on_end is not None:
+    if step == task.num_steps and not finished and is_chief and task.on_end is not None:
       task.on_end(final_state, workdir)
   return final_state, summary
 
