@@ -147,10 +147,12 @@ def run_module(module: str, *args: str, env: dict[str, str] | None = None, input
                     input=input, timeout=timeout)
 
 
-def one_device_env(devices: int = 1) -> dict[str, str]:
+def one_device_env(devices: int = 1, fast_compile: bool = False) -> dict[str, str]:
   """Environment for a started process that trains hundreds of steps: `devices` CPU devices at
-  XLA's default optimisation (about half the time of 8 simulated devices on the same 2 cores)."""
-  return {'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+  XLA's default optimisation (about half the time of 8 simulated devices on the same 2 cores), or
+  with COMPILE_FAST_FLAGS for a short run whose time goes to compiling."""
+  flags = f'--xla_force_host_platform_device_count={devices}'
+  return {'XLA_FLAGS': f'{flags} {COMPILE_FAST_FLAGS}' if fast_compile else flags}
 
 
 _TRAIN_SCRIPT = """
@@ -163,28 +165,32 @@ print(json.dumps({k: float(v) for k, v in summary.items()}))
 """
 
 
-def train_in_fresh_process(config, workdir, devices: int = 1) -> dict[str, float]:
+def train_in_fresh_process(config, workdir, devices: int = 1,
+                           fast_compile: bool = False) -> dict[str, float]:
   """`families.train_and_evaluate(config, workdir)` in a new Python process on `devices` CPU
-  devices (with XLA's default optimisation); returns the summary metrics.
+  devices; returns the summary metrics.
 
   For the trained fixtures that many tests read: a run of hundreds of steps takes about half as
   long on 1 device as on this session's 8 simulated devices (the same 2 cores), and its programs
-  are optimised for speed rather than compile time. The tests assert 8-vs-1 equality elsewhere.
+  are optimised for speed (XLA's default) rather than compile time. Short runs whose time goes to
+  compiling pass `fast_compile` (the tiny GAN: 56 s -> 22 s; a 300-step run of the tiny digit CNN:
+  15 s -> 10 s; but 400 autoencoder steps or 150 face steps run slower with it). The tests assert
+  8-vs-1 equality elsewhere.
   """
   import pickle  # pylint: disable=g-import-not-at-top
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   config_path = workdir.parent / f'{workdir.name}_config.pkl'
   config_path.write_bytes(pickle.dumps(config))
-  env = {**os.environ, **one_device_env(devices)}
+  env = {**os.environ, **one_device_env(devices, fast_compile)}
   result = zygote.run([sys.executable, '-c', _TRAIN_SCRIPT, str(config_path), str(workdir)],
                       cwd=REPO_ROOT, env=env, timeout=1800)
   assert result.returncode == 0, result.stderr[-3000:]
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def train_once_per_run(name: str, config,
-                       tmp_path_factory) -> tuple[pathlib.Path, dict[str, float]]:
+def train_once_per_run(name: str, config, tmp_path_factory,
+                       fast_compile: bool = False) -> tuple[pathlib.Path, dict[str, float]]:
   """(workdir, summary) of `train_in_fresh_process(config, ...)`, trained once per test run even
   across pytest-xdist workers: the first worker that asks trains under a file lock, the others wait
   for it and read the same workdir (read-only)."""
@@ -199,7 +205,8 @@ def train_once_per_run(name: str, config,
   with open(root / f'{name}.lock', 'w') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     if not summary_path.exists():
-      summary_path.write_text(json.dumps(train_in_fresh_process(config, workdir)))
+      summary_path.write_text(json.dumps(train_in_fresh_process(config, workdir,
+                                                                fast_compile=fast_compile)))
   return workdir, json.loads(summary_path.read_text())
 
 

@@ -15,5 +15,6 @@ def digit_classifier(tmp_path_factory) -> tuple[pathlib.Path, dict[str, float]]:
   embedded digits (about 90% held out); trained on the first call of the test run."""
   if 'digits' not in _CACHE:
     config = small_cnn_config(num_steps=300, eval_every=300, checkpoint_every=300)
-    _CACHE['digits'] = train_once_per_run('digit_classifier', config, tmp_path_factory)
+    _CACHE['digits'] = train_once_per_run('digit_classifier', config, tmp_path_factory,
+                                          fast_compile=True)
   return _CACHE['digits']

@@ -262,7 +262,7 @@ def trained_gan(tmp_path_factory, judge):
   workdir = tmp_path_factory.mktemp('dcgan')
   config = gan_config(quality__classifier_workdir=str(judge), samples__pixel_art=True,
                       model__categorical_code=10)
-  return workdir, train_in_fresh_process(config, workdir)
+  return workdir, train_in_fresh_process(config, workdir, fast_compile=True)
 
 
 def test_short_run_measures_its_samples_and_draws_fixed_noise_grids(trained_gan):

@@ -99,5 +99,5 @@ def short_run(tmp_path_factory) -> ShortRun:
   pairs = number_pairs(300)
   path = write_pairs(root / 'pairs.txt', pairs)
   workdir = root / 'work'
-  summary = train_in_fresh_process(tiny_config(path), workdir)
+  summary = train_in_fresh_process(tiny_config(path), workdir, fast_compile=True)
   return ShortRun(pairs, path, workdir, summary)
