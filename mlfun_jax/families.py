@@ -51,6 +51,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   (final host state, last train and eval metrics). The workdir is locked for the whole run
   (`core.workdir_lock`): a second run on it stops with one line naming the first.
   """
+  if not str(workdir).strip():
+    raise UserError("--workdir is empty: give the folder for the run's checkpoints and metrics")
+  train.check_loop_config(config)
   with workdir_lock.held(workdir):  # Also while the family builds its data in the workdir.
     task = get(config.task).build(config, workdir)
     return train.run(task, config, workdir, stop_after_step, init_from)

@@ -243,6 +243,8 @@ def latest_run(workdir: str, task: str, noun: str,
   Raises:
     UserError: no checkpoint, a damaged one, or one of another task (`noun` names the wanted one).
   """
+  if not str(workdir).strip():
+    raise UserError("--workdir is empty: give the folder of a trained run")
   directory = os.path.join(workdir, "checkpoints")
   meta, step = latest_meta(directory)
   if meta.get("task") != task:

@@ -285,18 +285,32 @@ def batch_layout(global_batch_size: int) -> dict[str, int]:
 
 def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) -> int:
   """`config.num_steps` if set, else enough steps for `config.num_epochs` epochs."""
-  if config.get("num_steps"):
+  check_loop_config(config)
+  if config.get("num_steps") is not None:
     return int(config.num_steps)
   return max(1, math.ceil(config.num_epochs * num_train_examples / config.batch_size))
 
 
+def _is_integer(value: Any) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def check_loop_config(config: ml_collections.ConfigDict) -> None:
-  """Raises UserError naming the first loop field out of range."""
+  """Raises UserError naming the first loop field out of range: the run length (`num_steps` an
+  integer >= 1 when set, else `num_epochs` a finite number > 0), `batch_size` >= 1, the intervals."""
   for name, minimum in (("log_every", 1), ("max_inflight_steps", 1), ("keep_checkpoints", 1),
-                        ("eval_every", 0), ("checkpoint_every", 0)):
+                        ("eval_every", 0), ("checkpoint_every", 0), ("batch_size", 1)):
     value = config.get(name)
-    if not isinstance(value, int) or value < minimum:
+    if not _is_integer(value) or value < minimum:
       raise UserError(f"config field {name}={value!r} must be an integer >= {minimum}")
+  steps = config.get("num_steps")
+  if steps is not None and (not _is_integer(steps) or steps < 1):
+    raise UserError(f"config field num_steps={steps!r} must be an integer >= 1 (or unset, to "
+                    "train num_epochs passes over the data)")
+  epochs = config.get("num_epochs")
+  if steps is None and (isinstance(epochs, bool) or not isinstance(epochs, (int, float))
+                        or not math.isfinite(epochs) or epochs <= 0):
+    raise UserError(f"config field num_epochs={epochs!r} must be a finite number > 0")
 
 
 def check_workdir_paths(workdir: str) -> None:

@@ -222,3 +222,30 @@ def test_rerunning_a_finished_run_changes_nothing_and_reports_its_numbers(straig
   assert again == summary
   assert any('already finished (step 20 of 20)' in r.getMessage() for r in caplog.records)
   assert_trees_equal(again_state.params, state.params)
+
+
+@pytest.mark.parametrize('overrides, message', [
+    (dict(num_steps=0), r'num_steps=0 must be an integer >= 1 \(or unset'),
+    (dict(num_steps=-5), r'num_steps=-5 must be an integer >= 1'),
+    (dict(num_steps=None, num_epochs=0.0), r'num_epochs=0.0 must be a finite number > 0'),
+    (dict(num_steps=None, num_epochs=-1.0), r'num_epochs=-1.0 must be a finite number > 0'),
+    (dict(num_steps=None, num_epochs=float('nan')), r'num_epochs=nan must be a finite number'),
+    (dict(num_steps=None, num_epochs=float('inf')), r'num_epochs=inf must be a finite number'),
+    (dict(batch_size=0), r'batch_size=0 must be an integer >= 1'),
+    (dict(log_every=0), r'log_every=0 must be an integer >= 1'),
+])
+def test_a_run_length_or_interval_out_of_range_is_refused_before_anything_is_written(
+    tmp_path, overrides, message):
+  config = small_cnn_config()
+  for name, value in overrides.items():
+    config[name] = value
+  with pytest.raises(UserError, match=message):
+    families.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
+
+
+def test_an_empty_workdir_is_refused():
+  with pytest.raises(UserError, match=r'^--workdir is empty'):
+    families.train_and_evaluate(small_cnn_config(num_steps=2), '')
+  with pytest.raises(UserError, match=r'^--workdir is empty'):
+    inference.Classifier('')
