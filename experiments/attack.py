@@ -49,6 +49,8 @@ _EPSILON = flags.DEFINE_list("epsilon", None,
 _STEPS = flags.DEFINE_integer("steps", 20, "PGD steps, or the targeted attack's step budget.",
                               lower_bound=1)
 _STEP_SIZE = flags.DEFINE_float("step_size", None, "Step size (default 2.5 * epsilon / steps).")
+flags.register_validator("step_size", lambda value: value is None or value > 0,
+                         message="must be > 0 (a negative step walks away from the attack)")
 _RESTARTS = flags.DEFINE_integer("restarts", 1, "Untargeted PGD: random restarts.", lower_bound=1)
 _RANDOM_START = flags.DEFINE_bool("random_start", True, "PGD starts at a random point of the ball.")
 _TARGET = flags.DEFINE_string("target", None,

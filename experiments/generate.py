@@ -25,8 +25,9 @@ from absl import flags
 from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained character model.")
-_LENGTH = flags.DEFINE_integer("length", 500, "Characters to generate (level models: columns).",
-                               lower_bound=1)
+MAX_LENGTH = 1_000_000
+_LENGTH = flags.DEFINE_integer("length", 500, "Characters to generate (level models: columns); at "
+                               f"most {MAX_LENGTH:,}.", lower_bound=1, upper_bound=MAX_LENGTH)
 _TEMPERATURE = flags.DEFINE_float("temperature", 1.0, "Sampling temperature; 0 takes the argmax.",
                                   lower_bound=0.0)
 _TOP_K = flags.DEFINE_integer("top_k", 0, "Sample among the K most probable characters (0: all).",

@@ -18,7 +18,8 @@ from absl import flags
 from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained GAN.")
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "How many samples to draw.", lower_bound=1)
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "How many samples to draw (at most 4,096).",
+                                    lower_bound=1, upper_bound=4096)
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Folder for the grid of samples: samples_seed<S>.png "
     "(samples_seed<S>_code<K>.png with --code); default WORKDIR/generated.")
@@ -26,7 +27,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 _CODE = flags.DEFINE_integer("code", None, "Draw only this categorical code (GANs with one).")
 _COLUMNS = flags.DEFINE_integer("columns", 8, "Samples per row of the grid.", lower_bound=1)
 _PIXEL_ART = flags.DEFINE_bool("pixel_art", False, "NES palette and nearest-neighbour upsizing.")
-_SCALE = flags.DEFINE_integer("scale", 4, "Upsizing factor with --pixel_art.", lower_bound=1)
+_SCALE = flags.DEFINE_integer("scale", 4, "Upsizing factor with --pixel_art (at most 32).",
+                              lower_bound=1, upper_bound=32)
 flags.mark_flag_as_required("workdir")
 
 

@@ -13,6 +13,7 @@ config's fields and their defaults.
 import contextlib
 import importlib.util
 import logging as python_logging
+import math
 import os
 import re
 import sys
@@ -277,6 +278,25 @@ def print_help(argv: Sequence[str], main: Callable[[list[str]], None],
   sys.exit(0)
 
 
+def _finite_float_flags(module_name: str) -> None:
+  """Refuses NaN and inf for every float flag the entry point defines (a NaN weight or penalty
+  silently empties every answer)."""
+  for flag in flags.FLAGS.get_flags_for_module(module_name):
+    if isinstance(flag.parser, flags.FloatParser):
+      flags.register_validator(
+          flag.name, lambda value: value is None or math.isfinite(value),
+          message="must be a finite number (not NaN or inf)")
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with a bad flag as one `error: ...` line and exit status 2."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(f"{e}".splitlines()[0] if str(e) else type(e).__name__)
+    raise  # Not reached: fail exits.
+
+
 def run(main: Callable[[list[str]], None], config_flag: str | None = "config") -> None:
   """`absl.app.run(main)` after resolving a short config name and checking the config file and its
   overrides; `--help` / `--helpfull` print help (with a config: its fields) and exit 0.
@@ -295,4 +315,5 @@ def run(main: Callable[[list[str]], None], config_flag: str | None = "config") -
     with user_errors():
       sys.argv = [sys.argv[0]] + resolve_config_flag(sys.argv[1:], config_flag)
       check_config_overrides(sys.argv[1:], config_flag)
-  app.run(main)
+  _finite_float_flags(main.__module__)
+  app.run(main, flags_parser=_parse_flags)

@@ -15,6 +15,7 @@ import pytest
 
 from mlfun_jax.core import cli
 from tests.conftest import REPO_ROOT
+from tests.conftest import run_module
 
 BIN = pathlib.Path(sys.executable).parent
 # Console script -> (module, a flag of its own that --help must show).
@@ -188,3 +189,24 @@ def test_a_console_run_prints_no_tpu_probe_line(tmp_path):
                            capture_output=True, text=True, timeout=120, check=False)
   assert process.returncode == 0, process.stderr
   assert TPU_PROBE not in process.stderr
+
+
+@pytest.mark.parametrize('module, flag, message', [
+    ('predict', '--top_k=0', '0 is not a positive integer'),
+    ('translate', '--length_penalty=nan', 'must be a finite number (not NaN or inf)'),
+    ('transcribe', '--lm_weight=inf', 'must be a finite number (not NaN or inf)'),
+    ('evaluate_speech', '--lm_weight=nan', 'must be a finite number (not NaN or inf)'),
+    ('attack', '--step_size=-0.05', 'must be > 0 (a negative step walks away from the attack)'),
+    ('generate', '--length=20000000000', '20000000000 is not an integer in the range [1, 1000000]'),
+    ('sample', '--scale=1000', '1000 is not an integer in the range [1, 32]'),
+    ('sample', '--num_samples=100000', '100000 is not an integer in the range [1, 4096]'),
+    ('train', '--cpu_devices=abc', "invalid literal for int() with base 10: 'abc'"),
+])
+def test_a_bad_flag_is_one_line_and_exit_status_2(tmp_path, module, flag, message):
+  """Out-of-range, non-finite and unparsable flag values, before anything runs."""
+  extra = ['--config=cnn_mnist'] if module == 'train' else []
+  result = run_module(f'mlfun_jax.experiments.{module}', f'--workdir={tmp_path}', *extra, flag,
+                      'input')
+  assert result.returncode == 2 and result.stdout == ''
+  assert result.stderr.strip() == f'error: flag {flag}: {message}'
+  assert list(tmp_path.iterdir()) == []
