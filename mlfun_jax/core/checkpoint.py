@@ -19,6 +19,7 @@ import json
 import logging as logging_lib
 import os
 import shutil
+import time
 from typing import Any
 
 from absl import logging
@@ -107,12 +108,17 @@ class Checkpointer:
 
   def _remove_unfinished(self, step: int) -> None:
     """Removes what a failed save of `step` left (orbax's temporary folder), in process 0."""
-    if jax.process_index() != 0:
-      return
-    folder = epath.Path(self.directory)
-    for path in folder.glob(f"{step}.orbax-checkpoint-tmp*"):
-      shutil.rmtree(path, ignore_errors=True)
-    self._reload()
+    with contextlib.suppress(Exception):  # Joins orbax's writer threads: nothing writes after.
+      self._manager.close()
+    if jax.process_index() == 0:
+      for _ in range(50):
+        leftovers = list(epath.Path(self.directory).glob(f"{step}.orbax-checkpoint-tmp*"))
+        if not leftovers:
+          break
+        for path in leftovers:
+          shutil.rmtree(path, ignore_errors=True)
+        time.sleep(0.02)
+    self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
   def _verified(self, step: int, state: Any, meta: dict[str, Any]) -> Any:
     """`state` as read from `step`, after checking it against the checksums in `meta`."""
