@@ -147,7 +147,6 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
   batches = streams.StreamBatches(train_ids, start_id=start,
                                   sequence_length=config.sequence_length, seed=config.seed,
                                   **layout)
-  train.check_loop_config(config)
   num_steps = (int(config.num_steps) if config.num_steps is not None
                else max(1, math.ceil(config.num_epochs * batches.steps_per_epoch)))
   chunks = streams.eval_chunks([vocab.encode(d) for d in heldout.documents], start_id=start,

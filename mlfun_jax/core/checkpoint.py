@@ -88,7 +88,7 @@ class Checkpointer:
     """Writes `state` (a pytree of numpy/JAX arrays) and `meta` (JSON-able, plus the arrays'
     checksums) as step `step`."""
     meta = {**meta, CHECKSUMS: {"algorithm": checksums.ALGORITHM,
-                                "arrays": checksums.of_tree(jax.device_get(state))}}
+                                "arrays": checksums.of_tree(state)}}
     try:
       with _thread_errors_unlogged():
         self._manager.save(
@@ -310,11 +310,10 @@ def restore_run(workdir: str, *, task: str, noun: str,
 
 def _check_finite(state: Any, path: str) -> None:
   """UserError naming the first float array of `state` that holds NaN or inf."""
-  for key_path, leaf in jax.tree_util.tree_leaves_with_path(state):
-    leaf = np.asarray(leaf)
-    if np.issubdtype(leaf.dtype, np.inexact) and not np.all(np.isfinite(leaf)):
-      raise UserError(f"checkpoint {path} holds NaN or inf in "
-                      f"{checksums.path_name(key_path)}: its answers would be meaningless")
+  bad = checksums.first_non_finite(state)
+  if bad is not None:
+    raise UserError(f"checkpoint {path} holds NaN or inf in {checksums.path_name(bad)}: its "
+                    "answers would be meaningless")
 
 
 def as_json(value: Any) -> Any:

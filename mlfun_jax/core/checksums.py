@@ -60,3 +60,13 @@ def mismatches(tree: Any, expected: dict[str, str]) -> list[str]:
   return sorted(name for name in set(actual) | set(expected)
                 if name not in actual or name not in expected
                 or _sum(_as_saved(actual[name], expected[name])) != expected[name])
+
+
+def first_non_finite(tree: Any) -> tuple[Any, ...] | None:
+  """The key path of the first float array of `tree` holding NaN or inf; None when all are
+  finite."""
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    leaf = np.asarray(leaf)
+    if np.issubdtype(leaf.dtype, np.inexact) and not np.all(np.isfinite(leaf)):
+      return path
+  return None

@@ -35,6 +35,7 @@ import ml_collections
 import numpy as np
 
 from mlfun_jax.core import checkpoint
+from mlfun_jax.core import checksums
 from mlfun_jax.core import layout as layout_lib
 from mlfun_jax.core import metrics_writer
 from mlfun_jax.core import parallel
@@ -192,14 +193,13 @@ def _mean(records: list[dict[str, np.ndarray]]) -> dict[str, float]:
 
 def _check_finite(host_state, step: int, outputs: _TrainOutputs) -> None:
   """Raises TrainingDivergedError when a float leaf of the state holds NaN or inf."""
-  for path, leaf in jax.tree_util.tree_leaves_with_path(host_state):
-    leaf = np.asarray(leaf)
-    if np.issubdtype(leaf.dtype, np.inexact) and not np.all(np.isfinite(leaf)):
-      kept = (f"step {outputs.last_good_checkpoint}" if outputs.last_good_checkpoint is not None
-              else "none")
-      raise TrainingDivergedError(
-          f"the train state {jax.tree_util.keystr(path)} holds NaN or inf at step {step}: "
-          f"training diverged; not saving it (last good checkpoint: {kept})")
+  bad = checksums.first_non_finite(host_state)
+  if bad is not None:
+    kept = (f"step {outputs.last_good_checkpoint}" if outputs.last_good_checkpoint is not None
+            else "none")
+    raise TrainingDivergedError(
+        f"the train state {jax.tree_util.keystr(bad)} holds NaN or inf at step {step}: "
+        f"training diverged; not saving it (last good checkpoint: {kept})")
 
 
 def evaluate(p_eval_step, replicated_state, batches: Iterable[Batch],
@@ -285,7 +285,6 @@ def batch_layout(global_batch_size: int) -> dict[str, int]:
 
 def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) -> int:
   """`config.num_steps` if set, else enough steps for `config.num_epochs` epochs."""
-  check_loop_config(config)
   if config.get("num_steps") is not None:
     return int(config.num_steps)
   return max(1, math.ceil(config.num_epochs * num_train_examples / config.batch_size))
