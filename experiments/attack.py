@@ -46,18 +46,21 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained classifier
 _ATTACK = flags.DEFINE_enum("attack", "pgd", robustness.ATTACKS, "Which attack.")
 _EPSILON = flags.DEFINE_list("epsilon", None,
                              "L-infinity bounds (pixels in [0, 1]), e.g. 0.1,0.2,0.3 or 8/255.")
-_STEPS = flags.DEFINE_integer("steps", 20, "PGD steps, or the targeted attack's step budget.",
-                              lower_bound=1)
+_STEPS = flags.DEFINE_integer("steps", 20, "PGD steps, or the targeted attack's step budget "
+                              "(at most 100,000).", lower_bound=1, upper_bound=100_000)
 _STEP_SIZE = flags.DEFINE_float("step_size", None, "Step size (default 2.5 * epsilon / steps).")
 flags.register_validator("step_size", lambda value: value is None or value > 0,
                          message="must be > 0 (a negative step walks away from the attack)")
-_RESTARTS = flags.DEFINE_integer("restarts", 1, "Untargeted PGD: random restarts.", lower_bound=1)
+_RESTARTS = flags.DEFINE_integer("restarts", 1, "Untargeted PGD: random restarts (at most 100).",
+                                 lower_bound=1, upper_bound=100)
 _RANDOM_START = flags.DEFINE_bool("random_start", True, "PGD starts at a random point of the ball.")
 _TARGET = flags.DEFINE_string("target", None,
                               "Target class (name or index): makes fgsm/pgd targeted; the "
                               "targeted attack's class (default: a random other class per image).")
 _THRESHOLD = flags.DEFINE_float("threshold", 0.98,
                                 "Targeted attack: stop once the target probability reaches this.")
+flags.register_validator("threshold", lambda value: 0 < value <= 1,
+                         message="must be a probability in (0, 1]")
 _NUM_EXAMPLES = flags.DEFINE_integer("num_examples", 0,
                                      "Attack N test images drawn at random with --seed (0: all).",
                                      lower_bound=0)
@@ -75,7 +78,8 @@ _INVERT = flags.DEFINE_enum("invert", "auto", image_files.INVERT_CHOICES,
 _FIT = flags.DEFINE_enum("fit", "auto", ("auto",) + image_files.FIT_CHOICES,
                          "--image: fit to the model's input (auto: as recorded with the checkpoint).")
 _CPU_DEVICES = flags.DEFINE_integer(
-    "cpu_devices", 0, "On CPU: XLA devices to split the processor into (0: one per core).")
+    "cpu_devices", 0, "On CPU: XLA devices to split the processor into (0: one per core).",
+    lower_bound=0, upper_bound=1024)
 flags.mark_flags_as_required(["workdir", "epsilon"])
 
 
@@ -85,6 +89,8 @@ def parse_epsilons(values: list[str]) -> list[float]:
   for value in values:
     try:
       epsilon = float(fractions.Fraction(value.strip()))
+    except OverflowError as e:
+      raise UserError(f"--epsilon={value} is outside [0, 1] (pixels are in [0, 1])") from e
     except (ValueError, ZeroDivisionError) as e:
       raise UserError(f"--epsilon={value!r} is not a number or fraction like 8/255") from e
     if not 0.0 <= epsilon <= 1.0:
@@ -107,7 +113,7 @@ def _test_split(config):
   data_dir)."""
   from mlfun_jax import data  # pylint: disable=g-import-not-at-top
   if _DATA_DIR.value:
-    config.data_dir = _DATA_DIR.value
+    config.data_dir = cli.check_data_dir(_DATA_DIR.value)
   return data.load_configured_dataset(config).test
 
 
@@ -128,7 +134,7 @@ def main(argv):
         name=_ATTACK.value, steps=_STEPS.value, step_size=_STEP_SIZE.value,
         random_start=_RANDOM_START.value, restarts=_RESTARTS.value,
         targeted=target is not None, threshold=_THRESHOLD.value)
-    out = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "attack")
+    out = cli.make_output_dir(_OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "attack"))
     if _IMAGE.value:
       images = classifier.load_image(_IMAGE.value, _INVERT.value, _FIT.value)[None]
       labels = classifier.logits(images).argmax(-1)  # The model's own answer plays the label.

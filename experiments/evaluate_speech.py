@@ -22,15 +22,18 @@ from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_multi_string("workdir", None, "Workdir of a trained speech recogniser; "
                                       "repeat the flag for an ensemble.")
-_BEAM = flags.DEFINE_integer("beam_width", 8, "Prefix beam width.", lower_bound=1)
+_BEAM = flags.DEFINE_integer("beam_width", 8, "Prefix beam width (at most 256).", lower_bound=1,
+                             upper_bound=256)
 _LM_WEIGHT = flags.DEFINE_float("lm_weight", 1.0, "Weight of the word-list LM.")
 _ADAPT_STEPS = flags.DEFINE_integer("adapt_steps", 20, "Steps of unsupervised speaker adaptation "
-                                    "(0: none).", lower_bound=0)
+                                    "(0: none; at most 10,000).", lower_bound=0,
+                                    upper_bound=10_000)
 _ADAPT_LR = flags.DEFINE_float("adapt_learning_rate", 0.01, "Adam learning rate of the adaptation.")
 _CROSS_FITTED = flags.DEFINE_bool("adapt_cross_fitted", True, "Decode each utterance with a "
                                   "transform fitted on the other half of its speaker's utterances.")
 _NUM_EXAMPLES = flags.DEFINE_integer("num_examples", 0, "Only the first N test utterances (0: all).",
                                      lower_bound=0)
+flags.register_validator("adapt_learning_rate", lambda value: value > 0, message="must be > 0")
 flags.mark_flag_as_required("workdir")
 
 

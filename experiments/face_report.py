@@ -13,6 +13,7 @@ threshold is picked (defaults: as the run was configured):
 """
 
 import json
+import math
 import os
 
 from absl import app
@@ -53,8 +54,21 @@ def read_report(workdir: str) -> dict:
   path = os.path.join(workdir, "report.json")
   if not os.path.isfile(path):
     raise UserError(f"{path} does not exist (is {workdir} a finished faces run?)")
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
+  try:
+    with open(path, encoding="utf-8") as f:
+      report = json.load(f)
+  except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise UserError(f"{path} is not a readable report (not JSON: {e}); run the faces run again or "
+                    "use --remeasure") from e
+  test = report.get("test") if isinstance(report, dict) else None
+  if not isinstance(test, dict) or not test:
+    raise UserError(f"{path} has no 'test' measures; is {workdir} a finished faces run?")
+  for name in MEASURES:
+    value = test.get(name)
+    if name in test and (isinstance(value, bool) or not isinstance(value, (int, float))
+                         or not math.isfinite(value)):
+      raise UserError(f"{path}: test measure {name!r} is {value!r}, not a finite number")
+  return report
 
 
 def remeasure(workdir: str, test_time_augmentation: bool | None,
@@ -78,6 +92,10 @@ def main(argv):
     raise app.UsageError("give one or more workdirs of faces runs")
   if (_TTA.value is not None or _IMPOSTORS.value) and not _REMEASURE.value:
     raise app.UsageError("--test_time_augmentation and --threshold_impostors need --remeasure")
+  repeated = sorted({w for w in argv[1:] if argv[1:].count(w) > 1})
+  if repeated:
+    raise app.UsageError(f"workdir {repeated[0]!r} is given more than once (it would count twice "
+                         "in the mean)")
   with cli.user_errors():
     reports = [remeasure(w, _TTA.value, _IMPOSTORS.value) if _REMEASURE.value else read_report(w)
                for w in argv[1:]]

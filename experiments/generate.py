@@ -36,8 +36,8 @@ _PRIME = flags.DEFINE_string("prime", "", "Text the sample continues (level mode
                              "stream, columns bottom-up, each ended by a newline).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the sampling.")
 _NUM_SAMPLES = flags.DEFINE_integer(
-    "num_samples", 1, "How many samples to draw (level models: levels, measured together).",
-    lower_bound=1)
+    "num_samples", 1, "How many samples to draw (level models: levels, measured together; at most "
+    "4,096).", lower_bound=1, upper_bound=4096)
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Text models: also write the samples to OUTPUT_DIR/text_seed<S>.txt. Level "
     "models: folder for level_seed<S>.txt and .png (level_seed<S>_<i>.* for several); default "
@@ -59,6 +59,8 @@ def main(argv):
                  temperature=_TEMPERATURE.value, top_k=_TOP_K.value)
   with cli.user_errors():
     trained = inference.TrainedCharRNN(_WORKDIR.value)
+    if _OUTPUT_DIR.value or trained.corpus_format == "levels":
+      cli.make_output_dir(_OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "generated"))
     if trained.corpus_format != "levels":
       samples = trained.text(_LENGTH.value, num=_NUM_SAMPLES.value, **options)
       print("\n\n".join(samples), flush=True)

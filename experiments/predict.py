@@ -9,7 +9,9 @@ Images of any size and format are converted to the model's input: grey or RGB, t
   model's size (LANCZOS) and the centre square is cropped, exactly as the training images were;
 - digit models: padded to a square with the border colour and resized, and dark-on-light images
   are inverted (see --invert).
---fit overrides the choice recorded in the checkpoint.
+--fit overrides the choice recorded in the checkpoint. A file that is not a readable image (or
+has more than 8192 x 8192 pixels) gets one `error:` line on stderr, the others are still answered,
+and the exit status is then 2.
 """
 
 import json
@@ -37,14 +39,21 @@ def main(argv):
   if not paths:
     raise app.UsageError("give one or more image files to classify")
   from mlfun_jax.classification import inference  # pylint: disable=g-import-not-at-top
+  failures = 0
   with cli.user_errors():
     classifier = inference.Classifier(_WORKDIR.value)
     for start in range(0, len(paths), _BATCH):
-      chunk = paths[start:start + _BATCH]
-      batch = np.stack([classifier.load_image(p, _INVERT.value, _FIT.value) for p in chunk])
-      for path, top in zip(chunk, classifier.predict(batch, _TOP_K.value)):
+      chunk, failed = cli.load_each(
+          paths[start:start + _BATCH],
+          lambda path: classifier.load_image(path, _INVERT.value, _FIT.value))
+      failures += failed
+      if not chunk:
+        continue
+      batch = np.stack([image for _, image in chunk])
+      for (path, _), top in zip(chunk, classifier.predict(batch, _TOP_K.value)):
         print(json.dumps({"path": path, "top": [[label, round(p, 6)] for label, p in top]}),
               flush=True)
+  cli.exit_if_failed(failures)
 
 
 def run():

@@ -12,8 +12,10 @@ searched recursively). Prints one line per image, in name order:
   ...,distance         with --show_distance: the distance to the nearest known face
 
 The default tolerance is the distance threshold picked on the validation people, saved with the
-checkpoint. There is no face detector: each image is taken as one aligned face (as the ORL
-images are), made grey and scaled/cropped to the network's input.
+checkpoint. A file that is not a readable image (or has more than 8192 x 8192 pixels), known or
+asked about, gets one `error:` line on stderr and is left out; the others are still answered, and
+the exit status is then 2. There is no face detector: each image is taken as one aligned face (as
+the ORL images are), made grey and scaled/cropped to the network's input.
 """
 
 import os
@@ -33,6 +35,8 @@ _TOLERANCE = flags.DEFINE_float(
     "threshold picked on the validation people, saved with the checkpoint).")
 _SHOW_DISTANCE = flags.DEFINE_boolean("show_distance", False,
                                       "Print the distance to the nearest known face too.")
+flags.register_validator("tolerance", lambda value: value is None or value >= 0,
+                         message="must be a distance >= 0")
 flags.mark_flag_as_required("workdir")
 
 UNKNOWN = "unknown_person"
@@ -63,8 +67,12 @@ def known_faces(known_dir: str) -> tuple[list[str], list[str]]:
 def unknown_images(path: str) -> list[str]:
   """The image file `path`, or the image files directly inside the folder `path`."""
   if os.path.isdir(path):
-    return [os.path.join(path, f) for f in face_data.face_files(path)
-            if os.path.isfile(os.path.join(path, f))]
+    found = [os.path.join(path, f) for f in face_data.face_files(path)
+             if os.path.isfile(os.path.join(path, f))]
+    if not found:
+      raise UserError(f"folder {path!r} holds no image files "
+                      f"({', '.join(face_data.FACE_EXTENSIONS)})")
+    return found
   if not os.path.exists(path):
     raise UserError(f"image or folder {path!r} does not exist")
   return [path]
@@ -96,13 +104,23 @@ def main(argv):
       raise UserError(f"the checkpoint in {_WORKDIR.value} has no validation threshold; give "
                       "--tolerance")
     names, paths = known_faces(known_dir)
-    known = embedder.embed_files(paths)
+    load = lambda path: face_data.load_face(path, embedder.image_shape)
+    name_of = dict(zip(paths, names))
+    known_loaded, failures = cli.load_each(paths, load)
+    if not known_loaded:
+      raise UserError(f"no readable face image in the known people folder {known_dir!r}")
+    known = embedder.embed(np.stack([face for _, face in known_loaded]))
+    names = [name_of[path] for path, _ in known_loaded]
     queries = unknown_images(target)
     for start in range(0, len(queries), 256):
-      chunk = queries[start:start + 256]
-      for path, (name, distance) in zip(chunk, name_faces(
-          known, names, embedder.embed_files(chunk), tolerance)):
+      chunk, failed = cli.load_each(queries[start:start + 256], load)
+      failures += failed
+      if not chunk:
+        continue
+      faces = embedder.embed(np.stack([face for _, face in chunk]))
+      for (path, _), (name, distance) in zip(chunk, name_faces(known, names, faces, tolerance)):
         print(format_line(path, name, distance, _SHOW_DISTANCE.value), flush=True)
+  cli.exit_if_failed(failures)
 
 
 def run():

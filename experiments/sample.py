@@ -40,10 +40,10 @@ def main(argv):
   from mlfun_jax.gan import pictures as gan_pictures  # pylint: disable=g-import-not-at-top
   with cli.user_errors():
     trained = inference.TrainedGAN(_WORKDIR.value)
+    output_dir = cli.make_output_dir(_OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "generated"))
     images = trained.sample(_NUM_SAMPLES.value, _SEED.value, code=_CODE.value)
     grid = gan_pictures.sample_grid(images, pixel_art=_PIXEL_ART.value, scale=_SCALE.value,
                                     columns=_COLUMNS.value)
-    output_dir = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "generated")
     name = f"samples_seed{_SEED.value}" + ("" if _CODE.value is None else f"_code{_CODE.value}")
     try:
       path = pictures.save_png(grid, os.path.join(output_dir, name + ".png"))

@@ -40,7 +40,8 @@ _INIT_FROM = flags.DEFINE_string(
     "init_from", None, "Another run's workdir: start from its newest weights with a fresh step "
     "count and optimizer (fine-tuning, a new schedule); ignored once --workdir has a checkpoint.")
 _CPU_DEVICES = flags.DEFINE_integer(
-    "cpu_devices", 0, "On CPU: XLA devices to split the processor into (0: one per core).")
+    "cpu_devices", 0, "On CPU: XLA devices to split the processor into (0: one per core).",
+    lower_bound=0, upper_bound=1024)
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", "", "host:port of process 0, for a multi-process run.")
 _NUM_PROCESSES = flags.DEFINE_integer(

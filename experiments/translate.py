@@ -8,7 +8,8 @@ input (read in batches of --batch_lines when stdin is a file or pipe, line by li
 terminal). Beam search with the checkpoint's beam width (config field decode.beam_size) and length
 penalty unless --beam_width / --length_penalty say otherwise (--beam_width=1: greedy).
 --output_dir=DIR writes DIR/attention.png, the attention weights of the first sentence's
-translation.
+translation. A sentence of more than 256 tokens is refused with one `error:` line on stderr (its
+output line stays empty, the others are translated) and the exit status is then 2.
 """
 
 import itertools
@@ -20,8 +21,8 @@ from absl import flags
 from mlfun_jax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a trained translator.")
-_BEAM = flags.DEFINE_integer("beam_width", None, "Beam width (1: greedy); default: the config's "
-                             "decode.beam_size.")
+_BEAM = flags.DEFINE_integer("beam_width", None, "Beam width (1: greedy; at most 256); default: "
+                             "the config's decode.beam_size.", lower_bound=1, upper_bound=256)
 _ALPHA = flags.DEFINE_float("length_penalty", None,
                             "GNMT length penalty alpha (0: none); default: the config's.")
 _OUTPUT_DIR = flags.DEFINE_string(
@@ -53,17 +54,24 @@ def main(argv):
                 "length_penalty": (decode.length_penalty if _ALPHA.value is None
                                    else _ALPHA.value)}
     inference.check_decode_settings(**settings)
-    first = None
+    if _OUTPUT_DIR.value:
+      cli.make_output_dir(_OUTPUT_DIR.value)
+    first, failures = None, 0
     for batch in _input_batches(argv[1:]):
-      for line in translator.translate(batch, **settings):
-        print(line, flush=True)
-      first = first if first is not None else batch[0]
+      loaded, failed = cli.load_each(batch, translator.check_length)
+      failures += failed
+      good = [sentence for sentence, _ in loaded]
+      translations = iter(translator.translate(good, **settings) if good else [])
+      for sentence in batch:  # A refused sentence keeps its line, empty.
+        print(next(translations) if sentence in good else "", flush=True)
+      first = first if first is not None or not good else good[0]
     if _OUTPUT_DIR.value and first is not None:
       path = os.path.join(_OUTPUT_DIR.value, "attention.png")
       try:
         attention_pictures.save_attention(path, *translator.attention(first, **settings))
       except OSError as e:
         cli.fail(f"cannot write to --output_dir={_OUTPUT_DIR.value!r}: {e.strerror or e}")
+  cli.exit_if_failed(failures)
 
 
 def run():

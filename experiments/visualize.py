@@ -33,7 +33,7 @@ def main(argv):
     trained = autoencoder_inference.TrainedAutoencoder(_WORKDIR.value)
     config = trained.config
     if _DATA_DIR.value is not None:
-      config.data_dir = _DATA_DIR.value
+      config.data_dir = cli.check_data_dir(_DATA_DIR.value)
     dataset = autoencoder.prepare_dataset(config)
     report = autoencoder_pictures.final_pictures_and_report(
         trained.model, config, trained.params, dataset, _WORKDIR.value)

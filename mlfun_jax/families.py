@@ -1,16 +1,19 @@
 """The experiment families by name (config field `task`), for the entry points.
 
 Each family is a package whose `task` module has `build(config, workdir) -> core.train.Task` and
-whose `config` module has `defaults()` and `FIELDS_ADDED_LATER`. The core loop never imports this
+whose `config` module has `defaults()`, `FIELDS_ADDED_LATER` and `FIELD_RULES` (the start-up checks
+of its fields, `core.config_checks`). The core loop never imports this
 registry: a new family adds its package and one line to `FAMILIES`, and nothing else changes.
 """
 
 import importlib
+import os
 from types import ModuleType
 from typing import Any
 
 import ml_collections
 
+from mlfun_jax.core import config_checks
 from mlfun_jax.core import train
 from mlfun_jax.core import workdir_lock
 from mlfun_jax.core.errors import UserError
@@ -38,8 +41,13 @@ def get(name: str) -> ModuleType:
 
 
 def config_module(name: str) -> ModuleType:
-  """The config module (`defaults()`, `FIELDS_ADDED_LATER`) of the family `name`."""
+  """The config module (`defaults()`, `FIELDS_ADDED_LATER`, `FIELD_RULES`) of the family `name`."""
   return importlib.import_module(_check_name(name) + ".config")
+
+
+def _has_checkpoints(workdir: str) -> bool:
+  folder = os.path.join(workdir, "checkpoints")
+  return os.path.isdir(folder) and any(name.isdigit() for name in os.listdir(folder))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -53,7 +61,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   if not str(workdir).strip():
     raise UserError("--workdir is empty: give the folder for the run's checkpoints and metrics")
+  if init_from and "://" not in init_from and not os.path.isdir(init_from) and not (
+      _has_checkpoints(workdir)):  # Once the workdir has one, init_from is not read.
+    raise UserError(f"--init_from={init_from} is not a run's folder (it does not exist or is a "
+                    "file)")
   train.check_loop_config(config)
+  config_checks.check_fields(config, config_module(config.task).FIELD_RULES)
   with workdir_lock.held(workdir):  # Also while the family builds its data in the workdir.
     task = get(config.task).build(config, workdir)
     return train.run(task, config, workdir, stop_after_step, init_from)

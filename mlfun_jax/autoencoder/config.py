@@ -7,11 +7,29 @@ vae_mnist.py) start from `defaults()` and set only what differs.
 import ml_collections
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.core import config_checks as cc
 from mlfun_jax.data import config as data_config
 
 # Every field of defaults() existed since the family's first config: only the loop's and the
 # optimizer's later fields can be missing from a saved run's config.
 FIELDS_ADDED_LATER = {**core_config.FIELDS_ADDED_LATER}
+
+# Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
+FIELD_RULES = {
+    **cc.LOOP_RULES,
+    **data_config.IMAGE_DATA_RULES,
+    "model.name": cc.Text(("autoencoder", "vae")),
+    "model.architecture": cc.Text(("dense", "conv")),
+    "model.widths": cc.Ints(1),
+    "model.bottleneck": cc.Integer(1),
+    "model.latent": cc.Integer(1),
+    "likelihood": cc.Text(("bernoulli", "gaussian")),
+    "gaussian_scale": cc.Positive(),
+    "binarize": cc.Text(("none", "dynamic")),
+    "noise": cc.Text(("none", "gaussian", "masking", "salt_and_pepper")),
+    "noise_level": cc.NonNegative(),
+    "exclude_class": cc.Integer(-1),
+}
 
 
 def defaults() -> ml_collections.ConfigDict:

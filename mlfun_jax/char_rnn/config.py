@@ -8,6 +8,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.core import config_checks as cc
 
 # Fields added after older runs were saved, with the value those runs had: the model had no
 # position inputs and levels were never mirrored (the code read these with .get and these
@@ -19,6 +20,32 @@ FIELDS_ADDED_LATER = {
     "model.max_position": 0,
     "model.previous_line_input": False,
     "heldout_first": 0,  # Held-out documents were named (heldout_names) or drawn.
+}
+
+# Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
+FIELD_RULES = {
+    **cc.LOOP_RULES,
+    "text_path": cc.Text(optional=True),
+    "corpus_format": cc.Text(("text", "levels")),
+    "heldout_names": cc.TupleOf(cc.Item(cc.Text(), "file names")),
+    "heldout_first": cc.Integer(0),
+    "heldout_fraction": cc.Fraction(),
+    "split_seed": cc.Integer(0),
+    "mirror_levels": cc.Boolean(),
+    "model.cell": cc.Text(("lstm", "gru")),
+    "model.embed_dim": cc.Integer(1),
+    "model.hidden": cc.Integer(1),
+    "model.num_layers": cc.Integer(1),
+    "model.dropout_rate": cc.Fraction(),
+    "model.max_position": cc.Integer(0),
+    "model.previous_line_input": cc.Boolean(),
+    "sequence_length": cc.Integer(1),
+    "eval_sequence_length": cc.Integer(1),
+    "ngram_orders": cc.Ints(1),
+    "sample_length": cc.Integer(1, 1_000_000),
+    "sample_temperature": cc.NonNegative(),
+    "num_sample_levels": cc.Integer(0, 4096),
+    "sample_level_columns": cc.Integer(1, 1_000_000),
 }
 
 

@@ -7,6 +7,7 @@ resnet_cifar10.py, cnn_mnist_adversarial.py) start from `defaults()` and set wha
 import ml_collections
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.core import config_checks as cc
 from mlfun_jax.data import config as image_data
 
 # Fields a config saved by an older run may lack, with the value that reproduces how it ran.
@@ -40,6 +41,42 @@ FIELDS_ADDED_LATER = {
     "adversarial": {"enabled": False, "epsilon": 0.3, "num_steps": 5, "relative_step_size": 0.5,
                     "random_start": True, "warmup_steps": 938, "eval_steps": 20},
     "adversarial.enabled": True,
+}
+
+# Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
+FIELD_RULES = {
+    **cc.LOOP_RULES,
+    **image_data.IMAGE_DATA_RULES,
+    "augment.shift": cc.Integer(0),
+    "augment.flip": cc.Boolean(),
+    "augment.rotate_degrees": cc.Number(0, 180),
+    "augment.blur_probability": cc.Number(0, 1),
+    "augment.blur_max_sigma": cc.NonNegative(),
+    "head": cc.Text(("softmax", "sigmoid")),
+    "positive_class": cc.Integer(0),
+    "label_smoothing": cc.Fraction(),
+    "test_time_flip": cc.Boolean(),
+    "model.name": cc.Text(("cnn", "resnet")),
+    "model.conv_features": cc.TupleOf(cc.Item(cc.AnyOf((cc.Integer(1), cc.Sizes(1)),
+                                                       "an integer >= 1 or a tuple of them"),
+                                              "integers >= 1 or tuples of them (one per block)"),
+                                      min_len=1),
+    "model.convs_per_block": cc.Integer(1),
+    "model.kernel_size": cc.Integer(1),
+    "model.dense_features": cc.Ints(1),
+    "model.dropout_rate": cc.Fraction(),
+    "model.stem_features": cc.Integer(1),
+    "model.stage_features": cc.Sizes(1),
+    "model.residual_stages": cc.Bools(),
+    "model.output_scale": cc.Positive(),
+    "model.bn_momentum": cc.Fraction(),
+    "adversarial.enabled": cc.Boolean(),
+    "adversarial.epsilon": cc.Number(0, 1, low_open=True),
+    "adversarial.num_steps": cc.Integer(1),
+    "adversarial.relative_step_size": cc.Positive(),
+    "adversarial.random_start": cc.Boolean(),
+    "adversarial.warmup_steps": cc.Integer(0),
+    "adversarial.eval_steps": cc.Integer(0),
 }
 
 

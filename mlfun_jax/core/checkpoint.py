@@ -251,6 +251,9 @@ def latest_run(workdir: str, task: str, noun: str,
   """
   if not str(workdir).strip():
     raise UserError("--workdir is empty: give the folder of a trained run")
+  if "://" not in str(workdir) and not os.path.isdir(workdir):
+    why = "is a file, not a run's folder" if os.path.exists(workdir) else "does not exist"
+    raise UserError(f"--workdir={workdir} {why}")
   directory = os.path.join(workdir, "checkpoints")
   meta, step = latest_meta(directory)
   if meta.get("task") != task:

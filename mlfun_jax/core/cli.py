@@ -11,6 +11,7 @@ config's fields and their defaults.
 """
 
 import contextlib
+import functools
 import importlib.util
 import logging as python_logging
 import math
@@ -18,6 +19,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -51,6 +53,56 @@ def user_errors():
   except OSError as e:
     where = f"{e.filename}: " if e.filename else ""
     fail(f"{where}{e.strerror or e}")
+
+
+def load_each(paths: Sequence[str], load: Callable[[str], Any]) -> tuple[list[tuple[str, Any]], int]:
+  """([(path, load(path))] of the inputs that load, the number that failed): each input whose
+  `load` raises UserError is reported on stderr as one `error: ...` line and left out, so one bad
+  file among several does not stop the others. A tool answers the rest, then exits with
+  `exit_if_failed`."""
+  loaded, failed = [], 0
+  for path in paths:
+    try:
+      loaded.append((path, load(path)))
+    except UserError as e:
+      print(f"error: {e}", file=sys.stderr, flush=True)
+      failed += 1
+  return loaded, failed
+
+
+def exit_if_failed(failed: int) -> None:
+  """Exits with status 2 when `failed` inputs were reported (`load_each`): the answers printed
+  are for the others."""
+  if failed:
+    sys.exit(EXIT_USER_ERROR)
+
+
+def make_output_dir(path: str, flag: str = "output_dir") -> str:
+  """Creates the folder `path` (and its parents) for a tool's output files before the tool does
+  its work, so a path that cannot hold files (a file, a folder under a file, no permission) is one
+  `error: cannot write to --output_dir=...` line and exit status 2 before anything is printed.
+  Bucket paths (gs://...) are left to the writes. Returns `path`."""
+  if "://" in path:
+    return path
+  try:
+    os.makedirs(path, exist_ok=True)
+    if not os.access(path, os.W_OK | os.X_OK):
+      raise PermissionError(13, "Permission denied")
+  except OSError as e:
+    fail(f"cannot write to --{flag}={path!r}: {e.strerror or e}")
+  return path
+
+
+def check_data_dir(path: str, flag: str = "data_dir") -> str:
+  """UserError unless `path` is an existing folder or .zip file (a data folder; bucket paths are
+  left to the reader). Returns `path`."""
+  if "://" in path:
+    return path
+  if not os.path.exists(path):
+    raise UserError(f"--{flag}={path} does not exist")
+  if not os.path.isdir(path) and not path.lower().endswith(".zip"):
+    raise UserError(f"--{flag}={path} is a file, not a data folder (or a .zip of one)")
+  return path
 
 
 def config_dir() -> str | None:
@@ -112,12 +164,16 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     raise UserError(f"config file {path!r} does not load: {type(e).__name__}: {e}") from e
   if not hasattr(module, "get_config"):
     raise UserError(f"config file {path!r} has no get_config() function (flag --config)")
+  call = f"get_config({argument!r})" if argument else "get_config()"
   try:
-    return module.get_config(argument) if argument else module.get_config()
+    config = module.get_config(argument) if argument else module.get_config()
   except Exception as e:  # pylint: disable=broad-except
-    call = f"get_config({argument!r})" if argument else "get_config()"
     raise UserError(f"config file {path!r}: {call} failed: {type(e).__name__}: {e} "
                     "(flag --config)") from e
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise UserError(f"config file {path!r}: {call} returned a {type(config).__name__}, not an "
+                    "ml_collections.ConfigDict (flag --config)")
+  return config
 
 
 def _flag_value(argv: Sequence[str], name: str) -> str | None:
@@ -316,4 +372,13 @@ def run(main: Callable[[list[str]], None], config_flag: str | None = "config") -
       sys.argv = [sys.argv[0]] + resolve_config_flag(sys.argv[1:], config_flag)
       check_config_overrides(sys.argv[1:], config_flag)
   _finite_float_flags(main.__module__)
-  app.run(main, flags_parser=_parse_flags)
+  app.run(functools.partial(_main_with_usage_line, main), flags_parser=_parse_flags)
+
+
+def _main_with_usage_line(main: Callable[[list[str]], None], argv: list[str]) -> None:
+  """`main(argv)` with a usage error (app.UsageError: missing or unexpected arguments) as one
+  `error: ...; see --help` line and exit status 2 (absl prints the whole usage text, status 1)."""
+  try:
+    main(argv)
+  except app.UsageError as e:
+    fail(f"{e} (see {os.path.basename(argv[0])} --help)")

@@ -3,6 +3,21 @@
 import ml_collections
 from ml_collections import config_dict
 
+from mlfun_jax.core import config_checks as cc
+
+# Start-up checks of those fields (core.config_checks).
+IMAGE_DATA_RULES = {
+    "dataset": cc.Text(),
+    "data_dir": cc.Text(optional=True),
+    "image_size": cc.AnyOf((cc.Integer(1, optional=True), cc.Sizes(2, 2)),
+                           "unset, an integer >= 1 or (height, width) integers >= 1"),
+    "channels": cc.OneOf((1, 3)),
+    "validation_fraction": cc.Fraction(),
+    "split_seed": cc.Integer(0),
+    "bad_images": cc.Text(("error", "skip")),
+    "cache_dir": cc.Text(optional=True),
+}
+
 
 def add_image_data_fields(config: ml_collections.ConfigDict, *, dataset: str = "embedded_mnist",
                           channels: int = 3) -> None:

@@ -101,6 +101,9 @@ def _classes(source: str, paths: list[str]) -> tuple[tuple[str, ...], np.ndarray
 def _decode_image(data: bytes, channels: int, image_size: int | None) -> np.ndarray:
   """Encoded JPEG or PNG bytes -> uint8 [H, W, channels] (resized and cropped when image_size)."""
   with Image.open(io.BytesIO(data), formats=('JPEG', 'PNG')) as image:
+    if image.width * image.height > images_lib.MAX_IMAGE_PIXELS:
+      raise ValueError(f'{image.width} x {image.height} pixels; at most '
+                       f'{images_lib.MAX_IMAGE_PIXELS:,} (8192 x 8192) are read')
     image.load()  # Decodes now, so truncated files raise here.
     mode = 'L' if channels == 1 else 'RGB'
     if image.mode != mode:

@@ -1,4 +1,14 @@
-"""Image files -> model inputs: any size and format to the model's [H, W, C] uint8 layout."""
+"""Image files -> model inputs: any size and format to the model's [H, W, C] uint8 layout.
+
+Images of more than `MAX_IMAGE_PIXELS` pixels (8192 x 8192) are refused before they are decoded:
+one decoded photo of that size already takes 200 MB, and a small file can claim a huge size (a
+decompression bomb).
+"""
+
+import contextlib
+import os
+import re
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -7,6 +17,7 @@ from PIL import UnidentifiedImageError
 from mlfun_jax.core.errors import UserError
 
 INVERT_CHOICES = ("auto", "yes", "no")
+MAX_IMAGE_PIXELS = 8192 * 8192
 FIT_CHOICES = ("pad", "crop")
 
 
@@ -50,21 +61,54 @@ def _pad_to_square_and_resize(pixels: np.ndarray, width: int, height: int) -> np
                     np.uint8)
 
 
+def _too_large(path: str, size: str) -> UserError:
+  return UserError(f"image {path!r} has {size} pixels; at most {MAX_IMAGE_PIXELS:,} (8192 x 8192) "
+                   "are read")
+
+
+@contextlib.contextmanager
+def open_image(path: str):
+  """`PIL.Image.open(path)` with its header read, not yet decoded, for a `with` block.
+
+  Raises:
+    UserError: naming the file when it is missing, a folder, not an image, or larger than
+      `MAX_IMAGE_PIXELS` (checked on the header, before anything is decoded).
+  """
+  if os.path.isdir(path):
+    raise UserError(f"{path!r} is a folder, not an image file")
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      image = Image.open(path)
+  except FileNotFoundError as e:
+    raise UserError(f"image file {path!r} does not exist") from e
+  except Image.DecompressionBombError as e:
+    pixels = re.search(r"\d+", str(e))  # "Image size (N pixels) exceeds limit of ..."
+    raise _too_large(path, f"{int(pixels.group()):,}" if pixels else "too many") from e
+  except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    raise UserError(f"{path!r} is not a readable image: {e}") from e
+  with image:
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+      raise _too_large(path, f"{width} x {height} = {width * height:,}")
+    if width == 0 or height == 0:
+      raise UserError(f"image {path!r} is empty ({width} x {height} pixels)")
+    yield image
+
+
 def load_image(path: str, shape: tuple[int, int, int], invert: str = "auto",
                fit: str = "pad") -> np.ndarray:
   """Reads an image file as uint8 [H, W, C] model input (see `to_model_input`).
 
   Raises:
-    UserError: naming the file when it is missing or not an image.
+    UserError: naming the file when it is missing, not an image or too large (`open_image`).
   """
-  try:
-    with Image.open(path) as image:
+  with open_image(path) as image:
+    try:
       image.load()
       return to_model_input(image, shape, invert, fit)
-  except FileNotFoundError as e:
-    raise UserError(f"image file {path!r} does not exist") from e
-  except (UnidentifiedImageError, OSError, ValueError) as e:
-    raise UserError(f"{path!r} is not a readable image: {e}") from e
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+      raise UserError(f"{path!r} is not a readable image: {e}") from e
 
 
 def resize_and_center_crop(image: Image.Image, size: int | tuple[int, int]) -> Image.Image:

@@ -8,6 +8,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.core import config_checks as cc
 
 # Fields of defaults() that configs saved by older runs lack, with the value those runs had: the
 # loss was the triplet loss with semi-hard mining (the CosFace block came with `loss` and was
@@ -21,6 +22,38 @@ FIELDS_ADDED_LATER = {
     "augment.erase": 0.0,
     "test_time_augmentation": False,
     "threshold_impostors": "validation",
+}
+
+# Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
+FIELD_RULES = {
+    **cc.LOOP_RULES,
+    "data_dir": cc.Text(optional=True),
+    "image_size": cc.AnyOf((cc.Sizes(2, 2), cc.OneOf((None,))),
+                           "(height, width) integers >= 1, or None"),
+    "people": cc.Ints(1, 3, 3),
+    "split_seed": cc.Integer(0),
+    "people_per_batch": cc.Integer(2),
+    "images_per_person": cc.Integer(2),
+    "loss": cc.Text(("triplet", "cosface", "triplet+cosface")),
+    "triplet.margin": cc.Positive(),
+    "triplet.squared": cc.Boolean(),
+    "triplet.mining": cc.Text(("semi_hard", "batch_hard")),
+    "cosface.scale": cc.Positive(),
+    "cosface.margin": cc.Number(0, 1),
+    "cosface.weight": cc.NonNegative(),
+    "augment.shift": cc.Integer(0),
+    "augment.flip": cc.Boolean(),
+    "augment.rotate_degrees": cc.Number(0, 180),
+    "augment.brightness": cc.Number(0, 1),
+    "augment.contrast": cc.Fraction(),
+    "augment.erase": cc.Number(0, 1),
+    "test_time_augmentation": cc.Boolean(),
+    "threshold_impostors": cc.Text(("validation", "validation+train")),
+    "model.conv_features": cc.Sizes(1),
+    "model.convs_per_block": cc.Integer(1),
+    "model.dense_features": cc.Ints(1),
+    "model.embedding_size": cc.Integer(1),
+    "model.dropout_rate": cc.Fraction(),
 }
 
 

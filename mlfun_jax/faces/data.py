@@ -15,8 +15,6 @@ import re
 from typing import Iterator
 
 import numpy as np
-from PIL import Image
-from PIL import UnidentifiedImageError
 
 from mlfun_jax.data import images
 from mlfun_jax.data import sources
@@ -134,11 +132,8 @@ def load_faces(root: str, *, sizes: tuple[int, int, int], seed: int,
   """
   people = list_face_folders(root)
   if image_shape is None:
-    try:
-      with Image.open(people[0][1][0]) as image:
-        width, height = image.size
-    except (UnidentifiedImageError, OSError) as e:
-      raise UserError(f'{people[0][1][0]!r} is not a readable image: {e}') from e
+    with images.open_image(people[0][1][0]) as image:
+      width, height = image.size
     image_shape = (height, width, 1)
   parts = split_people(len(people), tuple(sizes), seed)
   splits = {}

@@ -8,6 +8,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.core import config_checks as cc
 from mlfun_jax.data import config as image_data
 
 # Fields a config saved by an older run may lack, with the value that reproduces how it ran: the
@@ -31,6 +32,26 @@ def _adam() -> ml_collections.ConfigDict:
   optimizer.learning_rate = 2e-4
   optimizer.b1 = 0.5
   return optimizer
+
+# Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
+FIELD_RULES = {
+    **cc.LOOP_RULES,
+    **image_data.IMAGE_DATA_RULES,
+    "model.latent": cc.Integer(1),
+    "model.generator_features": cc.Integer(1),
+    "model.discriminator_features": cc.Integer(1),
+    "model.upsampling": cc.Text(("subpixel", "transpose")),
+    "model.generator_dense": cc.Integer(0),
+    "model.discriminator_dense": cc.Integer(0),
+    "model.discriminator_norm": cc.Text(("batch", "none")),
+    "model.categorical_code": cc.Integer(0),
+    "model.code_weight": cc.NonNegative(),
+    "model.ema_decay": cc.Fraction(),
+    "quality.classifier_workdir": cc.Text(optional=True),
+    "samples.num": cc.Integer(1, 4096),
+    "samples.pixel_art": cc.Boolean(),
+    "samples.pixel_art_scale": cc.Integer(1, 32),
+}
 
 
 def defaults() -> ml_collections.ConfigDict:

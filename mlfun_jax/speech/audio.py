@@ -294,7 +294,11 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
     samples = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
   else:
     raise UserError(f"audio file {path!r} has {8 * width}-bit samples; need 8, 16 or 32-bit PCM")
+  if rate <= 0:
+    raise UserError(f"audio file {path!r} says its sample rate is {rate} Hz")
   samples = samples[:len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
+  if not len(samples):
+    raise UserError(f"audio file {path!r} holds no audio (0 samples)")
   return samples.astype(np.float32), rate
 
 

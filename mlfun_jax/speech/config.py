@@ -9,6 +9,7 @@ reproduces what those runs did.
 import ml_collections
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.core import config_checks as cc
 from mlfun_jax.data import sources
 
 # The CTC output characters: class 0 is the blank, class i >= 1 is ALPHABET[i - 1].
@@ -29,6 +30,62 @@ FIELDS_ADDED_LATER = {
     "synthetic_voices": {"count": 0, "takes": 2, "seed": 0, "accented": 0.0},  # No voices.
     "synthetic_voices.accented": 0.0,
     "train_trim": {"fraction": 0.0, "top_db": (15.0, 30.0), "seed": 0},  # No trimming.
+}
+
+# Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
+FIELD_RULES = {
+    **cc.LOOP_RULES,
+    "dataset": cc.Text(("fsdd", "tfds_spoken_digit")),
+    "data_dir": cc.Text(optional=True),
+    "split": cc.Text(),
+    "alphabet": cc.Text(),
+    "phone_numbers.num_train": cc.Integer(1),
+    "phone_numbers.num_test": cc.Integer(1),
+    "phone_numbers.min_digits": cc.Integer(1),
+    "phone_numbers.max_digits": cc.Integer(1),
+    "phone_numbers.min_silence_s": cc.NonNegative(),
+    "phone_numbers.max_silence_s": cc.NonNegative(),
+    "phone_numbers.seed": cc.Integer(0),
+    "phone_numbers.train_min_digits": cc.Integer(0),
+    "phone_numbers.train_max_digits": cc.Integer(0),
+    "train_speeds": cc.TupleOf(cc.Item(cc.Number(0.25, 4.0), "speeds in [0.25, 4]"), min_len=1),
+    "synthetic_voices.count": cc.Integer(0),
+    "synthetic_voices.takes": cc.Integer(1),
+    "synthetic_voices.seed": cc.Integer(0),
+    "synthetic_voices.accented": cc.Number(0, 1),
+    "train_noise.fraction": cc.Number(0, 1),
+    "train_noise.snr_db": cc.Numbers(min_len=2, max_len=2),
+    "train_noise.seed": cc.Integer(0),
+    "train_trim.fraction": cc.Number(0, 1),
+    "train_trim.top_db": cc.Numbers(0, min_len=2, max_len=2),
+    "train_trim.seed": cc.Integer(0),
+    "audio.sample_rate": cc.Integer(1000, 192_000),
+    "audio.frame_ms": cc.Positive(),
+    "audio.hop_ms": cc.Positive(),
+    "audio.n_fft": cc.Integer(0),
+    "audio.window": cc.Text(("hann", "hamming", "rectangular")),
+    "audio.mel_bins": cc.Integer(0),
+    "audio.fmin": cc.NonNegative(),
+    "audio.fmax": cc.NonNegative(),
+    "audio.log_floor": cc.Positive(),
+    "audio.top_db": cc.NonNegative(),
+    "audio.mfcc": cc.Integer(0),
+    "audio.normalize": cc.Boolean(),
+    "audio.normalize_over": cc.Text(("utterance", "speaker")),
+    "buckets": cc.Sizes(1),
+    "spec_augment.enabled": cc.Boolean(),
+    "spec_augment.freq_masks": cc.Integer(0),
+    "spec_augment.freq_width": cc.Integer(0),
+    "spec_augment.time_masks": cc.Integer(0),
+    "spec_augment.time_width": cc.Integer(0),
+    "spec_augment.freq_warp": cc.Fraction(),
+    "model.conv_features": cc.Ints(1),
+    "model.conv_strides": cc.Ints(1),
+    "model.conv_kernel": cc.Integer(1),
+    "model.cell": cc.Text(("gru", "lstm")),
+    "model.hidden": cc.Integer(1),
+    "model.num_layers": cc.Integer(1),
+    "model.dropout_rate": cc.Fraction(),
 }
 
 

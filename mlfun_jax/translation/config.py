@@ -9,6 +9,7 @@ import os
 import ml_collections
 
 from mlfun_jax.core import config as core_config
+from mlfun_jax.core import config_checks as cc
 from mlfun_jax.data import sources
 
 # Fields added after older runs were saved, with the value those runs had: the translation fields
@@ -17,6 +18,39 @@ from mlfun_jax.data import sources
 FIELDS_ADDED_LATER = {
     **core_config.FIELDS_ADDED_LATER,
     "optimizer.momentum": 0.9,
+}
+
+# Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
+FIELD_RULES = {
+    **cc.LOOP_RULES,
+    "data_path": cc.Text(),
+    "languages": cc.TupleOf(cc.Item(cc.Text(), "language names"), 2, 2),
+    "direction": cc.Text(("forward", "reverse")),
+    "validation_fraction": cc.Fraction(),
+    "test_fraction": cc.Fraction(),
+    "split_seed": cc.Integer(0),
+    "tokenizer.kind": cc.Text(("subwords", "characters")),
+    "tokenizer.model_type": cc.Text(("unigram", "bpe")),
+    "tokenizer.source_vocab_size": cc.Integer(8),
+    "tokenizer.target_vocab_size": cc.Integer(8),
+    "max_source_tokens": cc.Integer(1),
+    "max_target_tokens": cc.Integer(3),
+    "buckets": cc.Sizes(1),
+    "model.embed_dim": cc.Integer(1),
+    "model.hidden": cc.Integer(2),
+    "model.encoder_layers": cc.Integer(1),
+    "model.decoder_layers": cc.Integer(1),
+    "model.cell": cc.Text(("gru", "lstm")),
+    "model.attention": cc.Text(("additive", "multiplicative")),
+    "model.dropout_rate": cc.Fraction(),
+    "label_smoothing": cc.Fraction(),
+    "decode.beam_size": cc.Integer(1),
+    "decode.length_penalty": cc.NonNegative(),
+    "decode.batch_size": cc.Integer(1),
+    "decode.max_length_ratio": cc.Positive(),
+    "decode.max_length_extra": cc.Integer(0),
+    "num_test_sentences": cc.Integer(0),
+    "num_samples": cc.Integer(0),
 }
 
 

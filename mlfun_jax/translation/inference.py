@@ -26,6 +26,9 @@ from mlfun_jax.translation import subwords
 
 # Ids a translation never contains.
 _NEVER_DECODED = (subwords.PAD, subwords.UNKNOWN, subwords.BOS)
+# Longest sentence translated, in source tokens (a translator trains on sentences of up to
+# max_source_tokens, 40 by default); a longer one is refused rather than decoded for minutes.
+MAX_SENTENCE_TOKENS = 256
 
 
 def check_decode_settings(beam_size: int, length_penalty: float, *,
@@ -120,12 +123,26 @@ class Translator:
         lengths = np.array([len(ids[i]) for i in rows], np.int32)
         yield chosen, source, lengths
 
+  def check_length(self, sentence: str) -> None:
+    """UserError when `sentence` (one str) has more than MAX_SENTENCE_TOKENS source tokens."""
+    count = len(self.source_tokenizer.encode(sentence))
+    if count > MAX_SENTENCE_TOKENS:
+      shown = sentence if len(sentence) <= 40 else sentence[:40] + "..."
+      raise UserError(f"sentence {shown!r} has {count} tokens; at most {MAX_SENTENCE_TOKENS} are "
+                      "translated (split it)")
+
   def translate(self, sentences: list[str], *, beam_size: int = 1,
                 length_penalty: float = 0.6) -> list[str]:
     """Translations of `sentences` (a list of str, not one str; greedy for beam_size 1, else beam
-    search), one str each, in order."""
+    search), one str each, in order.
+
+    Raises:
+      UserError: a sentence of more than MAX_SENTENCE_TOKENS tokens (`check_length`).
+    """
     checks.check_texts(sentences, name="sentences")
     check_decode_settings(beam_size, length_penalty)
+    for sentence in sentences:
+      self.check_length(sentence)
     out = [""] * len(sentences)
     what = "greedy decoding" if beam_size == 1 else f"beam-{beam_size} decoding"
     with progress.Counter(what, total=len(sentences), unit="sentences") as counter:

@@ -14,6 +14,8 @@ import pytest
 from mlfun_jax import families
 from mlfun_jax.core import checkpoint
 from mlfun_jax.core import config as core_config
+from mlfun_jax.core import config_checks
+from mlfun_jax.core.errors import UserError
 from tests.conftest import REPO_ROOT
 
 CONFIG_DIR = REPO_ROOT / 'experiments' / 'configs'
@@ -66,3 +68,53 @@ def test_saved_config_reads_back_as_todays_config(path, monkeypatch):
 
 def test_every_config_file_has_a_saved_copy():
   assert {p.stem for p in CONFIG_FILES} == {p.stem for p in SAVED_DIR.glob('*.json')}
+
+
+@pytest.mark.parametrize('path', CONFIG_FILES, ids=lambda p: p.stem)
+def test_every_field_of_a_config_file_has_a_start_up_rule_it_passes(path):
+  config = load_config(path)
+  rules = families.config_module(config.task).FIELD_RULES
+  assert config_checks.unchecked_fields(config, rules) == []
+  config_checks.check_fields(config, rules)
+
+
+@pytest.mark.parametrize('task', sorted(families.FAMILIES))
+def test_every_family_default_has_a_start_up_rule_it_passes(task):
+  module = families.config_module(task)
+  assert config_checks.unchecked_fields(module.defaults(), module.FIELD_RULES) == []
+  config_checks.check_fields(module.defaults(), module.FIELD_RULES)
+
+
+@pytest.mark.parametrize('rule, good, bad, message', [
+    (config_checks.Integer(1), [1, 10**9], [0, -5, 1.0, True, 'a', None],
+     'must be an integer >= 1'),
+    (config_checks.Integer(1, optional=True), [None, 3], [0], 'must be an integer >= 1 (or unset)'),
+    (config_checks.Fraction(), [0.0, 0.5, 0], [1.0, -0.1, float('nan'), float('inf'), '0.5'],
+     'must be a finite number in [0.0, 1.0)'),
+    (config_checks.Positive(), [1e-9, 3], [0, -1, float('nan')], 'must be a finite number > 0.0'),
+    (config_checks.Sizes(), [(8,), [8, 16]], [(), ('a', 'b'), (0, 16), (8.0,), 8],
+     'must be a tuple of integers >= 1 (1 or more items)'),
+    (config_checks.Sizes(nested=True), [((8,), (16, 16))], [(8, 16), ((8,), (0,))],
+     'must be a tuple of tuples of integers >= 1 (1 or more items)'),
+    (config_checks.Numbers(min_len=2, max_len=2), [(10.0, 40)], [(1.0,), (1.0, float('nan'))],
+     'must be a tuple of finite numbers (2 to 2 items)'),
+    (config_checks.Text(('a', 'b')), ['a'], ['c', 1, None], 'must be one of a, b'),
+    (config_checks.OneOf((1, 3)), [1, 3], [2, True], 'must be one of 1, 3'),
+    (config_checks.Boolean(), [True, False], [1, 'True'], 'must be True or False'),
+])
+def test_rules_pass_good_values_and_name_the_range_of_bad_ones(rule, good, bad, message):
+  for value in good:
+    assert rule.problem(value) is None, value
+  for value in bad:
+    assert rule.problem(value) is not None and rule.problem(value).startswith(message[:12]), value
+  assert rule.problem(bad[0]) == message
+
+
+def test_the_first_field_that_breaks_its_rule_is_named():
+  config = families.config_module('classification').defaults()
+  config.model.dropout_rate = 1.5
+  with pytest.raises(UserError, match=r'^config field model.dropout_rate=1.5 must be a finite '
+                     r'number in \[0.0, 1.0\)$'):
+    config_checks.check_fields(config, families.config_module('classification').FIELD_RULES)
+  assert config_checks.rule_for('generator_optimizer.learning_rate', config_checks.LOOP_RULES) \
+      == config_checks.NonNegative()

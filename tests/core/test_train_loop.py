@@ -236,7 +236,7 @@ def test_init_from_another_model_or_no_checkpoint_is_named(warm_source, tmp_path
                              init_from=str(source))
   assert not (tmp_path / 'b' / 'checkpoints').exists() or not list(
       (tmp_path / 'b' / 'checkpoints').iterdir())
-  with pytest.raises(UserError, match=r'no checkpoints in .*missing'):
+  with pytest.raises(UserError, match=r"--init_from=.*missing is not a run's folder"):
     families.train_and_evaluate(small_cnn_config(), str(tmp_path / 'c'),
                              init_from=str(tmp_path / 'missing'))
 

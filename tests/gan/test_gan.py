@@ -9,7 +9,6 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from mlfun_jax.core import cli
 from mlfun_jax.core import parallel
 from mlfun_jax.gan import sample_quality
 from mlfun_jax import families
@@ -22,28 +21,9 @@ from mlfun_jax.gan import model as models
 from mlfun_jax.gan import pictures as gan_pictures
 from mlfun_jax.gan import task as gan
 from tests.conftest import refused
-from tests.conftest import apply_overrides
-from tests.conftest import REPO_ROOT
 from tests.conftest import run_module
-from tests.conftest import train_in_fresh_process
 
-CONFIG = REPO_ROOT / 'experiments' / 'configs' / 'dcgan_mnist.py'
-
-
-def gan_config(**overrides):
-  """dcgan_mnist.py shrunk for tests ('__' for dots in override names)."""
-  config = cli.load_config_file(str(CONFIG))
-  config.model.generator_features = 16
-  config.model.discriminator_features = 16
-  config.model.latent = 16
-  config.model.generator_dense = 32
-  config.model.discriminator_dense = 32
-  config.batch_size = 64
-  config.num_steps = 60
-  config.log_every = 20
-  config.eval_every = 30
-  config.checkpoint_every = 30
-  return apply_overrides(config, overrides)
+from tests.gan.conftest import gan_config
 
 
 @pytest.fixture(scope='module')
@@ -249,20 +229,6 @@ def test_quality_sums_give_the_statistics_of_the_features():
                                 rel=1e-4)
   np.testing.assert_array_equal(counts, sample_quality.class_histogram(
       np.asarray(probabilities[:250])))
-
-
-@pytest.fixture(scope='module')
-def judge(digit_classifier):
-  """A small digit classifier to judge the samples (shared with the other test folders)."""
-  return digit_classifier[0]
-
-
-@pytest.fixture(scope='module')
-def trained_gan(tmp_path_factory, judge):
-  workdir = tmp_path_factory.mktemp('dcgan')
-  config = gan_config(quality__classifier_workdir=str(judge), samples__pixel_art=True,
-                      model__categorical_code=10)
-  return workdir, train_in_fresh_process(config, workdir, fast_compile=True)
 
 
 def test_short_run_measures_its_samples_and_draws_fixed_noise_grids(trained_gan):

@@ -465,4 +465,4 @@ def test_transcribe_cli_on_a_tiny_trained_checkpoint(tmp_path, fake_fsdd, tiny_r
   assert all(line['count'] == 12 for line in lines)  # --num_examples: the first 12 utterances.
   missing = run_module('mlfun_jax.experiments.transcribe',
                        f'--workdir={tmp_path / "none"}', wavs[0])
-  assert missing.returncode == cli.EXIT_USER_ERROR and 'no checkpoints' in missing.stderr
+  assert missing.returncode == cli.EXIT_USER_ERROR and 'none does not exist' in missing.stderr

@@ -108,4 +108,4 @@ def test_an_ensemble_of_two_tiny_recognisers(tmp_path, fake_fsdd, tiny_recognise
   missing = run_module('mlfun_jax.experiments.transcribe',
                        flags[0], f'--workdir={tmp_path / "none"}',
                        *wavs, '--beam_width=2')
-  assert_one_line_error(missing, 'no checkpoints', 'none')
+  assert_one_line_error(missing, 'does not exist', 'none')

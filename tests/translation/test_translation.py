@@ -516,7 +516,7 @@ def test_short_run_reports_translates_and_resumes(short_run, tmp_path):
   assert piped.stdout.splitlines() == saved.translate(
       lines, beam_size=decode.beam_size, length_penalty=decode.length_penalty)
   missing = run_module('mlfun_jax.experiments.translate', f'--workdir={tmp_path / "none"}', 'one')
-  assert missing.returncode == cli.EXIT_USER_ERROR and 'no checkpoints' in missing.stderr
+  assert missing.returncode == cli.EXIT_USER_ERROR and 'none does not exist' in missing.stderr
 
   # Resume with more steps, after the data gained characters: the saved tokenisers are kept.
   _write_pairs(path, pairs + [(f'zero {e}', f'cero {s}') for e, s in zip(ENGLISH, SPANISH)])
