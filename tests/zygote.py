@@ -33,7 +33,7 @@ import threading
 import traceback
 
 # What the commands import first; none of it initialises a JAX backend or defines a flag.
-PRELOAD = ('numpy', 'scipy.linalg', 'jax', 'jax.numpy', 'flax.linen', 'optax',
+PRELOAD = ('numpy', 'scipy.linalg', 'scipy.signal', 'jax', 'jax.numpy', 'flax.linen', 'optax',
            'orbax.checkpoint', 'absl.app', 'absl.flags', 'absl.logging', 'ml_collections',
            'PIL.Image', 'matplotlib.pyplot', 'tensorboardX', 'mlfun_jax.families',
            'mlfun_jax.core.cli')
