@@ -10,9 +10,12 @@ OUTPUT_DIR/text_seed<S>.txt. Level models generate `--num_samples` levels of `--
 each, print them in the corpus' row layout (a blank line after each), write each to
 OUTPUT_DIR/level_seed<S>.txt and .png (level_seed<S>_<i>.txt/.png for several; one coloured square
 per tile; OUTPUT_DIR defaults to WORKDIR/generated), and print their measures as one JSON line
-(valid columns, well-formed pipes, novelty against the training levels). --temperature=0 always
-takes the most probable character; --top_k=K samples among the K most probable. The same --seed
-gives the same sample.
+(valid columns, well-formed pipes, novelty against the training levels, the share the A* agent
+finishes: `mlfun_jax.char_rnn.playability`; each level's PNG draws the agent's path). Every level
+is a rectangle: its columns all have one height, drawn from the training levels' heights or given
+with --height. --playable_only keeps only levels the agent finishes (at most --max_tries drawn).
+--temperature=0 always takes the most probable character; --top_k=K samples among the K most
+probable. The same --seed gives the same sample.
 """
 
 import json
@@ -42,6 +45,15 @@ _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Text models: also write the samples to OUTPUT_DIR/text_seed<S>.txt. Level "
     "models: folder for level_seed<S>.txt and .png (level_seed<S>_<i>.* for several); default "
     "WORKDIR/generated.")
+_HEIGHT = flags.DEFINE_integer(
+    "height", None, "Level models: rows of every generated level (default: drawn per level from "
+    "the training levels' heights). Every column has exactly this many tiles.", lower_bound=1,
+    upper_bound=1024)
+_PLAYABLE_ONLY = flags.DEFINE_bool(
+    "playable_only", False, "Level models: keep only levels the A* agent finishes (drawing more "
+    "with the next seeds), at most --max_tries levels in all.")
+_MAX_TRIES = flags.DEFINE_integer("max_tries", 256, "With --playable_only: levels drawn at most "
+                                  "before giving up.", lower_bound=1, upper_bound=100_000)
 flags.mark_flag_as_required("workdir")
 
 
@@ -62,6 +74,9 @@ def main(argv):
     if _OUTPUT_DIR.value or trained.corpus_format == "levels":
       cli.make_output_dir(_OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "generated"))
     if trained.corpus_format != "levels":
+      if _HEIGHT.value is not None or _PLAYABLE_ONLY.value:
+        raise UserError("--height and --playable_only are for level models; "
+                        f"{_WORKDIR.value} holds a text model")
       samples = trained.text(_LENGTH.value, num=_NUM_SAMPLES.value, **options)
       print("\n\n".join(samples), flush=True)
       if _OUTPUT_DIR.value:
@@ -71,17 +86,17 @@ def main(argv):
         except OSError as e:
           cli.fail(f"cannot write to --output_dir={_OUTPUT_DIR.value!r}: {e.strerror or e}")
       return
-    generated = trained.levels(_NUM_SAMPLES.value, _LENGTH.value, **options)
+    generated, paths = _levels(trained, options)
     output_dir = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "generated")
     prefix = os.path.join(output_dir, f"level_seed{_SEED.value}")
     written = []
     for i, columns in enumerate(generated):
       try:
-        written += level_pictures.write_level(columns, trained.level_height,
-                                              prefix if len(generated) == 1 else f"{prefix}_{i}")
+        written += level_pictures.write_level(
+            columns, None, prefix if len(generated) == 1 else f"{prefix}_{i}", path=paths[i])
       except OSError as e:
         cli.fail(f"cannot write to --output_dir={output_dir!r}: {e.strerror or e}")
-      print("\n".join(levels.rows_of(columns, trained.level_height)) + "\n", flush=True)
+      print("\n".join(levels.rows_of(columns)) + "\n", flush=True)
     try:
       corpus = text.read_corpus(trained.config.text_path, "levels")
     except UserError as e:
@@ -91,7 +106,35 @@ def main(argv):
       training = [rows for name, rows in zip(corpus.names, corpus.levels)
                   if name in trained.training_documents]
       measures = level_quality.level_report(generated, training)
+    measures["playable_share"] = sum(p is not None for p in paths) / len(paths)
     print(json.dumps({"files": list(written), **measures}), flush=True)
+
+
+def _levels(trained, options) -> tuple[list[list[str]], list]:
+  """(--num_samples levels, the agent's path through each or None); with --playable_only, drawn
+  in rounds of --num_samples (seeds --seed, --seed + 1, ...) keeping the playable ones, until
+  there are enough or --max_tries levels were drawn (then one error line)."""
+  from mlfun_jax.char_rnn import levels as levels_lib  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.char_rnn import playability  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.core.errors import UserError  # pylint: disable=g-import-not-at-top
+  wanted, kept, tries = _NUM_SAMPLES.value, [], 0
+  seed = options["seed"]
+  while True:
+    batch = trained.levels(wanted, _LENGTH.value, height=_HEIGHT.value,
+                           **{**options, "seed": seed})
+    tries += len(batch)
+    for columns in batch:
+      path = playability.find_path(levels_lib.rows_of(columns), trained.solid_tiles)
+      if path is not None or not _PLAYABLE_ONLY.value:
+        kept.append((columns, path))
+    if len(kept) >= wanted or not _PLAYABLE_ONLY.value:
+      kept = kept[:wanted]
+      return [c for c, _ in kept], [p for _, p in kept]
+    if tries >= _MAX_TRIES.value:
+      raise UserError(f"--playable_only: {len(kept)} of {tries} levels drawn were playable, "
+                      f"{wanted} wanted; give up after --max_tries={_MAX_TRIES.value} (raise it, "
+                      "or lower --temperature)")
+    seed += 1
 
 
 def run():

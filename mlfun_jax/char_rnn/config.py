@@ -37,11 +37,11 @@ FIELD_RULES = {
     "model.hidden": cc.Integer(1),
     "model.num_layers": cc.Integer(1),
     "model.dropout_rate": cc.Fraction(),
-    "model.max_position": cc.Integer(0),
+    "model.max_position": cc.Integer(-1),
     "model.previous_line_input": cc.Boolean(),
-    "sequence_length": cc.Integer(1),
+    "sequence_length": cc.Integer(0),
     "eval_sequence_length": cc.Integer(1),
-    "ngram_orders": cc.Ints(1),
+    "ngram_orders": cc.Ints(0),
     "sample_length": cc.Integer(1, 1_000_000),
     "sample_temperature": cc.NonNegative(),
     "num_sample_levels": cc.Integer(0, 4096),
@@ -73,13 +73,14 @@ def defaults() -> ml_collections.ConfigDict:
   config.model.num_layers = 2  # Stacked recurrent layers.
   config.model.dropout_rate = 0.2  # Dropout between layers and before the softmax.
   # > 0: each character also gets a learned embedding of its position in its line (levels: its
-  # height in its column), clipped to this; 0 off.
+  # height in its column), clipped to this; 0 off; -1: the tallest level's column (levels).
   config.model.max_position = 0
   # With max_position > 0: the input that predicts a character also gets a learned embedding of the
   # character at its position in the previous line (levels: the tile to its left).
   config.model.previous_line_input = False
 
-  config.sequence_length = 128  # Steps of truncated backpropagation through time.
+  # Steps of truncated backpropagation through time (0: ten columns of the tallest level, or 128).
+  config.sequence_length = 128
   config.eval_sequence_length = 4096  # Held-out chunks, each read from a zero carry.
 
   config.optimizer.name = "adam"  # See core.config.optimizer_defaults.
@@ -89,9 +90,37 @@ def defaults() -> ml_collections.ConfigDict:
   config.optimizer.grad_clip_norm = 1.0  # Clip gradients to this global norm.
 
   # Baselines and samples in WORKDIR/report.json and WORKDIR/samples/ at the end.
-  config.ngram_orders = (3, 5, 7, 9)  # Kneser-Ney baselines (report.json gives each).
+  # Kneser-Ney baselines (report.json gives each); 0: a column and its marker, plus one (levels).
+  config.ngram_orders = (3, 5, 7, 9)
   config.sample_length = 2000  # Characters of the text sample.
   config.sample_temperature = 0.8  # Temperature of the samples (0: argmax).
   config.num_sample_levels = 8  # Levels generated (level corpora).
   config.sample_level_columns = 200  # Columns of each generated level.
+  return config
+
+
+# Columns of one training sequence when sequence_length is 0 (levels).
+COLUMNS_PER_SEQUENCE = 10
+TEXT_SEQUENCE_LENGTH = 128  # sequence_length 0 for text.
+
+
+def resolved_for_corpus(config: ml_collections.ConfigDict,
+                        level_heights: tuple[int, ...] = ()) -> ml_collections.ConfigDict:
+  """A copy of `config` with the fields that follow the corpus filled in from its level heights
+  (the training levels' heights; empty for text):
+  - sequence_length 0: COLUMNS_PER_SEQUENCE columns of the tallest level (markers included), or
+    TEXT_SEQUENCE_LENGTH characters of text;
+  - model.max_position -1: the tallest column plus its marker (every height gets its own
+    embedding);
+  - an ngram order 0: the tallest column plus its marker, plus one (the n-gram then sees the tile
+    beside the next one).
+  """
+  config = ml_collections.ConfigDict(config.to_dict())
+  column = max(level_heights) + 1 if level_heights else 0
+  if config.sequence_length == 0:
+    config.sequence_length = COLUMNS_PER_SEQUENCE * column if column else TEXT_SEQUENCE_LENGTH
+  if config.model.max_position == -1:
+    config.model.max_position = column or 0
+  config.ngram_orders = tuple(order or column + 1 for order in config.ngram_orders
+                              if order or column)
   return config

@@ -41,12 +41,33 @@ def render(rows: Sequence[str], scale: int = 8) -> np.ndarray:
   return picture
 
 
-def write_level(columns: Sequence[str], height: int, prefix: str) -> tuple[str, str]:
-  """Writes PREFIX.txt (rows, the corpus layout) and PREFIX.png (coloured tiles); returns both.
+PATH_COLOUR = (255, 255, 255)
 
-  `columns`: a list of str, each a column bottom to top (not one str: `levels.from_stream`).
+
+def draw_path(picture: np.ndarray, path: Sequence[tuple[int, int]], scale: int = 8) -> np.ndarray:
+  """A copy of a `render`ed picture with a dot in each tile (x, y) of `path` (y = 0 the top row;
+  tiles above the level are left out)."""
+  picture = picture.copy()
+  inset = max(scale // 3, 1)
+  for x, y in path:
+    if y >= 0:
+      picture[y * scale + inset:(y + 1) * scale - inset,
+              x * scale + inset:(x + 1) * scale - inset] = PATH_COLOUR
+  return picture
+
+
+def write_level(columns: Sequence[str], height: int | None, prefix: str,
+                path: Sequence[tuple[int, int]] | None = None) -> tuple[str, str]:
+  """Writes PREFIX.txt (rows, the corpus layout) and PREFIX.png (coloured tiles, and the agent's
+  `path` as white dots when given: `playability.find_path`); returns both file names.
+
+  `columns`: a list of str, each a column bottom to top (not one str: `levels.from_stream`);
+  `height`: the rows to write (None: the tallest column).
   """
   checks.check_texts(columns, name="columns")
   rows = levels_lib.rows_of(columns, height)
   files.write_text(prefix + ".txt", "\n".join(rows) + "\n")
-  return prefix + ".txt", pictures.save_png(render(rows), prefix + ".png")
+  picture = render(rows)
+  if path:
+    picture = draw_path(picture, path)
+  return prefix + ".txt", pictures.save_png(picture, prefix + ".png")

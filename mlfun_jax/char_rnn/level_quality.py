@@ -1,6 +1,6 @@
 """Is a generated Super Mario level well made? Three measures, each a share in [0, 1].
 
-- valid columns: columns of the training height made only of tiles seen in training;
+- valid columns: columns of a training level's height made only of tiles seen in training;
 - well-formed pipes: a pipe is a '<>' top with zero or more '[]' rows directly below it, aligned,
   ending on solid ground (a solid tile under both halves, or the bottom edge). Every '<' starts a
   candidate pipe; pipe tiles that belong to no candidate ('[' with nothing above, a lone '>', ...)
@@ -20,14 +20,15 @@ GROUND_TILES = "XS?QBb"  # Solid tiles a pipe can stand on (smb.json: 'solid', n
 WINDOW = 8
 
 
-def valid_column_share(columns: Sequence[str], height: int, tiles: str) -> float:
-  """Share of `columns` (a list of str, bottom to top) of length `height` holding only characters
-  of `tiles`."""
+def valid_column_share(columns: Sequence[str], height: int | Sequence[int], tiles: str) -> float:
+  """Share of `columns` (a list of str, bottom to top) of length `height` (or of one of the
+  lengths `height` lists) holding only characters of `tiles`."""
   checks.check_texts(columns, name="columns")
   if not columns:
     return 0.0
   allowed = set(tiles)
-  return sum(len(c) == height and set(c) <= allowed for c in columns) / len(columns)
+  heights = {height} if isinstance(height, int) else set(height)
+  return sum(len(c) in heights and set(c) <= allowed for c in columns) / len(columns)
 
 
 def _pipe_from(rows: Sequence[str], y: int, x: int, claimed: set) -> bool | None:
@@ -92,19 +93,19 @@ def level_report(generated: Sequence[Sequence[str]], training_levels: Sequence[S
   for name, group in (("generated", generated), ("training_levels", training_levels)):
     if isinstance(group, str) or any(isinstance(level, str) for level in group):
       raise checks.InputError(f"{name}: expected a list of levels, each a list of str, got a str")
-  height = levels_lib.typical_height(training_levels)
+  heights = {len(rows) for rows in training_levels}
   tiles = "".join(sorted({t for rows in training_levels for row in rows for t in row}))
   seen = {w for rows in training_levels for w in windows(levels_lib.columns_of(rows))}
   all_columns = [c for columns in generated for c in columns]
   good = total = cut = 0
   generated_windows = []
   for columns in generated:
-    g, t, c = pipe_counts(levels_lib.rows_of(columns, height))
+    g, t, c = pipe_counts(levels_lib.rows_of(columns))  # The level's own (tallest) height.
     good, total, cut = good + g, total + t, cut + c
     generated_windows += windows(columns)
   return {
       "columns": len(all_columns),
-      "valid_column_share": valid_column_share(all_columns, height, tiles),
+      "valid_column_share": valid_column_share(all_columns, sorted(heights), tiles),
       "pipes": total,
       "well_formed_pipe_share": good / total if total else float("nan"),
       "pipes_cut_by_edge": cut,

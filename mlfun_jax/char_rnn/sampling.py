@@ -82,6 +82,47 @@ def _sample(model, params, carry, last: jax.Array, key: jax.Array, length: int,
   return tokens.T, carry, last
 
 
+def sample_columns(model, params, carry, last: jax.Array, key: jax.Array, length: int,
+                   heights: jax.Array, positions: jax.Array, line_token: int,
+                   temperature: float = 1.0, top_k: int = 0):
+  """`sample` for level models, with every column exactly as tall as its level.
+
+  (int32 tokens [B, length], carry, int32 last [B], int32 positions [B]): the line token (the
+  end-of-column marker) is drawn exactly when a column holds `heights` [B] tiles (int32, one per
+  sample) and never before; `positions` [B] are the tiles already in each sample's current column
+  (int32, 0 after a marker) and come back updated for the next call.
+  """
+  checks.check_ids(last, name="last", vocab_size=model.vocab_size, rank=1, shape="[B]")
+  checks.check_ids(heights, name="heights", rank=1, shape="[B]")
+  checks.check_ids(positions, name="positions", rank=1, shape="[B]")
+  return _sample_columns(model, params, carry, last, key, length, jnp.asarray(heights, jnp.int32),
+                         jnp.asarray(positions, jnp.int32), line_token, temperature, top_k)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "length", "line_token"))
+def _sample_columns(model, params, carry, last, key, length, heights, positions, line_token,
+                    temperature=1.0, top_k=0):
+  temperature, top_k = jnp.asarray(temperature, jnp.float32), jnp.asarray(top_k, jnp.int32)
+
+  def step(state, step_key):
+    carry, last, position = state
+    carry, logits = model.apply({"params": params}, carry, last[:, None])
+    logits = logits[:, 0]
+    full = (position >= heights)[:, None]
+    is_line = jnp.arange(logits.shape[-1]) == line_token
+    # A full column may only end (the marker's logit is then the only finite one, also under
+    # top_k and temperature 0); an unfinished one may not.
+    logits = jnp.where(full, jnp.where(is_line, 0.0, -jnp.inf),
+                       jnp.where(is_line, -jnp.inf, logits))
+    token = choose(logits, step_key, temperature, top_k)
+    position = jnp.where(token == line_token, 0, position + 1)
+    return (carry, token, position), token
+
+  (carry, last, positions), tokens = jax.lax.scan(step, (carry, last, positions),
+                                                  jax.random.split(key, length))
+  return tokens.T, carry, last, positions
+
+
 def generate(model, params, prime_ids: np.ndarray, length: int, *, seed: int = 0,
              temperature: float = 1.0, top_k: int = 0, num: int = 1) -> np.ndarray:
   """int32 [num, length]: `num` continuations of `prime_ids` (integer [P], P >= 1, ids in

@@ -37,6 +37,7 @@ from mlfun_jax.char_rnn import level_quality
 from mlfun_jax.char_rnn import levels as levels_lib
 from mlfun_jax.char_rnn import model as char_model
 from mlfun_jax.char_rnn import ngram
+from mlfun_jax.char_rnn import playability
 from mlfun_jax.char_rnn import streams
 from mlfun_jax.char_rnn import text
 from mlfun_jax.core import checks
@@ -128,6 +129,11 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
     raise UserError("config field mirror_levels=True needs corpus_format='levels'")
 
 
+def level_heights(training: text.Corpus) -> tuple[int, ...]:
+  """The heights of the training levels (with repeats, in name order); () for text."""
+  return tuple(len(rows) for rows in training.levels)
+
+
 def training_documents(config: ml_collections.ConfigDict, training: text.Corpus) -> list[str]:
   """The streams the model (and the n-gram baselines) learn from: the training documents, and with
   `mirror_levels` each training level's mirror image too (`levels.mirror`)."""
@@ -139,8 +145,10 @@ def training_documents(config: ml_collections.ConfigDict, training: text.Corpus)
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
   """The character-model Task for `train.run`."""
-  _check_config(config)
   corpus, training, heldout, vocab = _prepared(config)
+  heights = level_heights(training)
+  config = char_rnn_config.resolved_for_corpus(config, heights)  # The fields that follow it.
+  _check_config(config)
   layout = train.batch_layout(config.batch_size)
   start = char_model.start_id(vocab)
   train_ids = [vocab.encode(d) for d in training_documents(config, training)]
@@ -161,6 +169,8 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
           "heldout_characters": len(heldout)}
   if corpus.format == "levels":
     meta["level_height"] = levels_lib.typical_height(training.levels)
+    meta["level_heights"] = list(heights)
+    meta["solid_tiles"] = playability.solid_tiles_of_folder(config.text_path)
   if parallel.is_chief():
     files.write_json(os.path.join(workdir, VOCABULARY_FILE),
                      {"characters": vocab.characters, "unknown_id": 0}, ensure_ascii=False)
@@ -171,7 +181,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
 
   def on_end(host_state, workdir_: str) -> None:
     final_report(model, config, host_state.params, training, train_ids, vocab, chunks, workdir_,
-                 int(host_state.step))
+                 int(host_state.step), meta.get("solid_tiles", playability.SMB_SOLID))
 
   return train.Task(
       init=lambda rng: char_model.create_state(model, config, num_steps, rng),
@@ -227,21 +237,29 @@ def _check_chunks(tokens, mask, vocab_size: int) -> None:
 
 
 def final_report(model, config, params, training: text.Corpus, train_ids: list[np.ndarray],
-                 vocab: text.Vocabulary, chunks, workdir: str, step: int) -> dict[str, Any]:
-  """Writes WORKDIR/report.json and samples (text, or levels as .txt and .png); returns the report.
-  `train_ids`: the encoded training documents the model learnt from (the baselines learn them)."""
+                 vocab: text.Vocabulary, chunks, workdir: str, step: int,
+                 solid: str = playability.SMB_SOLID) -> dict[str, Any]:
+  """Writes WORKDIR/report.json and samples (text, or levels as .txt and .png, each picture with
+  the agent's path when it finishes the level); returns the report. `train_ids`: the encoded
+  training documents the model learnt from (the baselines learn them); `solid`: the solid tiles
+  of the level legend (`playability`). `config`: resolved for the corpus."""
   report = {"step": step, "heldout_bits_per_character": heldout_bits(model, params, *chunks)}
   report.update(baselines(train_ids, vocab, *chunks, tuple(config.ngram_orders)))
   trained = inference.CharSampler(
       model, params, vocab, training.format,
-      levels_lib.typical_height(training.levels) if training.levels else None, training.names)
+      levels_lib.typical_height(training.levels) if training.levels else None, training.names,
+      level_heights(training))
   if training.format == "levels":
     generated = trained.levels(config.num_sample_levels, config.sample_level_columns,
                                seed=config.seed, temperature=config.sample_temperature)
     for i, columns in enumerate(generated):
-      level_pictures.write_level(columns, trained.level_height,
-                                 os.path.join(workdir, SAMPLES_DIR, f"level_{i}"))
+      rows = levels_lib.rows_of(columns)
+      level_pictures.write_level(columns, None, os.path.join(workdir, SAMPLES_DIR, f"level_{i}"),
+                                 path=playability.find_path(rows, solid))
     report.update(level_quality.level_report(generated, training.levels))
+    report["playable_share"] = playability.playable_share(
+        [levels_lib.rows_of(columns) for columns in generated], solid)
+    report["corpus_playable_share"] = playability.playable_share(training.levels, solid)
   else:
     sample = trained.text(config.sample_length, seed=config.seed,
                           temperature=config.sample_temperature)
