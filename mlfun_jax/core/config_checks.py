@@ -133,9 +133,11 @@ class Item:
     return self.name
 
 
-def Sizes(min_len: int = 1, max_len: int | None = None, nested: bool = False) -> TupleOf:  # pylint: disable=invalid-name
-  """A tuple of integers >= 1 (layer widths, buckets, image sizes)."""
-  return TupleOf(Item(Integer(1), "integers >= 1"), min_len, max_len, nested)
+def Sizes(min_len: int = 1, max_len: int | None = None, nested: bool = False,  # pylint: disable=invalid-name
+          high: int | None = None) -> TupleOf:
+  """A tuple of integers >= 1 (and <= `high`): layer widths, buckets, image sizes."""
+  noun = "integers >= 1" if high is None else f"integers in [1, {high:,}]"
+  return TupleOf(Item(Integer(1, high), noun), min_len, max_len, nested)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,11 +204,17 @@ def Bools(min_len: int = 0) -> TupleOf:  # pylint: disable=invalid-name
   return TupleOf(Item(Boolean(), "True/False"), min_len)
 
 
+# Stated maxima of sizes and lengths (beyond them a run would only exhaust memory or time).
+MAX_BATCH_SIZE = 1 << 20
+MAX_WIDTH = 1 << 16  # Units, channels, embedding sizes.
+MAX_IMAGE_SIDE = 8192  # As the image files read (data.images.MAX_IMAGE_PIXELS).
+MAX_SEQUENCE = 100_000  # Tokens, characters or frames in one training sequence.
+
 # The loop (core.train.run) and the optimizer (core.optim): every family has them.
 LOOP_RULES = {
     "task": Text(),
     "seed": Integer(0),
-    "batch_size": Integer(1),
+    "batch_size": Integer(1, MAX_BATCH_SIZE),
     "num_epochs": Positive(),
     "num_steps": Integer(1, optional=True),
     "log_every": Integer(1),

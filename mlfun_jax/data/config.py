@@ -9,8 +9,9 @@ from mlfun_jax.core import config_checks as cc
 IMAGE_DATA_RULES = {
     "dataset": cc.Text(),
     "data_dir": cc.Text(optional=True),
-    "image_size": cc.AnyOf((cc.Integer(1, optional=True), cc.Sizes(2, 2)),
-                           "unset, an integer >= 1 or (height, width) integers >= 1"),
+    "image_size": cc.AnyOf((cc.Integer(1, cc.MAX_IMAGE_SIDE, optional=True),
+                            cc.Sizes(2, 2, high=cc.MAX_IMAGE_SIDE)),
+                           "unset, an integer in [1, 8,192] or (height, width) such integers"),
     "channels": cc.OneOf((1, 3)),
     "validation_fraction": cc.Fraction(),
     "split_seed": cc.Integer(0),

@@ -28,8 +28,8 @@ FIELDS_ADDED_LATER = {
 FIELD_RULES = {
     **cc.LOOP_RULES,
     "data_dir": cc.Text(optional=True),
-    "image_size": cc.AnyOf((cc.Sizes(2, 2), cc.OneOf((None,))),
-                           "(height, width) integers >= 1, or None"),
+    "image_size": cc.AnyOf((cc.Sizes(2, 2, high=cc.MAX_IMAGE_SIDE), cc.OneOf((None,))),
+                           "(height, width) integers in [1, 8,192], or None"),
     "people": cc.Ints(1, 3, 3),
     "split_seed": cc.Integer(0),
     "people_per_batch": cc.Integer(2),
@@ -52,7 +52,7 @@ FIELD_RULES = {
     "model.conv_features": cc.Sizes(1),
     "model.convs_per_block": cc.Integer(1),
     "model.dense_features": cc.Ints(1),
-    "model.embedding_size": cc.Integer(1),
+    "model.embedding_size": cc.Integer(1, cc.MAX_WIDTH),
     "model.dropout_rate": cc.Fraction(),
 }
 

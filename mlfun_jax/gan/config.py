@@ -37,9 +37,9 @@ def _adam() -> ml_collections.ConfigDict:
 FIELD_RULES = {
     **cc.LOOP_RULES,
     **image_data.IMAGE_DATA_RULES,
-    "model.latent": cc.Integer(1),
-    "model.generator_features": cc.Integer(1),
-    "model.discriminator_features": cc.Integer(1),
+    "model.latent": cc.Integer(1, cc.MAX_WIDTH),
+    "model.generator_features": cc.Integer(1, cc.MAX_WIDTH),
+    "model.discriminator_features": cc.Integer(1, cc.MAX_WIDTH),
     "model.upsampling": cc.Text(("subpixel", "transpose")),
     "model.generator_dense": cc.Integer(0),
     "model.discriminator_dense": cc.Integer(0),

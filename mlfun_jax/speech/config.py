@@ -72,7 +72,7 @@ FIELD_RULES = {
     "audio.mfcc": cc.Integer(0),
     "audio.normalize": cc.Boolean(),
     "audio.normalize_over": cc.Text(("utterance", "speaker")),
-    "buckets": cc.Sizes(1),
+    "buckets": cc.Sizes(1, high=cc.MAX_SEQUENCE),
     "spec_augment.enabled": cc.Boolean(),
     "spec_augment.freq_masks": cc.Integer(0),
     "spec_augment.freq_width": cc.Integer(0),
@@ -83,7 +83,7 @@ FIELD_RULES = {
     "model.conv_strides": cc.Ints(1),
     "model.conv_kernel": cc.Integer(1),
     "model.cell": cc.Text(("gru", "lstm")),
-    "model.hidden": cc.Integer(1),
+    "model.hidden": cc.Integer(1, cc.MAX_WIDTH),
     "model.num_layers": cc.Integer(1),
     "model.dropout_rate": cc.Fraction(),
 }
