@@ -157,8 +157,7 @@ def main(argv):
               "num_examples": len(images), "attack": vars(spec) | {"target": _TARGET.value},
               "results": results, "devices": len(jax.local_devices()),
               "command": " ".join(["mlfun-attack"] + sys.argv[1:])}
-    try:
-      os.makedirs(out, exist_ok=True)
+    with cli.writing_to(out):
       for epsilon, examples in zip(epsilons, outcome["examples"]):
         tag = f"{epsilon:.4g}"
         attack_pictures.example_grid(
@@ -179,8 +178,6 @@ def main(argv):
             title=f"{source.get('dataset', '')} {spec.name}-{spec.steps}, {len(images)} images")
       report["wall_seconds"] = round(time.perf_counter() - start_time, 1)
       files.write_json(os.path.join(out, "report.json"), report, indent=2)
-    except OSError as e:
-      raise UserError(f"cannot write to --output_dir={out!r}: {e.strerror or e}") from e
   print(json.dumps({"output_dir": out, "results": results}), flush=True)
 
 

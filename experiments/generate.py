@@ -80,22 +80,18 @@ def main(argv):
       samples = trained.text(_LENGTH.value, num=_NUM_SAMPLES.value, **options)
       print("\n\n".join(samples), flush=True)
       if _OUTPUT_DIR.value:
-        try:
+        with cli.writing_to(_OUTPUT_DIR.value):
           files.write_text(os.path.join(_OUTPUT_DIR.value, f"text_seed{_SEED.value}.txt"),
                            "\n\n".join(samples))
-        except OSError as e:
-          cli.fail(f"cannot write to --output_dir={_OUTPUT_DIR.value!r}: {e.strerror or e}")
       return
     generated, paths = _levels(trained, options)
     output_dir = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "generated")
     prefix = os.path.join(output_dir, f"level_seed{_SEED.value}")
     written = []
     for i, columns in enumerate(generated):
-      try:
+      with cli.writing_to(output_dir):
         written += level_pictures.write_level(
             columns, None, prefix if len(generated) == 1 else f"{prefix}_{i}", path=paths[i])
-      except OSError as e:
-        cli.fail(f"cannot write to --output_dir={output_dir!r}: {e.strerror or e}")
       print("\n".join(levels.rows_of(columns)) + "\n", flush=True)
     try:
       corpus = text.read_corpus(trained.config.text_path, "levels")

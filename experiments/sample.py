@@ -45,10 +45,8 @@ def main(argv):
     grid = gan_pictures.sample_grid(images, pixel_art=_PIXEL_ART.value, scale=_SCALE.value,
                                     columns=_COLUMNS.value)
     name = f"samples_seed{_SEED.value}" + ("" if _CODE.value is None else f"_code{_CODE.value}")
-    try:
+    with cli.writing_to(output_dir):
       path = pictures.save_png(grid, os.path.join(output_dir, name + ".png"))
-    except OSError as e:
-      cli.fail(f"cannot write to --output_dir={output_dir!r}: {e.strerror or e}")
   print(path, flush=True)
 
 

@@ -92,7 +92,6 @@ def main(argv):
     raise app.UsageError("an ensemble (several --workdir) needs --beam_width > 1: its members' CTC "
                          "spikes fall on different frames, so greedy decoding of the averaged "
                          "outputs drops characters")
-  from mlfun_jax.speech import audio  # pylint: disable=g-import-not-at-top
   from mlfun_jax.speech import ctc_decode  # pylint: disable=g-import-not-at-top
   from mlfun_jax.speech import ensemble as speech_ensemble  # pylint: disable=g-import-not-at-top
   from mlfun_jax.speech import pictures as speech_pictures  # pylint: disable=g-import-not-at-top

@@ -67,10 +67,8 @@ def main(argv):
       first = first if first is not None or not good else good[0]
     if _OUTPUT_DIR.value and first is not None:
       path = os.path.join(_OUTPUT_DIR.value, "attention.png")
-      try:
+      with cli.writing_to(_OUTPUT_DIR.value):
         attention_pictures.save_attention(path, *translator.attention(first, **settings))
-      except OSError as e:
-        cli.fail(f"cannot write to --output_dir={_OUTPUT_DIR.value!r}: {e.strerror or e}")
   cli.exit_if_failed(failures)
 
 

@@ -65,8 +65,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       _has_checkpoints(workdir)):  # Once the workdir has one, init_from is not read.
     raise UserError(f"--init_from={init_from} is not a run's folder (it does not exist or is a "
                     "file)")
-  train.check_loop_config(config)
-  config_checks.check_fields(config, config_module(config.task).FIELD_RULES)
+  config_checks.check_fields(config, config_module(config.task).FIELD_RULES)  # Loop fields too.
   with workdir_lock.held(workdir):  # Also while the family builds its data in the workdir.
     task = get(config.task).build(config, workdir)
     return train.run(task, config, workdir, stop_after_step, init_from)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-import os
 import pathlib
 import shutil
 import struct
@@ -237,12 +236,6 @@ def workdir_rows(tool: str, base: tuple[str, ...]) -> list[Case]:
       ('unknown flag', _with(base, '--no_such_flag=1'), "Unknown command line flag 'no_such_flag'"),
       ('flag without a value', base + ('--workdir',), 'Missing value for flag --workdir'),
   ])
-
-
-def _lines(count: int) -> Callable[[subprocess.CompletedProcess, pathlib.Path], None]:
-  def check(result, tmp):  # pylint: disable=unused-argument
-    assert len(result.stdout.strip().splitlines()) == count, result.stdout
-  return check
 
 
 def _json_lines(count: int, key: str | None = None) -> Callable:

@@ -67,21 +67,6 @@ def sample(model, params, carry, last: jax.Array, key: jax.Array, length: int,
   return _sample(model, params, carry, last, key, length, temperature, top_k)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "length"))
-def _sample(model, params, carry, last: jax.Array, key: jax.Array, length: int,
-            temperature: float = 1.0, top_k: int = 0):
-  temperature, top_k = jnp.asarray(temperature, jnp.float32), jnp.asarray(top_k, jnp.int32)
-
-  def step(state, step_key):
-    carry, last = state
-    carry, logits = model.apply({"params": params}, carry, last[:, None])
-    token = choose(logits[:, 0], step_key, temperature, top_k)
-    return (carry, token), token
-
-  (carry, last), tokens = jax.lax.scan(step, (carry, last), jax.random.split(key, length))
-  return tokens.T, carry, last
-
-
 def sample_columns(model, params, carry, last: jax.Array, key: jax.Array, length: int,
                    heights: jax.Array, positions: jax.Array, line_token: int,
                    temperature: float = 1.0, top_k: int = 0):
@@ -95,31 +80,39 @@ def sample_columns(model, params, carry, last: jax.Array, key: jax.Array, length
   checks.check_ids(last, name="last", vocab_size=model.vocab_size, rank=1, shape="[B]")
   checks.check_ids(heights, name="heights", rank=1, shape="[B]")
   checks.check_ids(positions, name="positions", rank=1, shape="[B]")
-  return _sample_columns(model, params, carry, last, key, length, jnp.asarray(heights, jnp.int32),
-                         jnp.asarray(positions, jnp.int32), line_token, temperature, top_k)
+  return _sample(model, params, carry, last, key, length, temperature, top_k,
+                 jnp.asarray(heights, jnp.int32), jnp.asarray(positions, jnp.int32), line_token)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "length", "line_token"))
-def _sample_columns(model, params, carry, last, key, length, heights, positions, line_token,
-                    temperature=1.0, top_k=0):
+def _sample(model, params, carry, last: jax.Array, key: jax.Array, length: int,
+            temperature: float = 1.0, top_k: int = 0, heights=None, positions=None,
+            line_token=None):
+  """The scan of `sample`; with `heights` (and `positions`, `line_token`) that of
+  `sample_columns`, which also returns the positions."""
   temperature, top_k = jnp.asarray(temperature, jnp.float32), jnp.asarray(top_k, jnp.int32)
+  columns = heights is not None
 
   def step(state, step_key):
     carry, last, position = state
     carry, logits = model.apply({"params": params}, carry, last[:, None])
     logits = logits[:, 0]
-    full = (position >= heights)[:, None]
-    is_line = jnp.arange(logits.shape[-1]) == line_token
-    # A full column may only end (the marker's logit is then the only finite one, also under
-    # top_k and temperature 0); an unfinished one may not.
-    logits = jnp.where(full, jnp.where(is_line, 0.0, -jnp.inf),
-                       jnp.where(is_line, -jnp.inf, logits))
+    if columns:
+      # A full column may only end (the marker's logit is then the only finite one, also under
+      # top_k and temperature 0); an unfinished one may not.
+      full = (position >= heights)[:, None]
+      is_line = jnp.arange(logits.shape[-1]) == line_token
+      logits = jnp.where(full, jnp.where(is_line, 0.0, -jnp.inf),
+                         jnp.where(is_line, -jnp.inf, logits))
     token = choose(logits, step_key, temperature, top_k)
-    position = jnp.where(token == line_token, 0, position + 1)
+    if columns:
+      position = jnp.where(token == line_token, 0, position + 1)
     return (carry, token, position), token
 
   (carry, last, positions), tokens = jax.lax.scan(step, (carry, last, positions),
                                                   jax.random.split(key, length))
+  if not columns:
+    return tokens.T, carry, last
   return tokens.T, carry, last, positions
 
 

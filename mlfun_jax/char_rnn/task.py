@@ -252,13 +252,13 @@ def final_report(model, config, params, training: text.Corpus, train_ids: list[n
   if training.format == "levels":
     generated = trained.levels(config.num_sample_levels, config.sample_level_columns,
                                seed=config.seed, temperature=config.sample_temperature)
-    for i, columns in enumerate(generated):
-      rows = levels_lib.rows_of(columns)
+    paths = [playability.find_path(levels_lib.rows_of(columns), solid) for columns in generated]
+    for i, (columns, path) in enumerate(zip(generated, paths)):
       level_pictures.write_level(columns, None, os.path.join(workdir, SAMPLES_DIR, f"level_{i}"),
-                                 path=playability.find_path(rows, solid))
+                                 path=path)
     report.update(level_quality.level_report(generated, training.levels))
-    report["playable_share"] = playability.playable_share(
-        [levels_lib.rows_of(columns) for columns in generated], solid)
+    report["playable_share"] = (sum(path is not None for path in paths) / len(paths) if paths
+                                else float("nan"))
     report["corpus_playable_share"] = playability.playable_share(training.levels, solid)
   else:
     sample = trained.text(config.sample_length, seed=config.seed,

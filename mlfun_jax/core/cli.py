@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 import ml_collections
 
+from mlfun_jax.core import config_checks
 from mlfun_jax.core.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -84,13 +85,21 @@ def make_output_dir(path: str, flag: str = "output_dir") -> str:
   Bucket paths (gs://...) are left to the writes. Returns `path`."""
   if "://" in path:
     return path
-  try:
+  with writing_to(path, flag):
     os.makedirs(path, exist_ok=True)
     if not os.access(path, os.W_OK | os.X_OK):
       raise PermissionError(13, "Permission denied")
+  return path
+
+
+@contextlib.contextmanager
+def writing_to(path: str, flag: str = "output_dir"):
+  """Turns an OSError raised while writing a tool's output under `path` (a full disk, no
+  permission) into one `error: cannot write to --FLAG=path: cause` line and exit status 2."""
+  try:
+    yield
   except OSError as e:
     fail(f"cannot write to --{flag}={path!r}: {e.strerror or e}")
-  return path
 
 
 def check_data_dir(path: str, flag: str = "data_dir") -> str:
@@ -201,15 +210,8 @@ def resolve_config_flag(argv: list[str], config_flag: str = "config") -> list[st
   return argv
 
 
-def flat_fields(config: ml_collections.ConfigDict, prefix: str = "") -> list[tuple[str, object]]:
-  """[(dotted name, value)] of every leaf field of `config`, in the config's order."""
-  fields = []
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      fields += flat_fields(value, f"{prefix}{key}.")
-    else:
-      fields.append((f"{prefix}{key}", value))
-  return fields
+# [(dotted name, value)] of every leaf field of a config, in the config's order.
+flat_fields = config_checks.leaf_fields
 
 
 def config_fields_help(argv: Sequence[str], config_flag: str = "config") -> str:
@@ -272,18 +274,20 @@ _TENSORSTORE_ERROR = re.compile(r"^[A-Z_]+: ")
 
 
 class _DropUnretrievedReadErrors(python_logging.Filter):
-  """Drops asyncio's 'Task exception was never retrieved' tracebacks of tensorstore read errors.
+  """Drops asyncio's tracebacks of tensorstore read errors ('Task exception was never retrieved',
+  'Exception in callback ...') and of callbacks that reach orbax's closed event loop.
 
   When orbax reads a damaged checkpoint, several of its concurrent reads fail; the first failure
   reaches the user as one DamagedCheckpointError line, the others are left in their asyncio tasks
-  and asyncio prints each as a traceback when the task is garbage-collected. Other records pass.
+  or callbacks, and asyncio logs each with its traceback. Other records pass.
   """
 
   def filter(self, record: python_logging.LogRecord) -> bool:
-    first_line = str(record.msg).split("\n", 1)[0]
-    if not first_line.endswith("exception was never retrieved") or not record.exc_info:
+    if not record.exc_info or record.exc_info[1] is None:
       return True
     error = record.exc_info[1]
+    if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+      return False
     return not (isinstance(error, ValueError) and _TENSORSTORE_ERROR.match(str(error)))
 
 

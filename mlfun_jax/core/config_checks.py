@@ -16,6 +16,7 @@ Patterns are `fnmatch` patterns of dotted names ('*optimizer.learning_rate' also
 import dataclasses
 import fnmatch
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,11 +26,11 @@ from mlfun_jax.core.errors import UserError
 
 
 def _is_int(value: Any) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool)
+  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool)
+  return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _interval(low: float | None, high: float | None, high_open: bool, low_open: bool = False
@@ -57,7 +58,9 @@ class Integer:
                and (self.high is None or value <= self.high))
     if bounded:
       return None
-    return f"must be an integer {_interval(self.low, self.high, False)}".rstrip() + (
+    # An integer below the range names the lower bound (as a field without a maximum does).
+    high = None if _is_int(value) and self.low is not None and value < self.low else self.high
+    return f"must be an integer {_interval(self.low, high, False)}".rstrip() + (
         " (or unset)" if self.optional else "")
 
 
@@ -244,7 +247,8 @@ def rule_for(name: str, rules: Mapping[str, Any]) -> Any | None:
 
 def leaf_fields(config: ml_collections.ConfigDict | Mapping[str, Any], prefix: str = ""
                 ) -> list[tuple[str, Any]]:
-  """[(dotted name, value)] of every leaf field of `config`."""
+  """[(dotted name, value)] of every leaf field of `config` (a ConfigDict or nested dicts), in
+  its order."""
   fields = []
   for key, value in config.items():
     if isinstance(value, (ml_collections.ConfigDict, dict)):

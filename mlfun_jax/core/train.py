@@ -35,6 +35,7 @@ import ml_collections
 import numpy as np
 
 from mlfun_jax.core import checkpoint
+from mlfun_jax.core import config_checks
 from mlfun_jax.core import checksums
 from mlfun_jax.core import layout as layout_lib
 from mlfun_jax.core import metrics_writer
@@ -290,26 +291,16 @@ def num_train_steps(config: ml_collections.ConfigDict, num_train_examples: int) 
   return max(1, math.ceil(config.num_epochs * num_train_examples / config.batch_size))
 
 
-def _is_integer(value: Any) -> bool:
-  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def check_loop_config(config: ml_collections.ConfigDict) -> None:
-  """Raises UserError naming the first loop field out of range: the run length (`num_steps` an
-  integer >= 1 when set, else `num_epochs` a finite number > 0), `batch_size` >= 1, the intervals."""
-  for name, minimum in (("log_every", 1), ("max_inflight_steps", 1), ("keep_checkpoints", 1),
-                        ("eval_every", 0), ("checkpoint_every", 0), ("batch_size", 1)):
-    value = config.get(name)
-    if not _is_integer(value) or value < minimum:
-      raise UserError(f"config field {name}={value!r} must be an integer >= {minimum}")
-  steps = config.get("num_steps")
-  if steps is not None and (not _is_integer(steps) or steps < 1):
-    raise UserError(f"config field num_steps={steps!r} must be an integer >= 1 (or unset, to "
-                    "train num_epochs passes over the data)")
-  epochs = config.get("num_epochs")
-  if steps is None and (isinstance(epochs, bool) or not isinstance(epochs, (int, float))
-                        or not math.isfinite(epochs) or epochs <= 0):
-    raise UserError(f"config field num_epochs={epochs!r} must be a finite number > 0")
+  """Raises UserError naming the first loop field out of range (`config_checks.LOOP_RULES`): the
+  run length (`num_steps` an integer >= 1 when set, else `num_epochs` a finite number > 0),
+  `batch_size` >= 1, the intervals. A missing field counts as None."""
+  loop = {name: config.get(name) for name in ("batch_size", "num_steps", "log_every", "eval_every",
+                                               "checkpoint_every", "keep_checkpoints",
+                                               "max_inflight_steps")}
+  if loop["num_steps"] is None:
+    loop["num_epochs"] = config.get("num_epochs")
+  config_checks.check_fields(loop, config_checks.LOOP_RULES)
 
 
 def check_workdir_paths(workdir: str) -> None:

@@ -106,10 +106,10 @@ class Translator:
         cls.of(model, run.config, run.state.params, source_tokenizer, target_tokenizer),
         config=run.config, step=run.step)
 
-  def _source_batches(self, sentences: list[str]):
-    """(indices, source int32 [batch_size, S], lengths int32 [batch_size]) per batch; sentences
-    of one source bucket together, the last batch of a bucket padded by repeating its first."""
-    ids = self.source_tokenizer.encode_all(sentences)
+  def _source_batches(self, ids: list[np.ndarray]):
+    """(indices, source int32 [batch_size, S], lengths int32 [batch_size]) per batch of encoded
+    sentences `ids`; sentences of one source bucket together, the last batch of a bucket padded
+    by repeating its first."""
     ids = [x if len(x) else np.array([subwords.UNKNOWN], np.int32) for x in ids]
     sizes = buckets_lib.bucket_sizes(np.array([len(x) for x in ids]), self.buckets)
     for size in np.unique(sizes):
@@ -123,9 +123,10 @@ class Translator:
         lengths = np.array([len(ids[i]) for i in rows], np.int32)
         yield chosen, source, lengths
 
-  def check_length(self, sentence: str) -> None:
-    """UserError when `sentence` (one str) has more than MAX_SENTENCE_TOKENS source tokens."""
-    count = len(self.source_tokenizer.encode(sentence))
+  def check_length(self, sentence: str, ids: np.ndarray | None = None) -> None:
+    """UserError when `sentence` (one str; `ids`: its source tokens, when already encoded) has
+    more than MAX_SENTENCE_TOKENS source tokens."""
+    count = len(self.source_tokenizer.encode(sentence) if ids is None else ids)
     if count > MAX_SENTENCE_TOKENS:
       shown = sentence if len(sentence) <= 40 else sentence[:40] + "..."
       raise UserError(f"sentence {shown!r} has {count} tokens; at most {MAX_SENTENCE_TOKENS} are "
@@ -141,12 +142,13 @@ class Translator:
     """
     checks.check_texts(sentences, name="sentences")
     check_decode_settings(beam_size, length_penalty)
-    for sentence in sentences:
-      self.check_length(sentence)
+    ids = self.source_tokenizer.encode_all(list(sentences))
+    for sentence, sentence_ids in zip(sentences, ids):
+      self.check_length(sentence, sentence_ids)
     out = [""] * len(sentences)
     what = "greedy decoding" if beam_size == 1 else f"beam-{beam_size} decoding"
     with progress.Counter(what, total=len(sentences), unit="sentences") as counter:
-      for chosen, source, lengths in self._source_batches(list(sentences)):
+      for chosen, source, lengths in self._source_batches(ids):
         max_length = int(self.max_length_ratio * source.shape[1]) + self.max_length_extra
         tokens = np.asarray(_decode_batch(self.model, self.params, source, lengths,
                                           beam_size=beam_size, max_length=max_length,
