@@ -13,7 +13,10 @@ per tile; OUTPUT_DIR defaults to WORKDIR/generated), and print their measures as
 (valid columns, well-formed pipes, novelty against the training levels, the share the A* agent
 finishes: `mlfun_jax.char_rnn.playability`; each level's PNG draws the agent's path). Every level
 is a rectangle: its columns all have one height, drawn from the training levels' heights or given
-with --height. --playable_only keeps only levels the agent finishes (at most --max_tries drawn).
+with --height. A run trained with tile_rules puts tiles side by side and on top of each other only
+as its training levels do; with playable_tries (the config field, or --playable_tries) a column
+the agent cannot get to is drawn again. --playable_only keeps only levels the agent finishes (at
+most --max_tries drawn).
 --temperature=0 always takes the most probable character; --top_k=K samples among the K most
 probable. The same --seed gives the same sample.
 """
@@ -54,6 +57,10 @@ _PLAYABLE_ONLY = flags.DEFINE_bool(
     "with the next seeds), at most --max_tries levels in all.")
 _MAX_TRIES = flags.DEFINE_integer("max_tries", 256, "With --playable_only: levels drawn at most "
                                   "before giving up.", lower_bound=1, upper_bound=100_000)
+_PLAYABLE_TRIES = flags.DEFINE_integer(
+    "playable_tries", None, "Level models: a column the A* agent cannot get to is drawn again up "
+    "to N times (0: never; default: the run's config field playable_tries).", lower_bound=0,
+    upper_bound=1000)
 flags.mark_flag_as_required("workdir")
 
 
@@ -74,8 +81,8 @@ def main(argv):
     if _OUTPUT_DIR.value or trained.corpus_format == "levels":
       cli.make_output_dir(_OUTPUT_DIR.value or os.path.join(_WORKDIR.value, "generated"))
     if trained.corpus_format != "levels":
-      if _HEIGHT.value is not None or _PLAYABLE_ONLY.value:
-        raise UserError("--height and --playable_only are for level models; "
+      if _HEIGHT.value is not None or _PLAYABLE_ONLY.value or _PLAYABLE_TRIES.value is not None:
+        raise UserError("--height, --playable_only and --playable_tries are for level models; "
                         f"{_WORKDIR.value} holds a text model")
       samples = trained.text(_LENGTH.value, num=_NUM_SAMPLES.value, **options)
       print("\n\n".join(samples), flush=True)
@@ -117,7 +124,7 @@ def _levels(trained, options) -> tuple[list[list[str]], list]:
   seed = options["seed"]
   while True:
     batch = trained.levels(wanted, _LENGTH.value, height=_HEIGHT.value,
-                           **{**options, "seed": seed})
+                           playable_tries=_PLAYABLE_TRIES.value, **{**options, "seed": seed})
     tries += len(batch)
     for columns in batch:
       path = playability.find_path(levels_lib.rows_of(columns), trained.solid_tiles)

@@ -394,6 +394,8 @@ GENERATE_ROWS = workdir_rows('generate', GENERATE) + _rows('generate', GENERATE,
     ('playable_only on a text model', _with(GENERATE, '--playable_only'),
      'are for level models'),
     ('max_tries 0', _with(GENERATE, '--max_tries=0'), 'in the range [1, 100000]'),
+    ('playable_tries negative', _with(GENERATE, '--playable_tries=-1'),
+     'in the range [0, 1000]'),
     # Documented: temperature 0 takes the argmax; top_k above the vocabulary samples among all.
     ('temperature 0', _with(GENERATE, '--temperature=0'), None,
      {'check': lambda r, t: _length(r, 20)}),

@@ -20,6 +20,9 @@ FIELDS_ADDED_LATER = {
     "model.max_position": 0,
     "model.previous_line_input": False,
     "heldout_first": 0,  # Held-out documents were named (heldout_names) or drawn.
+    "annotate_paths": False,
+    "tile_rules": False,
+    "playable_tries": 0,
 }
 
 # Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
@@ -32,6 +35,9 @@ FIELD_RULES = {
     "heldout_fraction": cc.Fraction(),
     "split_seed": cc.Integer(0),
     "mirror_levels": cc.Boolean(),
+    "annotate_paths": cc.Boolean(),
+    "tile_rules": cc.Boolean(),
+    "playable_tries": cc.Integer(0, 1000),
     "model.cell": cc.Text(("lstm", "gru")),
     "model.embed_dim": cc.Integer(1, cc.MAX_WIDTH),
     "model.hidden": cc.Integer(1, cc.MAX_WIDTH),
@@ -65,6 +71,15 @@ def defaults() -> ml_collections.ConfigDict:
   config.heldout_fraction = 0.05  # Share of characters held out (whole documents).
   config.split_seed = 0  # Seed of the held-out documents' draw.
   config.mirror_levels = False  # Levels only: also learn from each training level's mirror image.
+  # Levels only: the model reads (and writes) the A* agent's path in the empty tiles
+  # (`playability.with_path`); generated levels lose it before anything else sees them.
+  config.annotate_paths = False
+  # Levels only: generated levels put a tile beside (and above) another only where the training
+  # levels do (`tile_rules`); report.json also measures levels sampled without the rules.
+  config.tile_rules = False
+  # Levels only: a generated column the A* agent cannot get to (`playability.Reach`) is drawn again
+  # up to this many times (0: never); report.json also measures levels sampled without it.
+  config.playable_tries = 0
 
   config.model = ml_collections.ConfigDict()
   config.model.cell = "lstm"  # Or 'gru'.

@@ -1,12 +1,15 @@
 """Is a generated Super Mario level well made? Three measures, each a share in [0, 1].
 
 - valid columns: columns of a training level's height made only of tiles seen in training;
-- well-formed pipes: a pipe is a '<>' top with zero or more '[]' rows directly below it, aligned,
-  ending on solid ground (a solid tile under both halves, or the bottom edge). Every '<' starts a
-  candidate pipe; pipe tiles that belong to no candidate ('[' with nothing above, a lone '>', ...)
-  count as one malformed pipe per connected group. A generated level is cut after a fixed number of
-  columns, so a pipe whose left half is in its last column is cut by the edge: it is counted apart
-  (`pipes_cut_by_edge`), neither well formed nor malformed (real levels never end in half a pipe);
+- well-formed pipes: a pipe is a '<>' mouth with zero or more '[]' rows directly below it, aligned,
+  ending on solid ground (a solid tile under both halves, or the bottom edge); or, hanging from a
+  ceiling mouth down (as in Super Mario Land), one or more '[]' rows directly above it ending on
+  solid tiles (or the top edge). Every '<' starts a candidate pipe; pipe tiles that belong to no
+  candidate ('[' with nothing above, a lone '>', ...) count as one malformed pipe per connected
+  group. A generated level is cut after a fixed number of columns, so a pipe whose left half is in
+  its last column is cut by the edge: it is counted apart (`pipes_cut_by_edge`), neither well
+  formed nor malformed (real levels never end in half a pipe); the training levels' own share is
+  given beside (`corpus_well_formed_pipe_share`);
 - novelty: 8-column windows of the generated levels that appear nowhere in the training levels.
 """
 
@@ -31,8 +34,24 @@ def valid_column_share(columns: Sequence[str], height: int | Sequence[int], tile
   return sum(len(c) in heights and set(c) <= allowed for c in columns) / len(columns)
 
 
+def _body(rows: Sequence[str], y: int, x: int, step: int) -> tuple[int, list]:
+  """(the row after the last, the tiles) of the '[]' rows next to the mouth at (y, x), going
+  down (step 1) or up (step -1)."""
+  tiles = []
+  y += step
+  while 0 <= y < len(rows) and rows[y][x] == "[" and rows[y][x + 1] == "]":
+    tiles += [(y, x), (y, x + 1)]
+    y += step
+  return y, tiles
+
+
+def _on_solid(rows: Sequence[str], y: int, x: int) -> bool:
+  """Row y holds solid tiles under (or over) both halves at x, x + 1, or lies beyond the edge."""
+  return not 0 <= y < len(rows) or (rows[y][x] in GROUND_TILES and rows[y][x + 1] in GROUND_TILES)
+
+
 def _pipe_from(rows: Sequence[str], y: int, x: int, claimed: set) -> bool | None:
-  """Follows the pipe whose top-left '<' is at (y, x); claims its tiles; True if well formed,
+  """Follows the pipe whose mouth's left '<' is at (y, x); claims its tiles; True if well formed,
   None if its right half would lie beyond the last column."""
   height, width = len(rows), len(rows[0])
   if x + 1 == width:  # Cut by the edge: claim the '<' and the '[' pieces under it.
@@ -44,11 +63,13 @@ def _pipe_from(rows: Sequence[str], y: int, x: int, claimed: set) -> bool | None
     claimed.add((y, x))
     return False
   claimed.update({(y, x), (y, x + 1)})
-  y += 1
-  while y < height and rows[y][x] == "[" and rows[y][x + 1] == "]":
-    claimed.update({(y, x), (y, x + 1)})
-    y += 1
-  return y == height or (rows[y][x] in GROUND_TILES and rows[y][x + 1] in GROUND_TILES)
+  below_end, below = _body(rows, y, x, 1)
+  above_end, above = _body(rows, y, x, -1)
+  if above and not _on_solid(rows, below_end, x) and _on_solid(rows, above_end, x):
+    claimed.update(above)  # Hanging from a ceiling, mouth down.
+    return True
+  claimed.update(below)
+  return _on_solid(rows, below_end, x)
 
 
 def pipe_counts(rows: Sequence[str]) -> tuple[int, int, int]:
@@ -103,8 +124,12 @@ def level_report(generated: Sequence[Sequence[str]], training_levels: Sequence[S
     g, t, c = pipe_counts(levels_lib.rows_of(columns))  # The level's own (tallest) height.
     good, total, cut = good + g, total + t, cut + c
     generated_windows += windows(columns)
+  corpus_pipes = [pipe_counts(list(rows)) for rows in training_levels]
+  corpus_total = sum(t for _, t, _ in corpus_pipes)
   return {
       "columns": len(all_columns),
+      "corpus_well_formed_pipe_share": (sum(g for g, _, _ in corpus_pipes) / corpus_total
+                                        if corpus_total else float("nan")),
       "valid_column_share": valid_column_share(all_columns, sorted(heights), tiles),
       "pipes": total,
       "well_formed_pipe_share": good / total if total else float("nan"),

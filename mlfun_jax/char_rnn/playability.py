@@ -17,6 +17,9 @@ It starts standing in the leftmost column that has a standing place and wins on 
 rightmost column. A* with the columns still to cross as its (admissible) heuristic.
 
     path = find_path(rows, solid_tiles("XS?QBb<>[]"))   # [(x, y), ...] or None
+
+`with_path` writes the agent's path into a level's empty tiles (as "Super Mario as a String" does
+for its training levels), so a model that learns levels also learns where the player goes.
 """
 
 from __future__ import annotations
@@ -109,6 +112,41 @@ def _moves(rows, x: int, y: int, phase: int, solid: frozenset):
       yield settle(x + dx, y + 1, 0)
 
 
+def _search(rows: Sequence[str], start: tuple[int, int], solid: frozenset
+            ) -> tuple[list[tuple[int, int]], bool]:
+  """(path, True) from `start` to the rightmost column, or (the path to the furthest column the
+  agent reaches standing, False)."""
+  goal_x = len(rows[0]) - 1
+  first = (*start, _STAND)
+  came_from = {first: None}
+  cost = {first: 0}
+  furthest = first
+  frontier = [(goal_x - start[0], 0, first)]
+  while frontier:
+    _, g, state = heapq.heappop(frontier)
+    if g > cost[state]:
+      continue
+    if state[0] == goal_x:
+      furthest = state
+      break
+    if state[2] == _STAND and state[0] > furthest[0]:
+      furthest = state
+    x, y, phase = state
+    for nxt in _moves(rows, x, y, phase, solid):
+      # A move in the air costs a little more than a step on the ground: the path walks where it
+      # can and jumps where it must (the heuristic stays below the cost: one column per move).
+      step = 1.0 if phase == nxt[2] == _STAND else _AIR_MOVE_COST
+      if g + step < cost.get(nxt, math.inf):
+        cost[nxt] = g + step
+        came_from[nxt] = state
+        heapq.heappush(frontier, (g + step + goal_x - nxt[0], g + step, nxt))
+  path, state = [], furthest
+  while state is not None:
+    path.append(state[:2])
+    state = came_from[state]
+  return path[::-1], furthest[0] == goal_x
+
+
 def find_path(rows: Sequence[str], solid: str = SMB_SOLID) -> list[tuple[int, int]] | None:
   """The tiles (x, y) the agent passes from its start to the rightmost column (y = 0 is the top
   row), or None when it cannot get there. `rows`: the level's rows top to bottom (a list of str)."""
@@ -119,31 +157,94 @@ def find_path(rows: Sequence[str], solid: str = SMB_SOLID) -> list[tuple[int, in
   start = _start(rows, solid_set)
   if start is None:
     return None
-  goal_x = len(rows[0]) - 1
-  first = (*start, _STAND)
-  came_from = {first: None}
-  cost = {first: 0}
-  frontier = [(goal_x - start[0], 0, first)]
-  while frontier:
-    _, g, state = heapq.heappop(frontier)
-    if g > cost[state]:
-      continue
-    x, y, phase = state
-    if x == goal_x:
-      path = []
-      while state is not None:
-        path.append(state[:2])
-        state = came_from[state]
-      return path[::-1]
-    for nxt in _moves(rows, x, y, phase, solid_set):
-      # A move in the air costs a little more than a step on the ground: the path walks where it
-      # can and jumps where it must (the heuristic stays below the cost: one column per move).
-      step = 1.0 if phase == nxt[2] == _STAND else _AIR_MOVE_COST
-      if g + step < cost.get(nxt, math.inf):
-        cost[nxt] = g + step
-        came_from[nxt] = state
-        heapq.heappush(frontier, (g + step + goal_x - nxt[0], g + step, nxt))
-  return None
+  path, finished = _search(rows, start, solid_set)
+  return path if finished else None
+
+
+def path_through(rows: Sequence[str], solid: str = SMB_SOLID) -> list[tuple[int, int]]:
+  """The tiles (x, y) of the agent's path across a level, in pieces where it cannot cross: from
+  the furthest column it reaches it starts again at the first standing place beyond (where the
+  game carries Mario on what a tile map does not hold, e.g. moving lifts). `find_path`'s path
+  when the level can be finished; [] when it has no standing place. `rows`: a list of str."""
+  checks.check_texts(rows, name="rows")
+  solid_set = frozenset(solid)
+  tiles, begin = [], 0
+  while rows and rows[0] and begin < len(rows[0]):
+    start = _start([row[begin:] for row in rows], solid_set)
+    if start is None:
+      break
+    piece, finished = _search(rows, (start[0] + begin, start[1]), solid_set)
+    tiles += piece
+    if finished:
+      break
+    begin = max(x for x, _ in piece) + 1
+  return tiles
+
+
+def with_path(rows: Sequence[str], path_tile: str, solid: str = SMB_SOLID,
+              empty: str = "-") -> list[str]:
+  """The level's rows (a list of str, top to bottom) with `path_tile` on every `empty` tile of
+  `path_through` (the path annotation of Summerville and Mateas' "Super Mario as a String")."""
+  on_path = set(path_through(rows, solid))
+  return ["".join(path_tile if (x, y) in on_path and tile == empty else tile
+                  for x, tile in enumerate(row)) for y, row in enumerate(rows)]
+
+
+class Reach:
+  """The places the agent reaches in a level that grows one column at a time (bottom to top, one
+  height), for a sampler that draws a column again when the agent cannot get to it.
+
+      reach = Reach(solid)
+      if reach.gets_to(column): reach.add(column)
+
+  The agent gets to a column when it reaches a place in it and has stood somewhere in it or in
+  the `SPAN` - 1 columns before it (a jump from flat ground crosses 7 columns and lands on the
+  8th): a column it only flies through on its way into a pit is no way on. A new column is
+  searched from the places reached in the last `WINDOW` columns, so each step costs the same
+  however long the level; `find_path` on the finished level stays the judge. Until some column
+  offers a standing place, every column is reachable.
+  """
+  WINDOW = 12
+  SPAN = JUMP_HEIGHT + 4
+
+  def __init__(self, solid: str = SMB_SOLID):
+    self._solid = frozenset(solid)
+    self._columns: list[str] = []
+    self._states: set = set()
+    self._pending: set = set()
+
+  def gets_to(self, column: str) -> bool:
+    """Whether the agent reaches `column` (one str, bottom to top) placed after the others."""
+    checks.check_text(column, name="column")
+    columns = self._columns + [column]
+    width = len(columns)
+    low = 0 if not self._states else max(0, width - 1 - self.WINDOW)
+    rows = ["".join(c[y] for c in columns[low:]) for y in reversed(range(len(column)))]
+    if self._states:
+      seeds = {(x - low, y, p) for x, y, p in self._states if x >= low}
+    else:
+      start = _start(rows, self._solid)
+      if start is None:
+        self._pending = set()
+        return True
+      seeds = {(*start, _STAND)}
+    found, frontier = set(seeds), list(seeds)
+    while frontier:
+      state = frontier.pop()
+      for nxt in _moves(rows, *state, self._solid):
+        if nxt not in found:
+          found.add(nxt)
+          frontier.append(nxt)
+    self._pending = {(x + low, y, p) for x, y, p in found}
+    stood = max((x for x, _, p in self._pending | self._states if p == _STAND), default=-1)
+    return (any(x == width - 1 for x, _, _ in self._pending)
+            and stood > width - 1 - self.SPAN)
+
+  def add(self, column: str) -> None:
+    """Keeps `column`, the one `gets_to` was last asked about, with the places it reaches."""
+    self._columns.append(column)
+    self._states |= self._pending
+    self._pending = set()
 
 
 def playable_share(levels: Sequence[Sequence[str]], solid: str = SMB_SOLID) -> float:

@@ -11,7 +11,7 @@ their quality measures, `level_quality`).
 
 Config fields (see experiments/configs/char_rnn_text.py and char_rnn_mario.py): text_path,
 corpus_format ('text' | 'levels'), heldout_names, heldout_first, heldout_fraction, split_seed,
-mirror_levels, model.{cell, embed_dim, hidden, num_layers, dropout_rate, max_position,
+mirror_levels, annotate_paths, tile_rules, playable_tries, model.{cell, embed_dim, hidden, num_layers, dropout_rate, max_position,
 previous_line_input},
 sequence_length, eval_sequence_length, batch_size, optimizer.* (grad_clip_norm clips gradients),
 num_epochs / num_steps, ngram_orders, and the samples written at the end: sample_length,
@@ -40,6 +40,7 @@ from mlfun_jax.char_rnn import ngram
 from mlfun_jax.char_rnn import playability
 from mlfun_jax.char_rnn import streams
 from mlfun_jax.char_rnn import text
+from mlfun_jax.char_rnn import tile_rules
 from mlfun_jax.core import checks
 from mlfun_jax.core import files
 from mlfun_jax.core import metrics_writer
@@ -52,6 +53,8 @@ from mlfun_jax.models import rnn
 VOCABULARY_FILE = "vocabulary.json"
 REPORT_FILE = "report.json"
 SAMPLES_DIR = "samples"
+# The path of the agent (annotate_paths) is the first of these that no level of the corpus holds.
+PATH_TILES = "x*+@~%"
 
 
 def _nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
@@ -113,20 +116,33 @@ def summarize_eval(totals: dict[str, Any]) -> dict[str, float]:
 
 
 def _prepared(config: ml_collections.ConfigDict):
-  """(corpus, training corpus, held-out corpus, vocabulary)."""
+  """(corpus, training corpus, held-out corpus, vocabulary, path tile or '')."""
   corpus = text.read_corpus(config.text_path, config.corpus_format)
   training, heldout = text.split_corpus(corpus, tuple(config.heldout_names or ()),
                                         config.heldout_fraction, config.split_seed,
                                         config.heldout_first)
-  return corpus, training, heldout, text.Vocabulary.of(training, always=char_model.START)
+  tile = path_tile_of(corpus) if config.annotate_paths else ""
+  return (corpus, training, heldout,
+          text.Vocabulary.of(training, always=char_model.START + tile), tile)
+
+
+def path_tile_of(corpus: text.Corpus) -> str:
+  """The first of PATH_TILES that no level of `corpus` holds."""
+  tiles = {tile for rows in corpus.levels for row in rows for tile in row}
+  for tile in PATH_TILES:
+    if tile not in tiles:
+      return tile
+  raise UserError(f"config field annotate_paths=True: the levels hold every tile of {PATH_TILES!r}"
+                  ", none is left to mark the path")
 
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
   for name in ("sequence_length", "eval_sequence_length", "batch_size"):
     if not isinstance(config[name], int) or config[name] < 1:
       raise UserError(f"config field {name}={config[name]!r} must be a positive integer")
-  if config.mirror_levels and config.corpus_format != "levels":
-    raise UserError("config field mirror_levels=True needs corpus_format='levels'")
+  for name in ("mirror_levels", "annotate_paths", "tile_rules", "playable_tries"):
+    if config[name] and config.corpus_format != "levels":
+      raise UserError(f"config field {name}=True needs corpus_format='levels'")
 
 
 def level_heights(training: text.Corpus) -> tuple[int, ...]:
@@ -134,30 +150,47 @@ def level_heights(training: text.Corpus) -> tuple[int, ...]:
   return tuple(len(rows) for rows in training.levels)
 
 
-def training_documents(config: ml_collections.ConfigDict, training: text.Corpus) -> list[str]:
+def training_documents(config: ml_collections.ConfigDict, training: text.Corpus,
+                       path_tile: str = "", solid: str = playability.SMB_SOLID) -> list[str]:
   """The streams the model (and the n-gram baselines) learn from: the training documents, and with
-  `mirror_levels` each training level's mirror image too (`levels.mirror`)."""
-  documents = list(training.documents)
+  `mirror_levels` each training level's mirror image too (`levels.mirror`); with `path_tile`
+  every level holds the agent's path (`playability.with_path`, `solid` its solid tiles)."""
+  levels = list(training.levels)
   if config.mirror_levels:
-    documents += [levels_lib.to_stream(levels_lib.mirror(rows)) for rows in training.levels]
-  return documents
+    levels += [levels_lib.mirror(rows) for rows in training.levels]
+  if not path_tile:
+    return list(training.documents) + [levels_lib.to_stream(rows)
+                                       for rows in levels[len(training.levels):]]
+  return [levels_lib.to_stream(playability.with_path(rows, path_tile, solid)) for rows in levels]
+
+
+def heldout_documents(heldout: text.Corpus, path_tile: str = "",
+                      solid: str = playability.SMB_SOLID) -> list[str]:
+  """The held-out streams, read as `training_documents` reads the training levels."""
+  if not path_tile:
+    return list(heldout.documents)
+  return [levels_lib.to_stream(playability.with_path(rows, path_tile, solid))
+          for rows in heldout.levels]
 
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
   """The character-model Task for `train.run`."""
-  corpus, training, heldout, vocab = _prepared(config)
+  corpus, training, heldout, vocab, path_tile = _prepared(config)
   heights = level_heights(training)
   config = char_rnn_config.resolved_for_corpus(config, heights)  # The fields that follow it.
   _check_config(config)
+  solid = (playability.solid_tiles_of_folder(config.text_path) if corpus.format == "levels"
+           else playability.SMB_SOLID)
   layout = train.batch_layout(config.batch_size)
   start = char_model.start_id(vocab)
-  train_ids = [vocab.encode(d) for d in training_documents(config, training)]
+  train_ids = [vocab.encode(d) for d in training_documents(config, training, path_tile, solid)]
   batches = streams.StreamBatches(train_ids, start_id=start,
                                   sequence_length=config.sequence_length, seed=config.seed,
                                   **layout)
   num_steps = (int(config.num_steps) if config.num_steps is not None
                else max(1, math.ceil(config.num_epochs * batches.steps_per_epoch)))
-  chunks = streams.eval_chunks([vocab.encode(d) for d in heldout.documents], start_id=start,
+  heldout_ids = [vocab.encode(d) for d in heldout_documents(heldout, path_tile, solid)]
+  chunks = streams.eval_chunks(heldout_ids, start_id=start,
                                sequence_length=config.eval_sequence_length)
   devices = jax.device_count()
   eval_batch = devices * min(-(-len(chunks[0]) // devices), 16)
@@ -170,7 +203,9 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
   if corpus.format == "levels":
     meta["level_height"] = levels_lib.typical_height(training.levels)
     meta["level_heights"] = list(heights)
-    meta["solid_tiles"] = playability.solid_tiles_of_folder(config.text_path)
+    meta["solid_tiles"] = solid
+    meta["path_tile"] = path_tile
+    meta["tile_pairs"] = tile_rules.neighbour_pairs(training.levels) if config.tile_rules else {}
   if parallel.is_chief():
     files.write_json(os.path.join(workdir, VOCABULARY_FILE),
                      {"characters": vocab.characters, "unknown_id": 0}, ensure_ascii=False)
@@ -181,7 +216,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
 
   def on_end(host_state, workdir_: str) -> None:
     final_report(model, config, host_state.params, training, train_ids, vocab, chunks, workdir_,
-                 int(host_state.step), meta.get("solid_tiles", playability.SMB_SOLID))
+                 int(host_state.step), solid, path_tile, meta.get("tile_pairs"))
 
   return train.Task(
       init=lambda rng: char_model.create_state(model, config, num_steps, rng),
@@ -231,6 +266,15 @@ def baselines(train_ids: list[np.ndarray], vocab: text.Vocabulary, tokens: np.nd
   return results
 
 
+def _level_measures(generated, paths, training: text.Corpus) -> dict[str, Any]:
+  """`level_quality.level_report` of generated levels and the share of them the agent finishes
+  (`paths`: find_path's answer for each)."""
+  report = level_quality.level_report(generated, training.levels)
+  report["playable_share"] = (sum(path is not None for path in paths) / len(paths) if paths
+                              else float("nan"))
+  return report
+
+
 def _check_chunks(tokens, mask, vocab_size: int) -> None:
   checks.check_ids(tokens, name="tokens", vocab_size=vocab_size, rank=2, shape="[C, L + 1]")
   checks.check_floats(mask, name="mask", rank=2, shape="[C, L]", value_range=(0.0, 1.0))
@@ -238,34 +282,55 @@ def _check_chunks(tokens, mask, vocab_size: int) -> None:
 
 def final_report(model, config, params, training: text.Corpus, train_ids: list[np.ndarray],
                  vocab: text.Vocabulary, chunks, workdir: str, step: int,
-                 solid: str = playability.SMB_SOLID) -> dict[str, Any]:
+                 solid: str = playability.SMB_SOLID, path_tile: str = "",
+                 tile_pairs: dict | None = None) -> dict[str, Any]:
   """Writes WORKDIR/report.json and samples (text, or levels as .txt and .png, each picture with
   the agent's path when it finishes the level); returns the report. `train_ids`: the encoded
   training documents the model learnt from (the baselines learn them); `solid`: the solid tiles
-  of the level legend (`playability`). `config`: resolved for the corpus."""
+  of the level legend (`playability`); `path_tile`: the agent's path in the training levels ('':
+  none), emptied in the generated ones; `tile_pairs`: the training levels' neighbour pairs
+  (`tile_rules.neighbour_pairs`) the generated levels keep to. The report also measures levels
+  sampled without the agent's guidance (config.playable_tries; 'without_agent') and without it and
+  the tile rules ('free_sampling'). `config`: resolved for the corpus."""
   report = {"step": step, "heldout_bits_per_character": heldout_bits(model, params, *chunks)}
   report.update(baselines(train_ids, vocab, *chunks, tuple(config.ngram_orders)))
   trained = inference.CharSampler(
       model, params, vocab, training.format,
       levels_lib.typical_height(training.levels) if training.levels else None, training.names,
-      level_heights(training))
+      level_heights(training), path_tile,
+      tile_rules.TileRules.of_pairs(tile_pairs, vocab.characters, path_tile=path_tile)
+      if tile_pairs else None, config.get("playable_tries", 0), solid)
   if training.format == "levels":
-    generated = trained.levels(config.num_sample_levels, config.sample_level_columns,
-                               seed=config.seed, temperature=config.sample_temperature)
-    paths = [playability.find_path(levels_lib.rows_of(columns), solid) for columns in generated]
+    draw = lambda **how: trained.levels(config.num_sample_levels, config.sample_level_columns,
+                                        seed=config.seed, temperature=config.sample_temperature,
+                                        **how)
+    find_paths = lambda levels: [playability.find_path(levels_lib.rows_of(c), solid)
+                                 for c in levels]
+    generated = draw()
+    paths = find_paths(generated)
     for i, (columns, path) in enumerate(zip(generated, paths)):
       level_pictures.write_level(columns, None, os.path.join(workdir, SAMPLES_DIR, f"level_{i}"),
                                  path=path)
-    report.update(level_quality.level_report(generated, training.levels))
-    report["playable_share"] = (sum(path is not None for path in paths) / len(paths) if paths
-                                else float("nan"))
+    report.update(_level_measures(generated, paths, training))
     report["corpus_playable_share"] = playability.playable_share(training.levels, solid)
+    # The same model sampled without the agent's guidance, and without the tile rules as well.
+    variants = {}
+    if trained.playable_tries and tile_pairs:
+      variants["without_agent"] = dict(playable_tries=0)
+    if trained.playable_tries or tile_pairs:
+      variants["free_sampling"] = dict(playable_tries=0, keep_tile_rules=False)
+    for name, how in variants.items():
+      levels_ = draw(**how)
+      report[name] = _level_measures(levels_, find_paths(levels_), training)
   else:
     sample = trained.text(config.sample_length, seed=config.seed,
                           temperature=config.sample_temperature)
     files.write_text(os.path.join(workdir, SAMPLES_DIR, "sample.txt"), sample)
   report["sample_temperature"] = config.sample_temperature
   files.write_json(os.path.join(workdir, REPORT_FILE), report, indent=1, sort_keys=True)
-  metrics_writer.MetricWriter(workdir).write(step, {f"final/{k}": v for k, v in report.items()})
+  flat = {f"final/{k}": v for k, v in report.items() if not isinstance(v, dict)}
+  flat.update({f"final/{name}/{k}": v for name, block in report.items()
+               if isinstance(block, dict) for k, v in block.items()})
+  metrics_writer.MetricWriter(workdir).write(step, flat)
   logging.info("Final report: %s", json.dumps(report, sort_keys=True))
   return report

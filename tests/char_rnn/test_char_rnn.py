@@ -296,6 +296,7 @@ def test_level_measures_on_real_and_broken_levels(mario_dir):
   corpus = text.read_corpus(str(mario_dir), 'levels')
   real = level_quality.level_report([levels.columns_of(r) for r in corpus.levels], corpus.levels)
   assert real['valid_column_share'] == 1.0 and real['well_formed_pipe_share'] == 1.0
+  assert real['corpus_well_formed_pipe_share'] == 1.0
   assert real['pipes'] == 85 and real['pipes_cut_by_edge'] == 0
   assert real['novel_window_share'] == 0.0
   broken = ['-----',
@@ -313,6 +314,14 @@ def test_level_measures_on_real_and_broken_levels(mario_dir):
   # '[' is not a stray piece; a body piece without a top in that column still is.
   assert level_quality.pipe_counts(['-<>-<', '-[]-[', 'XXXXX']) == (1, 1, 1)
   assert level_quality.pipe_counts(['-<>--', '-[]-[', 'XXXXX']) == (1, 2, 0)
+  # Hanging from a ceiling mouth down (Super Mario Land): its body must reach the ceiling.
+  assert level_quality.pipe_counts(['XXXX', '-[]-', '-<>-', '----', 'XXXX']) == (1, 1, 0)
+  assert level_quality.pipe_counts(['XXXX', '----', '-[]-', '-<>-', '----', 'XXXX']) == (0, 2, 0)
+  assert level_quality.pipe_counts(['XXXX', '-<>-', '----', 'XXXX']) == (0, 1, 0)  # Needs a body.
+  land = text.read_corpus(str(mario_dir.parent / 'sml'), 'levels')
+  counts = np.sum([level_quality.pipe_counts(list(rows)) for rows in land.levels], axis=0)
+  # Six pipes hang from 4-2's ceiling; 1-1 has one pipe whose right half is an enemy ('E[-E').
+  assert tuple(counts) == (73, 75, 0)
   assert level_quality.valid_column_share(['X--', 'X-', 'XZ-'], 3, 'X-') == pytest.approx(1 / 3)
 
 

@@ -1,5 +1,6 @@
 """Levels a player can finish: the A* agent, rectangles by construction, corpus-derived defaults."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 from mlfun_jax import families
 from mlfun_jax.char_rnn import config as char_rnn_config
+from mlfun_jax.char_rnn import task as char_rnn
 from mlfun_jax.char_rnn import inference
 from mlfun_jax.char_rnn import levels
 from mlfun_jax.char_rnn import playability
@@ -133,3 +135,76 @@ def test_level_pictures_draw_the_agents_path(tmp_path):
   txt, png = level_pictures.write_level(levels.columns_of(rows), None, str(tmp_path / 'l'),
                                         path=path)
   assert (tmp_path / 'l.txt').read_text().splitlines() == rows and png.endswith('.png')
+
+
+def test_the_path_runs_in_pieces_across_a_gap_it_cannot_jump_and_only_in_empty_tiles():
+  rows = flat_level(gap=9)
+  rows[11] = rows[11][:3] + 'o' + rows[11][4:]  # A coin on the way keeps its tile.
+  assert playability.find_path(rows) is None
+  pieces = playability.path_through(rows)
+  columns = {x for x, _ in pieces}
+  assert set(range(10)) <= columns and set(range(19, 30)) <= columns  # Both sides of the gap.
+  assert not columns & set(range(10, 19))  # Never into the pit: it starts again beyond it.
+  assert playability.path_through(flat_level()) == playability.find_path(flat_level())
+  marked = playability.with_path(rows, 'x')
+  assert [row.replace('x', '-') for row in marked] == rows  # Only empty tiles change.
+  assert sum(row.count('x') for row in marked) == sum(
+      rows[y][x] == '-' for x, y in set(pieces) if y >= 0)
+  assert marked[11][:4] == 'xxxo'  # Walking on the ground (rows 12 and 13).
+  assert playability.path_through(['----', '----']) == []
+
+
+def test_levels_are_learnt_with_the_agents_path_and_generated_without_it(mario_run, mario_dir):
+  corpus = text.read_corpus(str(mario_dir), 'levels')
+  assert char_rnn.path_tile_of(corpus) == 'x'  # No Super Mario Bros tile is an 'x'.
+  training, _ = text.split_corpus(corpus, heldout_first=1)
+  config = char_rnn_config.defaults()
+  config.mirror_levels = True
+  plain = char_rnn.training_documents(config, training)
+  annotated = char_rnn.training_documents(config, training, 'x')
+  assert len(annotated) == len(plain) == 28  # 14 levels and their mirror images.
+  assert [d.replace('x', '-') for d in annotated] == plain
+  for document in annotated:  # The path crosses the level (not where coins or enemies are).
+    columns = levels.from_stream(document)
+    assert sum('x' in c for c in columns) >= 0.85 * len(columns)
+  trained = inference.TrainedCharRNN(str(mario_run.workdir))
+  assert trained.path_tile == 'x' and 'x' in trained.vocab.characters
+  raw = inference.CharSampler(**{f.name: getattr(trained, f.name)  # Its path left in.
+                                 for f in dataclasses.fields(inference.CharSampler)
+                                 if f.name != 'path_tile'})
+  written = raw.levels(4, 30, seed=3)
+  assert sum(c.count('x') for level in written for c in level) > 30  # It learnt to write paths.
+  assert trained.levels(4, 30, seed=3) == [[c.replace('x', '-') for c in level]
+                                            for level in written]
+
+
+def _columns_reached(rows):
+  reach = playability.Reach()
+  for x, column in enumerate(levels.columns_of(rows)):
+    if not reach.gets_to(column):
+      return x
+    reach.add(column)
+  return len(rows[0])
+
+
+def test_the_growing_level_is_reached_column_by_column_as_the_agent_finishes_it():
+  assert _columns_reached(flat_level(gap=7)) == 30  # Every column.
+  assert _columns_reached(flat_level(wall=5)) == 20  # The wall.
+  # Over a pit Mario is in the air: the 8th column after his last standing place must hold one.
+  assert _columns_reached(flat_level(gap=8)) == 17
+  assert _columns_reached(['----', '----']) == 4  # No standing place yet: nothing to reach.
+  assert _columns_reached(flat_level(gap=30)) == 17
+
+
+def test_a_column_the_agent_cannot_reach_is_drawn_again(mario_run):
+  trained = inference.TrainedCharRNN(str(mario_run.workdir))
+  assert trained.playable_tries == 8  # char_rnn_mario's.
+  finished = lambda generated: sum(
+      playability.find_path(levels.rows_of(columns)) is not None for columns in generated)
+  guided = trained.levels(12, 60, seed=4, temperature=1.0)
+  free = trained.levels(12, 60, seed=4, temperature=1.0, playable_tries=0)
+  assert finished(guided) >= max(finished(free) + 2, 9), (finished(guided), finished(free))
+  assert all({len(c) for c in columns} == {14} and len(columns) == 60 for columns in guided)
+  report = json.loads((mario_run.workdir / 'report.json').read_text())
+  assert {'without_agent', 'free_sampling'} <= set(report)
+  assert report['free_sampling']['playable_share'] <= report['playable_share']
