@@ -178,7 +178,7 @@ class TrainedCharRNN(CharSampler):
     super().__init__(model, run.state.params, vocab, run.meta["corpus_format"],
                      run.meta.get("level_height"), tuple(run.meta["training_documents"]), heights,
                      run.meta.get("path_tile", ""), _tile_rules(run.meta, vocab),
-                     int(run.config.get("playable_tries", 0)),
+                     run.config.playable_tries,
                      run.meta.get("solid_tiles", playability.SMB_SOLID))
 
 

@@ -299,7 +299,7 @@ def final_report(model, config, params, training: text.Corpus, train_ids: list[n
       levels_lib.typical_height(training.levels) if training.levels else None, training.names,
       level_heights(training), path_tile,
       tile_rules.TileRules.of_pairs(tile_pairs, vocab.characters, path_tile=path_tile)
-      if tile_pairs else None, config.get("playable_tries", 0), solid)
+      if tile_pairs else None, config.playable_tries, solid)
   if training.format == "levels":
     draw = lambda **how: trained.levels(config.num_sample_levels, config.sample_level_columns,
                                         seed=config.seed, temperature=config.sample_temperature,

@@ -31,7 +31,9 @@ SAVED_DATA_DIR = json.loads((SAVED_DIR / 'cnn_cifar10.json').read_text())['data_
 # are nested fields.
 CHANGED_SINCE_SAVED = {
     'char_rnn_mario': {'heldout_names': (), 'heldout_first': 1, 'sequence_length': 0,
-                       'model.max_position': -1, 'ngram_orders': (3, 7, 0)},
+                       'model.max_position': -1, 'ngram_orders': (3, 7, 0),
+                       'mirror_levels': False, 'annotate_paths': True, 'tile_rules': True,
+                       'playable_tries': 8},
     'speech_ctc_new_voices': {'split': 'speaker:first'},
 }
 

@@ -121,10 +121,10 @@ def pairs_file(root: pathlib.Path) -> pathlib.Path:
 
 def test_mario_config_holds_out_the_first_level_of_any_folder(tmp_path):
   config = config_of('char_rnn_mario', text_path=level_folder(tmp_path))
-  corpus, training, heldout, vocab = char_rnn_task._prepared(config)  # pylint: disable=protected-access
+  corpus, training, heldout, vocab, path = char_rnn_task._prepared(config)  # pylint: disable=protected-access
   assert corpus.names == ('beach', 'castle', 'desert')
   assert heldout.names == ('beach',) and training.names == ('castle', 'desert')
-  assert '<' in vocab and 'X' in vocab
+  assert '<' in vocab and 'X' in vocab and path in vocab and path not in 'X<>[]-'
 
 
 @pytest.mark.parametrize('name', ['cnn_cifar10', 'bird_or_not', 'resnet_cifar10', 'dcgan_cifar10'])
