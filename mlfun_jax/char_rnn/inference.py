@@ -105,7 +105,7 @@ class CharSampler:
     line = char_model.start_id(self.vocab)
     columns = char_sampling.start_columns(heights, prime_ids, line)
     rules = (self.tile_rules if self.tile_rules is not None and keep_tile_rules
-             else tile_rules_lib.TileRules.none(len(self.vocab)))
+             else tile_rules_lib.TileRules.none(len(self.vocab))).tables()
     carry, last = char_sampling.prime(self.model, self.params, jnp.asarray(prime_ids), num)
     chunk = (int(heights.max()) + 1) * min(num_columns, 64)
     key = jax.random.key(seed)
@@ -118,7 +118,7 @@ class CharSampler:
       key, chunk_key = jax.random.split(key)
       tokens, carry, last, columns = char_sampling.sample_columns(
           self.model, self.params, carry, last, chunk_key, chunk, columns, line,
-          (rules.right, rules.above, rules.longest_run, rules.top), temperature, top_k)
+          rules, temperature, top_k)
       streams_ = [s + self.vocab.decode(t) for s, t in zip(streams_, np.asarray(tokens))]
     if self.path_tile:
       streams_ = [s.replace(self.path_tile, levels_lib.SKY) for s in streams_]
@@ -139,13 +139,13 @@ class CharSampler:
         key, column_key = jax.random.split(key)
         tokens, *drawn = char_sampling.sample_columns(
             self.model, self.params, *state[:2], column_key, capacity + 1, state[2], line,
-            (rules.right, rules.above, rules.longest_run, rules.top), temperature, top_k, one_column=True)
+            rules, temperature, top_k, one_column=True)
         take = np.zeros(num, bool)
         for i, row in enumerate(np.asarray(tokens)):
           if kept[i]:
             continue
-          column = streams_[i].rsplit(levels_lib.END_OF_COLUMN, 1)[-1] + self.vocab.decode(
-              row[:np.argmax(row == line)])
+          drawn_column = self.vocab.decode(row[:np.argmax(row == line) + 1])  # Marker included.
+          column = streams_[i].rsplit(levels_lib.END_OF_COLUMN, 1)[-1] + drawn_column[:-1]
           if self.path_tile:
             column = column.replace(self.path_tile, levels_lib.SKY)
           reached = not guided[i] or reaches[i].gets_to(column)
@@ -153,7 +153,7 @@ class CharSampler:
             take[i] = kept[i] = True
             guided[i] &= reached
             reaches[i].add(column)
-            streams_[i] += self.vocab.decode(row[:np.argmax(row == line) + 1])
+            streams_[i] += drawn_column
         pick = lambda old, new: jnp.where(
             jnp.asarray(take).reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
         chosen = jax.tree.map(pick, chosen, tuple(drawn))

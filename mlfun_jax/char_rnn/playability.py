@@ -210,8 +210,9 @@ class Reach:
   def __init__(self, solid: str = SMB_SOLID):
     self._solid = frozenset(solid)
     self._columns: list[str] = []
-    self._states: set = set()
+    self._states: set = set()  # Places reached in the last WINDOW columns.
     self._pending: set = set()
+    self._stood = self._pending_stood = -1  # The rightmost column the agent has stood in.
 
   def gets_to(self, column: str) -> bool:
     """Whether the agent reaches `column` (one str, bottom to top) placed after the others."""
@@ -225,7 +226,7 @@ class Reach:
     else:
       start = _start(rows, self._solid)
       if start is None:
-        self._pending = set()
+        self._pending, self._pending_stood = set(), self._stood
         return True
       seeds = {(*start, _STAND)}
     found, frontier = set(seeds), list(seeds)
@@ -236,14 +237,16 @@ class Reach:
           found.add(nxt)
           frontier.append(nxt)
     self._pending = {(x + low, y, p) for x, y, p in found}
-    stood = max((x for x, _, p in self._pending | self._states if p == _STAND), default=-1)
+    self._pending_stood = max([self._stood] + [x for x, _, p in self._pending if p == _STAND])
     return (any(x == width - 1 for x, _, _ in self._pending)
-            and stood > width - 1 - self.SPAN)
+            and self._pending_stood > width - 1 - self.SPAN)
 
   def add(self, column: str) -> None:
     """Keeps `column`, the one `gets_to` was last asked about, with the places it reaches."""
     self._columns.append(column)
-    self._states |= self._pending
+    self._stood = self._pending_stood
+    low = len(self._columns) - self.WINDOW
+    self._states = {s for s in self._states | self._pending if s[0] >= low}
     self._pending = set()
 
 

@@ -115,8 +115,9 @@ def sample_columns(model, params, carry, last: jax.Array, key: jax.Array, length
   (int32 tokens [B, length], carry, int32 last [B], Columns): the line token (the end-of-column
   marker) is drawn exactly when a column holds its level's height (`columns.heights`) and never
   before. `rules`: (bool right [V + 1, V], bool above [V + 1, V], int32 longest_run [V], bool
-  top [V]) as `tile_rules.TileRules` gives them; where the tile to the left and the one below allow nothing
-  in common, the left one's rule alone holds, and where that allows nothing, any tile.
+  top [V]) as `tile_rules.TileRules.tables` gives them; where the tile to the left and the one
+  below allow nothing in common, the left one's rule alone holds, and where that allows nothing,
+  any tile.
   With `one_column`, each level stops after the marker that ends its current column: the tokens
   after it are -1 and the carry, last token and columns returned are those just after it.
   """

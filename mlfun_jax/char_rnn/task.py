@@ -11,10 +11,10 @@ their quality measures, `level_quality`).
 
 Config fields (see experiments/configs/char_rnn_text.py and char_rnn_mario.py): text_path,
 corpus_format ('text' | 'levels'), heldout_names, heldout_first, heldout_fraction, split_seed,
-mirror_levels, annotate_paths, tile_rules, playable_tries, model.{cell, embed_dim, hidden, num_layers, dropout_rate, max_position,
-previous_line_input},
-sequence_length, eval_sequence_length, batch_size, optimizer.* (grad_clip_norm clips gradients),
-num_epochs / num_steps, ngram_orders, and the samples written at the end: sample_length,
+mirror_levels, annotate_paths, tile_rules, playable_tries, model.{cell, embed_dim, hidden,
+num_layers, dropout_rate, max_position, previous_line_input}, sequence_length,
+eval_sequence_length, batch_size, optimizer.* (grad_clip_norm clips gradients), num_epochs /
+num_steps, ngram_orders, and the samples written at the end: sample_length,
 sample_temperature, num_sample_levels, sample_level_columns.
 """
 
@@ -155,22 +155,17 @@ def training_documents(config: ml_collections.ConfigDict, training: text.Corpus,
   """The streams the model (and the n-gram baselines) learn from: the training documents, and with
   `mirror_levels` each training level's mirror image too (`levels.mirror`); with `path_tile`
   every level holds the agent's path (`playability.with_path`, `solid` its solid tiles)."""
-  levels = list(training.levels)
-  if config.mirror_levels:
-    levels += [levels_lib.mirror(rows) for rows in training.levels]
-  if not path_tile:
-    return list(training.documents) + [levels_lib.to_stream(rows)
-                                       for rows in levels[len(training.levels):]]
-  return [levels_lib.to_stream(playability.with_path(rows, path_tile, solid)) for rows in levels]
+  if training.format != "levels":
+    return list(training.documents)
+  mirrored = [levels_lib.mirror(rows) for rows in training.levels] if config.mirror_levels else []
+  return level_streams(list(training.levels) + mirrored, path_tile, solid)
 
 
-def heldout_documents(heldout: text.Corpus, path_tile: str = "",
-                      solid: str = playability.SMB_SOLID) -> list[str]:
-  """The held-out streams, read as `training_documents` reads the training levels."""
-  if not path_tile:
-    return list(heldout.documents)
-  return [levels_lib.to_stream(playability.with_path(rows, path_tile, solid))
-          for rows in heldout.levels]
+def level_streams(levels, path_tile: str = "", solid: str = playability.SMB_SOLID) -> list[str]:
+  """The column streams of `levels` (each a list of rows, top to bottom), with the agent's path in
+  their empty tiles when `path_tile` is given."""
+  return [levels_lib.to_stream(playability.with_path(rows, path_tile, solid) if path_tile
+                               else rows) for rows in levels]
 
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
@@ -189,7 +184,9 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:
                                   **layout)
   num_steps = (int(config.num_steps) if config.num_steps is not None
                else max(1, math.ceil(config.num_epochs * batches.steps_per_epoch)))
-  heldout_ids = [vocab.encode(d) for d in heldout_documents(heldout, path_tile, solid)]
+  heldout_streams = (level_streams(heldout.levels, path_tile, solid) if heldout.format == "levels"
+                     else heldout.documents)
+  heldout_ids = [vocab.encode(d) for d in heldout_streams]
   chunks = streams.eval_chunks(heldout_ids, start_id=start,
                                sequence_length=config.eval_sequence_length)
   devices = jax.device_count()

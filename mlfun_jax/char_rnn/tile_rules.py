@@ -93,6 +93,10 @@ class TileRules:
       top[ids[path_tile]] = top[ids[sky]]
     return cls(tables["right"], tables["above"], longest, top)
 
+  def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(right, above, longest_run, top): the `rules` of `sampling.sample_columns`."""
+    return self.right, self.above, self.longest_run, self.top
+
   @classmethod
   def none(cls, size: int) -> "TileRules":
     """Rules that allow every pair, for a vocabulary of `size` ids."""
