@@ -1,7 +1,10 @@
 """Orbax checkpoints of a train state plus a JSON `meta` record (config, class names, ...).
 
 Saves are atomic (orbax writes a temporary folder and renames it when complete), so a killed run
-never leaves a half-written step behind that looks finished. Each step's meta record holds a CRC-32
+never leaves a half-written step behind that looks finished. With `asynchronous=True` (the training
+loop's) a save returns once orbax holds the arrays and writes them in a background thread while
+training goes on; the next save, `wait` and `close` wait for it, and a write that failed there is
+reported as a synchronous one would be. Each step's meta record holds a CRC-32
 of every saved array (`checksums`), and every restore checks them: a step that cannot be read back
 whole, or whose arrays do not match their sums (flipped bytes), is reported in one line naming its
 folder and the array. Steps saved before checksums existed are read without that check.
@@ -68,13 +71,21 @@ def _thread_errors_unlogged():
 
 
 class Checkpointer:
-  """Keeps the last `max_to_keep` checkpoints of a run in `directory` (one sub-folder per step)."""
+  """Keeps the last `max_to_keep` checkpoints of a run in `directory` (one sub-folder per step).
 
-  def __init__(self, directory: str, *, max_to_keep: int = 3, create: bool = True):
+  `asynchronous`: `save` returns while orbax writes in the background (see the module docstring).
+  """
+
+  def __init__(self, directory: str, *, max_to_keep: int = 3, create: bool = True,
+               asynchronous: bool = False):
     self.directory = directory if "://" in directory else os.path.abspath(directory)
     self._options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=create, enable_async_checkpointing=False)
+        max_to_keep=max_to_keep, create=create, enable_async_checkpointing=asynchronous)
     self._manager = ocp.CheckpointManager(self.directory, options=self._options)
+    self._writing: int | None = None  # The step an asynchronous save is still writing.
+    self._unlogged = contextlib.ExitStack()
+    if asynchronous:  # orbax's writer thread would log a failed write's traceback.
+      self._unlogged.enter_context(_thread_errors_unlogged())
 
   def _reload(self):
     self._manager.close()
@@ -87,16 +98,33 @@ class Checkpointer:
   def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
     """Writes `state` (a pytree of numpy/JAX arrays) and `meta` (JSON-able, plus the arrays'
     checksums) as step `step`."""
+    self.wait()
     meta = {**meta, CHECKSUMS: {"algorithm": checksums.ALGORITHM,
                                 "arrays": checksums.of_tree(state)}}
-    try:
-      with _thread_errors_unlogged():
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-            force=True)
+    with self._failed_write(step), _thread_errors_unlogged():
+      self._manager.save(
+          step,
+          args=ocp.args.Composite(
+              state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+          force=True)
+      if not self._options.enable_async_checkpointing:
         self._manager.wait_until_finished()
+        return
+    self._writing = step
+
+  def wait(self) -> None:
+    """Waits until an asynchronous save has written its step (UserError if it failed)."""
+    step, self._writing = self._writing, None
+    if step is not None:
+      with self._failed_write(step):
+        self._manager.wait_until_finished()
+
+  @contextlib.contextmanager
+  def _failed_write(self, step: int):
+    """Turns a failed write of `step` caused by the environment (a full disk, a read-only
+    folder) into one UserError, after removing what the write left behind."""
+    try:
+      yield
     except Exception as e:  # pylint: disable=broad-except
       cause = environment_cause(e)
       if cause is None:
@@ -213,14 +241,25 @@ class Checkpointer:
     self._reload()
 
   def close(self) -> None:
-    """Stops orbax's background machinery; call when done (or use `with Checkpointer(...)`)."""
-    self._manager.close()
+    """Waits for a pending asynchronous save, then stops orbax's background machinery; call when
+    done (or use `with Checkpointer(...)`)."""
+    try:
+      self.wait()
+    finally:
+      self._manager.close()
+      self._unlogged.close()
 
   def __enter__(self) -> "Checkpointer":
     return self
 
-  def __exit__(self, *unused) -> None:
-    self.close()
+  def __exit__(self, error_type, *unused) -> None:
+    if error_type is None:
+      self.close()
+      return
+    try:  # Another error is on its way out: it is the one to report.
+      self.close()
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning("Also, the last checkpoint was not written: %s", _first_line(e))
 
 
 def latest_meta(directory: str) -> tuple[dict[str, Any], int]:

@@ -16,6 +16,10 @@ FIELDS_ADDED_LATER = {
     "optimizer.warmup_steps": 0,
     "optimizer.weight_decay": 0.0,
     "optimizer.grad_clip_norm": 0.0,
+    "dtype": "float32",
+    "parallelism": "pmap",
+    "grad_accum_steps": 1,
+    "profile_steps": (0, 0),
 }
 
 
@@ -47,6 +51,10 @@ def loop_defaults(task: str) -> ml_collections.ConfigDict:
   config.checkpoint_every = 500  # Steps between checkpoints (0: at the end only).
   config.keep_checkpoints = 3  # Newest checkpoints kept.
   config.max_inflight_steps = 4  # Steps dispatched before waiting (CPU collectives need a bound).
+  config.dtype = "float32"  # Compute in 'float32' or 'bfloat16' (params, losses stay float32).
+  config.parallelism = "pmap"  # 'pmap' or 'shard_map' (in jit over a mesh with axis 'batch').
+  config.grad_accum_steps = 1  # Micro-batches of batch_size per update (optax.MultiSteps).
+  config.profile_steps = (0, 0)  # (first, last) steps traced by jax.profiler into workdir/profile.
   config.optimizer = optimizer_defaults()
   return config
 

@@ -225,6 +225,10 @@ LOOP_RULES = {
     "checkpoint_every": Integer(0),
     "keep_checkpoints": Integer(1),
     "max_inflight_steps": Integer(1),
+    "dtype": Text(("float32", "bfloat16")),
+    "parallelism": Text(("pmap", "shard_map")),
+    "grad_accum_steps": Integer(1),
+    "profile_steps": Ints(0, min_len=2, max_len=2),
     "*optimizer.name": Text(("sgd", "momentum", "adam", "adamw")),
     "*optimizer.learning_rate": NonNegative(),  # 0 trains nothing but BatchNorm statistics.
     "*optimizer.schedule": Text(("constant", "cosine", "warmup_cosine", "onecycle")),

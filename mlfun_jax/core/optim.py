@@ -1,5 +1,7 @@
 """Optimizers and learning-rate schedules from a config (optax)."""
 
+import math
+
 import jax
 import ml_collections
 import optax
@@ -25,15 +27,23 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, num_steps: int) ->
                   f"choose one of {', '.join(SCHEDULES)}")
 
 
-def create_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
+def create_optimizer(config: ml_collections.ConfigDict, num_steps: int,
+                     grad_accum_steps: int = 1) -> optax.GradientTransformation:
   """Builds the optimizer named by `config.name` with the schedule of `learning_rate_schedule`.
+
+  With `grad_accum_steps` K > 1 the optimizer is wrapped in `optax.MultiSteps`: it averages the
+  gradients of K calls and updates the parameters at every K-th (the others give zero updates),
+  so K micro-batches give the update of one K-times-larger batch. `num_steps` counts calls (micro
+  steps); the schedule and `warmup_steps` count updates (num_steps / K of them).
 
   Fields: name, learning_rate, schedule, warmup_steps, momentum (momentum: SGD with Nesterov
   momentum), b1/b2 (adam, adamw), weight_decay (adamw: decoupled, on every parameter; sgd and
   momentum: L2 added to the gradient of weight matrices and kernels only, not biases or BatchNorm
   scales), grad_clip_norm (0 disables clipping).
   """
-  schedule = learning_rate_schedule(config, num_steps)
+  if grad_accum_steps < 1:
+    raise UserError(f"config field grad_accum_steps={grad_accum_steps!r} must be >= 1")
+  schedule = learning_rate_schedule(config, max(1, math.ceil(num_steps / grad_accum_steps)))
   if config.name == "sgd":
     optimizer = optax.sgd(schedule)
   elif config.name == "momentum":
@@ -50,4 +60,7 @@ def create_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax
     optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay, kernels_only), optimizer)
   if config.get("grad_clip_norm", 0):
     optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), optimizer)
+  if grad_accum_steps > 1:
+    optimizer = optax.MultiSteps(optimizer, every_k_schedule=grad_accum_steps)
+    optimizer = optimizer.gradient_transformation()
   return optimizer

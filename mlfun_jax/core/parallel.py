@@ -1,11 +1,16 @@
-"""pmap plumbing: processes and devices, replication, per-device randomness.
+"""Device plumbing: processes and devices, mapping one-device steps, replication, randomness.
 
-Steps are written for one device and mapped over all local devices with `jax.pmap` under the axis
-name `AXIS` ('batch'); gradients and metrics are averaged with `lax.pmean(x, AXIS)`. With many
-processes (`initialize_processes`), one pmap spans the devices of every process: each process feeds
-its local devices and the collectives run over all of them.
+Steps are written for one device and mapped over the devices under the axis name `AXIS` ('batch')
+by `map_over_devices`: with `jax.pmap`, or with `jax.shard_map` inside `jax.jit` over a mesh with
+that axis. Gradients and metrics are averaged with `lax.pmean(x, AXIS)`. Either way, arguments and
+results are laid out [local_devices, ...] (the state replicated, a batch split), so the code around
+a step does not depend on the mapping. With many processes (`initialize_processes`), one map spans
+the devices of every process: each process feeds its local devices and the collectives run over
+all of them.
 """
 
+from collections.abc import Callable, Sequence
+import functools
 import os
 import re
 
@@ -13,10 +18,12 @@ from absl import logging
 import flax.jax_utils
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mlfun_jax.core.errors import UserError
 
 AXIS = "batch"
+PARALLELISMS = ("pmap", "shard_map")
 
 _FORCED_DEVICES = re.compile(r"--xla_force_host_platform_device_count=(\d+)")
 
@@ -97,6 +104,52 @@ def initialize_processes(coordinator_address: str = "", num_processes: int = 0,
     jax.distributed.initialize(initialization_timeout=timeout_s)
   logging.info("Process %d of %d (from %s).", jax.process_index(), jax.process_count(), cluster)
   return True
+
+
+def map_over_devices(fn: Callable[..., object], parallelism: str = "pmap",
+                     devices: Sequence[jax.Device] | None = None,
+                     donate_argnums: tuple[int, ...] = ()) -> Callable[..., object]:
+  """Maps a one-device function over `devices` (default: all devices of all processes).
+
+  `fn` sees one device's slice of each argument and may use collectives over `AXIS`. The mapped
+  function takes and returns pytrees laid out [local_devices, ...] (numpy arrays or the results of
+  an earlier call). 'pmap' maps with `jax.pmap`; 'shard_map' with `jax.shard_map` inside `jax.jit`
+  over a one-axis mesh `AXIS` of the devices in process order (device i of the map is device i of
+  pmap), in the style of pmap code (`check_vma=False`: per-device values, explicit collectives).
+  Both compute the same numbers.
+
+  Raises:
+    UserError: an unknown `parallelism`.
+  """
+  if parallelism == "pmap":
+    return jax.pmap(fn, axis_name=AXIS, devices=devices, donate_argnums=donate_argnums)
+  if parallelism != "shard_map":
+    raise UserError(f"config field parallelism={parallelism!r} must be one of "
+                    f"{', '.join(PARALLELISMS)}")
+  devices = sorted(devices or jax.devices(), key=lambda d: (d.process_index, d.id))
+  mesh = jax.sharding.Mesh(np.array(devices), (AXIS,))
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
+
+  def one_device(*args):
+    results = fn(*jax.tree.map(lambda x: x[0], args))  # Each device's block is [1, ...].
+    return jax.tree.map(lambda x: jnp.asarray(x)[None], results)
+
+  @functools.cache
+  def compiled(num_args: int):
+    specs = (jax.sharding.PartitionSpec(AXIS),) * num_args
+    mapped = jax.shard_map(one_device, mesh=mesh, in_specs=specs,
+                           out_specs=jax.sharding.PartitionSpec(AXIS), check_vma=False)
+    return jax.jit(mapped, donate_argnums=donate_argnums)
+
+  def on_mesh(x):
+    if isinstance(x, jax.Array) and x.sharding == split:
+      return x  # A result of an earlier call: already where it belongs.
+    return jax.make_array_from_process_local_data(split, np.asarray(x))
+
+  def call(*args):
+    return compiled(len(args))(*jax.tree.map(on_mesh, args))
+
+  return call
 
 
 def is_chief() -> bool:

@@ -1,16 +1,21 @@
 """The one generic training loop, shared by every experiment family.
 
 A family supplies a `Task`: how to initialise its train state, a pure per-device train step and
-eval step, and its data streams. The loop maps the steps over all local devices with `jax.pmap`
-(axis 'batch'), keeps at most `config.max_inflight_steps` steps in flight (XLA's CPU collectives
+eval step, and its data streams. The loop maps the steps over all devices (axis 'batch') with
+`jax.pmap` or, with `config.parallelism = 'shard_map'`, with `jax.shard_map` inside `jax.jit`
+(`parallel.map_over_devices`; the same numbers, and a checkpoint of either resumes under the
+other), keeps at most `config.max_inflight_steps` steps in flight (XLA's CPU collectives
 abort the process when the dispatch queue runs deep), evaluates every `config.eval_every` steps,
-checkpoints atomically every `config.checkpoint_every` steps and at the end, resumes from the latest
+checkpoints atomically every `config.checkpoint_every` steps and at the end (written in the
+background while training goes on), resumes from the latest
 good checkpoint in the workdir (every array checked against its checksum), and logs to
 metrics.jsonl, TensorBoard and the console (both cut back to the resumed step). The workdir is
 locked for the run (`workdir_lock`); a finished run, run again, changes nothing in it.
 SIGTERM or Ctrl-C stop the run after the current step with a checkpoint (in every process, even
 when only one of them got the signal). A NaN or infinite train metric stops the run with an error
-naming the step; no checkpoint is written after it.
+naming the step; no checkpoint is written after it. `config.profile_steps = (first, last)` writes
+a `jax.profiler` trace of those steps beside the TensorBoard events; each log line and
+metrics.jsonl give the share of wall time the loop waited for its next batch (`input_wait_share`).
 
 With many processes (`parallel.initialize_processes`) every process runs this same loop on its
 own local devices and its own share of each batch; process 0 alone writes metrics and pictures,
@@ -27,6 +32,7 @@ import math
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from absl import logging
@@ -51,7 +57,7 @@ Metrics = dict[str, jax.Array]
 # Config fields that may change when a run is resumed (they do not change what is computed).
 RESUMABLE_FIELDS = frozenset({
     "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
-    "keep_checkpoints", "max_inflight_steps",
+    "keep_checkpoints", "max_inflight_steps", "parallelism", "profile_steps",
 })
 
 
@@ -61,7 +67,8 @@ class Task:
 
   Attributes:
     init: rng -> train state (a flax struct with an integer `step` field).
-    train_step: (state, batch, rng) -> (state, metrics). Runs under pmap: it must average its
+    train_step: (state, batch, rng) -> (state, metrics). Runs mapped over the devices (pmap or
+      shard_map, `parallel.map_over_devices`): it must average its
       gradients and metrics over the axis `parallel.AXIS` itself (`lax.pmean`). `rng` is the
       step's key, the same on every device: `parallel.device_key(rng)` makes it per device,
       `parallel.example_keys(rng, n)` per example of the global batch.
@@ -158,8 +165,8 @@ class _BoundedQueue:
 
 
 def _first_replica(device_outputs):
-  """Blocks until a pmapped result is ready; returns device 0's copy as numpy."""
-  return jax.tree.map(lambda x: np.asarray(x)[0], jax.device_get(device_outputs))
+  """Blocks until a mapped result is ready; returns the first local device's copy as numpy."""
+  return jax.device_get(parallel.unreplicate(device_outputs))
 
 
 class TrainingDivergedError(UserError):
@@ -239,27 +246,68 @@ def _summed_over_devices(eval_step, state, batch):
   return jax.lax.psum(eval_step(state, batch), parallel.AXIS)
 
 
-def pmap_train_step(train_step, rng: jax.Array, devices=None):
-  """pmaps a one-device train step over `devices` (default: all local), donating the state.
+def pmap_train_step(train_step, rng: jax.Array, devices=None, parallelism: str = "pmap"):
+  """Maps a one-device train step over `devices` (default: all), donating the state.
 
   The mapped function takes (replicated state, batch [D, per_device, ...]) and gives each device
-  the step's key `fold_in(rng, state.step)` (the same on every device).
+  the step's key `fold_in(rng, state.step)` (the same on every device). `parallelism`: 'pmap' or
+  'shard_map' (`parallel.map_over_devices`).
   """
-  return jax.pmap(functools.partial(_step_with_step_key, train_step, rng),
-                  axis_name=parallel.AXIS, devices=devices, donate_argnums=(0,))
+  return parallel.map_over_devices(functools.partial(_step_with_step_key, train_step, rng),
+                                   parallelism, devices, donate_argnums=(0,))
 
 
-def _pmap_loop_step(train_step, rng: jax.Array):
+def _loop_step(train_step, rng: jax.Array, parallelism: str):
   """Like `pmap_train_step`, plus a stop vote: (state, batch, votes int32 [D]) -> (state,
   (metrics, max vote over all devices of all processes))."""
-  return jax.pmap(functools.partial(_step_with_stop_vote, train_step, rng),
-                  axis_name=parallel.AXIS, donate_argnums=(0,))
+  return parallel.map_over_devices(functools.partial(_step_with_stop_vote, train_step, rng),
+                                   parallelism, donate_argnums=(0,))
 
 
-def pmap_eval_step(eval_step, devices=None):
-  """pmaps a one-device eval step; its sums come back added over all devices."""
-  return jax.pmap(functools.partial(_summed_over_devices, eval_step),
-                  axis_name=parallel.AXIS, devices=devices)
+def pmap_eval_step(eval_step, devices=None, parallelism: str = "pmap"):
+  """Maps a one-device eval step over `devices`; its sums come back added over all devices."""
+  return parallel.map_over_devices(functools.partial(_summed_over_devices, eval_step),
+                                   parallelism, devices)
+
+
+class _Profile:
+  """Traces steps `first`..`last` (`config.profile_steps`, 1-based; (0, 0): none) with
+  `jax.profiler` into the workdir's TensorBoard folder (its profile plugin opens them).
+
+  Process 0 alone traces (processes on one host would write the same file names). The trace
+  starts before step `first` is dispatched and stops once step `last` has finished.
+  """
+
+  def __init__(self, profile_steps, workdir: str, queue: "_BoundedQueue"):
+    self.first, self.last = (int(s) for s in profile_steps)
+    self.directory = os.path.join(workdir, metrics_writer.TENSORBOARD_DIR)
+    self._queue = queue
+    self._tracing = False
+    self._enabled = self.first > 0 and parallel.is_chief()
+
+  def before(self, step: int) -> None:
+    if self._enabled and step == self.first and not self._tracing:
+      logging.info("Tracing steps %d..%d into %s", self.first, self.last, self.directory)
+      jax.profiler.start_trace(self.directory)
+      self._tracing = True
+
+  def after(self, step: int) -> None:
+    if self._tracing and step >= self.last:
+      self._stop()
+
+  def _stop(self) -> None:
+    self._queue.flush()  # The traced steps have run to the end.
+    jax.profiler.stop_trace()
+    self._tracing = False
+    logging.info("Wrote the trace of steps %d..%d to %s", self.first, self.last, self.directory)
+
+  def __enter__(self) -> "_Profile":
+    return self
+
+  def __exit__(self, *unused) -> None:
+    if self._tracing:  # Stopped (signal, error, end of run) before `last`: keep what ran.
+      self._tracing = False
+      jax.profiler.stop_trace()
 
 
 def _check_resumable(config: ml_collections.ConfigDict, workdir: str,
@@ -297,10 +345,15 @@ def check_loop_config(config: ml_collections.ConfigDict) -> None:
   `batch_size` >= 1, the intervals. A missing field counts as None."""
   loop = {name: config.get(name) for name in ("batch_size", "num_steps", "log_every", "eval_every",
                                                "checkpoint_every", "keep_checkpoints",
-                                               "max_inflight_steps")}
+                                               "max_inflight_steps", "dtype", "parallelism",
+                                               "grad_accum_steps", "profile_steps")}
   if loop["num_steps"] is None:
     loop["num_epochs"] = config.get("num_epochs")
   config_checks.check_fields(loop, config_checks.LOOP_RULES)
+  first, last = loop["profile_steps"]
+  if first > last or (last and not first):
+    raise UserError(f"config field profile_steps={tuple(loop['profile_steps'])!r} must be "
+                    "(first, last) with 1 <= first <= last, or (0, 0) for no trace")
 
 
 def check_workdir_paths(workdir: str) -> None:
@@ -353,14 +406,15 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   meta = {"config": config.to_dict(), **task.meta}
   max_inflight = config.max_inflight_steps
-  p_train_step = _pmap_loop_step(task.train_step, step_rng)
-  p_eval_step = pmap_eval_step(task.eval_step)
+  p_train_step = _loop_step(task.train_step, step_rng, config.parallelism)
+  p_eval_step = pmap_eval_step(task.eval_step, parallelism=config.parallelism)
 
   with contextlib.ExitStack() as resources:
     resources.enter_context(workdir_lock.held(workdir))
     check_workdir_paths(workdir)
     checkpointer = resources.enter_context(checkpoint.Checkpointer(
-        os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints))
+        os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints,
+        asynchronous=True))
     state = jax.device_get(task.init(init_rng))
     if init_from and not checkpointer.steps():
       state, meta["init_from"] = warm_start.weights_from(state, meta, init_from)
@@ -401,14 +455,21 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
     queue = _BoundedQueue(max_inflight, on_fetch=outputs)
     batches = task.train_batches(start_step)
     no_vote = np.zeros(jax.local_device_count(), np.int32)
+    profile = resources.enter_context(_Profile(config.profile_steps, workdir, queue))
     with _StopRequest() as stop:
       while step < task.num_steps:
         # A signal may reach only some processes: each votes through the step's collectives and
         # all stop together once a step with a vote has been fetched (max_inflight_steps later).
         votes = no_vote + stop.requested
-        replicated_state, device_outputs = p_train_step(replicated_state, next(batches), votes)
+        profile.before(step + 1)
+        waiting_since = time.perf_counter()
+        batch = next(batches)
+        clock.waited_for_input(time.perf_counter() - waiting_since)
+        replicated_state, device_outputs = p_train_step(replicated_state, batch, votes)
+        del batch
         step += 1
         queue.put(step, device_outputs)
+        profile.after(step)
         stopping = (outputs.stop_voted or (one_process and stop.requested)
                     or step == stop_after_step)
         last = step == task.num_steps or stopping

@@ -2,8 +2,9 @@
 
 2 processes x 2 CPU devices (jax.distributed over gloo on localhost) against 1 process x 4 devices
 (4 gloo ranks on 2 cores cost a quarter less than 8, and test the same: the global device index);
-SIGTERM, then kill -9, of a 2-process run, each followed by the same command; checkpoints moved between 8
-devices and 1 device, in both directions.
+SIGTERM, then kill -9, of a 2-process run, each followed by the same command (the first resume maps
+the step with shard_map instead of pmap); checkpoints moved between 8 devices and 1 device, and from
+1 device to 2 processes x 4 devices under shard_map.
 """
 
 import json
@@ -170,9 +171,10 @@ def test_sigterm_then_kill_9_then_relaunch_resume_to_the_same_parameters(runs, t
     log = (tmp_path / 'logs' / f'process_{i}.log').read_text()
     assert 'stopping after this step' in log
 
-  # The same command resumes; once it has written two periodic checkpoints, kill -9 process 1.
+  # The same command, mapping the step with shard_map instead of pmap, resumes; once it has
+  # written two periodic checkpoints, kill -9 process 1.
   second_periodic = (stopped_at // 10 + 2) * 10
-  process = start(tmp_path, 2, 2)
+  process = start(tmp_path, 2, 2, ('--config.parallelism=shard_map',))
   wait_for(lambda: (tmp_path / 'checkpoints' / str(second_periodic)).is_dir(), process,
            f'checkpoint {second_periodic}')
   (victim,) = pids_of('mlfun_jax.experiments.train', f'--workdir={tmp_path}', '--process_id=1')
@@ -213,10 +215,11 @@ def test_checkpoints_move_between_eight_devices_and_one(tmp_path):
   assert 'Resumed from step 30' in output and 'on 1 devices' in output
   assert_params_close(saved_params(tmp_path / 'one'), saved_params(tmp_path / 'eight'),
                       rtol=2e-3, atol=2e-5)
-  # ... and back: resume that one-device run at step 40 on 8 devices.
+  # ... and back: resume that one-device run at step 40 on 8 devices of 2 processes, with the
+  # step mapped by shard_map (jit over a mesh of both processes' devices) instead of pmap.
   _fork_at(tmp_path / 'one', 40, tmp_path / 'back')
-  output = train(tmp_path / 'back', 1, 8, NO_RANDOMNESS)
-  assert 'Resumed from step 40' in output and 'on 8 devices' in output
+  output = train(tmp_path / 'back', 2, 4, (*NO_RANDOMNESS, '--config.parallelism=shard_map'))
+  assert 'Resumed from step 40' in output and 'on 8 devices (2 processes)' in output
   assert_params_close(saved_params(tmp_path / 'back'), saved_params(tmp_path / 'eight'),
                       rtol=2e-3, atol=2e-5)
 

@@ -1,14 +1,17 @@
-"""pmap over 8 devices computes what one device computes on the same global batch."""
+"""pmap over 8 devices computes what one device computes on the same global batch; shard_map
+computes what pmap computes."""
 
 import flax.jax_utils
 import jax
 import ml_collections
 import numpy as np
+import pytest
 
 from mlfun_jax.data import image_stats
 from mlfun_jax import data
 from mlfun_jax.core import parallel
 from mlfun_jax.core import train
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import resnet
 from mlfun_jax.classification import model as classifier_model
 from mlfun_jax.classification import task as classification
@@ -92,13 +95,13 @@ def _resnet_config(**overrides):
   return config
 
 
-def _resnet_steps(config, n, images, labels, steps=2):
-  """(host state, metrics) after `steps` pmapped steps on the first n devices."""
+def _resnet_steps(config, n, images, labels, steps=2, parallelism='pmap'):
+  """(host state, metrics) after `steps` mapped steps on the first n devices."""
   model = classifier_model.create_model(config, 10)
   state = classifier_model.create_state(model, config, images.shape[1:], 100, jax.random.key(0))
   step = classification.make_train_step(model, config, [0.13], [0.31])
   devices = jax.local_devices()[:n]
-  p_step = train.pmap_train_step(step, jax.random.key(1), devices=devices)
+  p_step = train.pmap_train_step(step, jax.random.key(1), devices=devices, parallelism=parallelism)
   replicated = _replicate_on(state, devices)
   batch = {'image': images.reshape(n, -1, *images.shape[1:]), 'label': labels.reshape(n, -1)}
   for _ in range(steps):
@@ -125,6 +128,52 @@ def test_batchnorm_statistics_are_global_batch_statistics_on_8_devices():
     np.testing.assert_array_equal(leaf, np.broadcast_to(leaf[0], leaf.shape))
   # The running averages moved away from their initial values (mean 0, var 1).
   assert np.abs(jax.tree.leaves(state8.batch_stats)[0]).max() > 1e-3
+
+
+def test_shard_map_computes_what_pmap_computes_on_8_devices():
+  """The same one-device step (BatchNorm over the global batch, label smoothing, momentum) under
+  jit + shard_map and under pmap: the same parameters, statistics, optimizer state and loss."""
+  dataset = data.load_image_dataset('embedded_mnist')
+  images, labels = dataset.train.images[:16], dataset.train.labels[:16]
+  config = _resnet_config()
+  config.optimizer.name = 'momentum'
+  by_pmap = _resnet_steps(config, 8, images, labels, steps=3)
+  by_shard_map = _resnet_steps(config, 8, images, labels, steps=3, parallelism='shard_map')
+  (state_p, metrics_p, _), (state_s, metrics_s, replicated_s) = by_pmap, by_shard_map
+  assert int(state_s.step) == int(state_p.step) == 3
+  for a, b in zip(jax.tree.leaves(state_p), jax.tree.leaves(state_s)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(metrics_p['loss'], metrics_s['loss'], rtol=1e-6)
+  # Results keep the [devices, ...] layout, as one array over a mesh with the axis 'batch'.
+  leaf = jax.tree.leaves(replicated_s.params)[0]
+  assert leaf.shape[0] == 8 and leaf.sharding.spec == jax.sharding.PartitionSpec(parallel.AXIS)
+  initial = classifier_model.create_state(classifier_model.create_model(config, 10), config,
+                                         images.shape[1:], 100, jax.random.key(0))
+  assert not np.allclose(jax.tree.leaves(state_s.params)[-1], jax.tree.leaves(initial.params)[-1])
+
+
+def test_shard_map_eval_sums_every_example_once():
+  config = small_cnn_config()
+  dataset = data.load_image_dataset('embedded_mnist')
+  mean, std = image_stats.channel_stats(dataset.train.images)
+  model = classifier_model.create_model(config, dataset.num_classes)
+  state = classifier_model.create_state(model, config, dataset.image_shape, 1, jax.random.key(0))
+  totals = {}
+  for parallelism in ('pmap', 'shard_map'):
+    p_eval = train.pmap_eval_step(classification.make_eval_step(model, config, mean, std),
+                                  parallelism=parallelism)
+    totals[parallelism] = train.evaluate(
+        p_eval, parallel.replicate(state),
+        data.eval_batches(dataset.test, global_batch_size=48, local_device_count=8),
+        lambda t: t, max_inflight=4)
+  assert totals['shard_map']['count'] == totals['pmap']['count'] == 1000
+  assert totals['shard_map']['correct'] == totals['pmap']['correct']
+  np.testing.assert_allclose(totals['shard_map']['loss'], totals['pmap']['loss'], rtol=1e-6)
+
+
+def test_an_unknown_parallelism_is_named():
+  with pytest.raises(UserError, match="parallelism='vmap'"):
+    parallel.map_over_devices(lambda x: x, 'vmap')
 
 
 def test_batchnorm_without_cross_device_averaging_would_differ():

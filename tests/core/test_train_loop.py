@@ -1,6 +1,7 @@
 """The generic loop: learning on real digits, exact resume, damaged checkpoints, logs."""
 
 import pathlib
+import re
 import signal
 import struct
 import subprocess
@@ -61,12 +62,17 @@ def test_loss_falls_and_accuracy_rises_on_real_digits(tmp_path):
   assert int(state.step) == 150
 
 
-def test_metrics_jsonl_and_tensorboard_events(tmp_path):
-  config = small_cnn_config(num_steps=20, log_every=10, eval_every=10)
+def test_metrics_jsonl_tensorboard_events_and_a_profile_trace(tmp_path):
+  config = small_cnn_config(num_steps=20, log_every=10, eval_every=10, profile_steps=(12, 14))
   families.train_and_evaluate(config, str(tmp_path))
   records = metrics_writer.read_metrics(str(tmp_path))
   assert [r['step'] for r in records] == [10, 10, 20, 20]
-  assert {'train_loss', 'train_accuracy', 'steps_per_sec', 'examples_per_sec'} <= set(records[0])
+  assert {'train_loss', 'train_accuracy', 'steps_per_sec', 'examples_per_sec',
+          'input_wait_share'} <= set(records[0])
+  assert all(0 <= r['input_wait_share'] < 1 for r in records if 'train_loss' in r)
+  # One jax.profiler trace, where TensorBoard's profile plugin looks for it.
+  (trace,) = (tmp_path / 'tensorboard' / 'plugins' / 'profile').glob('*/*.xplane.pb')
+  assert trace.stat().st_size > 1000
   assert {'eval_loss', 'eval_accuracy'} <= set(records[1])
   scalars = read_tensorboard_scalars(tmp_path / 'tensorboard')
   assert [s for s, _ in scalars['train_loss']] == [10, 20]
@@ -89,6 +95,30 @@ def test_stop_and_resume_equals_straight_run(tmp_path):
   records = metrics_writer.read_metrics(str(tmp_path / 'b'))
   # Each log step once, in order: the stopped run's step-10 line is not repeated by the resume.
   assert [r['step'] for r in records if 'train_loss' in r] == [10, 20]
+
+  # Stopped under shard_map, resumed under pmap: the same run.
+  families.train_and_evaluate(small_cnn_config(**overrides, parallelism='shard_map'),
+                              str(tmp_path / 'c'), stop_after_step=10)
+  resumed_state, _ = families.train_and_evaluate(small_cnn_config(**overrides), str(tmp_path / 'c'))
+  for a, b in zip(jax.tree.leaves(resumed_state), jax.tree.leaves(straight_state)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_grad_accumulation_of_k_micro_batches_equals_one_k_times_larger_batch(tmp_path):
+  """4 micro-batches of 16 per update (optax.MultiSteps) against batches of 64: the data stream
+  is the same examples in the same order, so 3 updates give the same parameters."""
+  large, _ = families.train_and_evaluate(small_cnn_config(num_steps=3, batch_size=64),
+                                         str(tmp_path / 'large'))
+  accumulated, _ = families.train_and_evaluate(
+      small_cnn_config(num_steps=12, batch_size=16, grad_accum_steps=4), str(tmp_path / 'micro'))
+  assert int(accumulated.step) == 12 and int(large.step) == 3
+  for a, b in zip(jax.tree.leaves(accumulated.params), jax.tree.leaves(large.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  initial = families.train_and_evaluate(small_cnn_config(num_steps=1, batch_size=64,
+                                                         optimizer__learning_rate=0.0),
+                                        str(tmp_path / 'initial'))[0]
+  assert not np.allclose(jax.tree.leaves(accumulated.params)[0],
+                         jax.tree.leaves(initial.params)[0])
 
 
 def test_resume_skips_a_damaged_latest_checkpoint(tmp_path, caplog):
@@ -245,6 +275,15 @@ def test_init_from_another_model_or_no_checkpoint_is_named(warm_source, tmp_path
                                          ('checkpoint_every', -1)])
 def test_bad_loop_fields_are_named(tmp_path, field, value):
   with pytest.raises(UserError, match=f'config field {field}={value}'):
+    families.train_and_evaluate(small_cnn_config(**{field: value}), str(tmp_path))
+
+
+@pytest.mark.parametrize('field,value,why', [
+    ('grad_accum_steps', 0, 'must be an integer >= 1'), ('parallelism', 'vmap', 'must be one of'),
+    ('dtype', 'float16', 'must be one of'), ('profile_steps', (5, 2), 'must be (first, last)'),
+    ('profile_steps', (0, 3), 'must be (first, last)')])
+def test_bad_new_loop_fields_are_named(tmp_path, field, value, why):
+  with pytest.raises(UserError, match=re.escape(f'config field {field}={value!r} {why}')):
     families.train_and_evaluate(small_cnn_config(**{field: value}), str(tmp_path))
 
 
