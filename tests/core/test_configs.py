@@ -35,6 +35,9 @@ CHANGED_SINCE_SAVED = {
                        'mirror_levels': False, 'annotate_paths': True, 'tile_rules': True,
                        'playable_tries': 8},
     'speech_ctc_new_voices': {'split': 'speaker:first'},
+    # Runs saved before the streamed input read the data into memory; 'auto' picks now.
+    **{name: {'input_pipeline': 'auto'} for name in ('bird_or_not', 'cnn_cifar10', 'cnn_mnist',
+                                                     'cnn_mnist_adversarial', 'resnet_cifar10')},
 }
 
 

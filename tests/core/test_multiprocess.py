@@ -128,10 +128,11 @@ def pids_of(*needles: str) -> list[int]:
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-  """Straight runs every test compares against: 1 x 4 and 2 x 2 devices."""
+  """Straight runs every test compares against: 1 x 4 devices reading the data from memory, 2 x 2
+  devices streaming it (each process reads only its share of every batch: the same batches)."""
   root = tmp_path_factory.mktemp('multiprocess')
   train(root / 'one_by_4', 1, 4)
-  output = train(root / 'two_by_2', 2, 2)
+  output = train(root / 'two_by_2', 2, 2, ('--config.input_pipeline=stream',))
   return root, output
 
 
