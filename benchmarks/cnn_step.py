@@ -4,12 +4,16 @@
   python benchmarks/cnn_step.py --network=cifar_cnn      # the series' CIFAR network, 32x32x3
   python benchmarks/cnn_step.py --network=resnet --batch_size=256   # the small ResNet with BatchNorm
   python benchmarks/cnn_step.py --steps=300 --cpu_devices=2 --torch_threads=2
+  python benchmarks/cnn_step.py --dtype=bfloat16         # bfloat16 compute, float32 parameters
 
 Networks (the same on both sides; softmax cross-entropy, SGD with Nesterov momentum, no dropout):
 - mnist_cnn: conv32 -> pool -> conv64 -> pool -> dense256 -> dense10 (experiments/configs/cnn_mnist.py);
 - cifar_cnn: conv32 -> pool -> conv64 -> conv64 -> pool -> dense512 -> dense10 (cnn_cifar10.py);
 - resnet: ResNet-9 layout, widths 16/32/64/128, BatchNorm (resnet_cifar10.py); mlfun_jax averages
   BatchNorm statistics across devices, as in training.
+--dtype=bfloat16: mlfun_jax with config.dtype='bfloat16' (bfloat16 convolutions and matmuls,
+float32 parameters, optimizer state and loss), PyTorch under torch.autocast with bfloat16 (the same
+split).
 Prints compile time and steady-state images/s; run on an otherwise idle machine.
 PyTorch is optional (`pip install -e '.[bench]'` or `pip install torch==2.13.0`).
 """
@@ -30,6 +34,8 @@ _TORCH_THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0: o
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant; the best is reported.")
 _NETWORK = flags.DEFINE_enum("network", "mnist_cnn", ["mnist_cnn", "cifar_cnn", "resnet"],
                              "Which network to time.")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
+                           "Compute dtype of both sides (parameters stay float32).")
 
 # network -> (config file, image shape)
 NETWORKS = {
@@ -47,10 +53,12 @@ def _batches(num, batch_size, shape, seed=0):
   return images, labels
 
 
-def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False):
+def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False,
+              dtype="float32"):
   """(compile seconds, best images/s) of the mlfun_jax train step pmapped over `devices`.
 
   augmentation: keep the config's on-device augmentation (off for the PyTorch comparison).
+  dtype: config.dtype, the compute dtype ('float32' or 'bfloat16').
   """
   import jax  # pylint: disable=g-import-not-at-top
   from mlfun_jax import data  # pylint: disable=g-import-not-at-top
@@ -72,6 +80,7 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False):
   config.optimizer.learning_rate = 0.01
   config.optimizer.weight_decay = 0.0
   config.optimizer.schedule = "constant"
+  config.dtype = dtype
   n = len(devices)
   data.check_batch_size(batch_size, process_count=1, local_device_count=n)
   model = model_lib.create_model(config, 10)
@@ -146,8 +155,10 @@ def torch_network(network):
   return ResNet()
 
 
-def bench_torch(network, batch_size, steps, repeats, threads):
-  """(first-step seconds, best images/s) of the same network in PyTorch eager mode."""
+def bench_torch(network, batch_size, steps, repeats, threads, dtype="float32"):
+  """(first-step seconds, best images/s) of the same network in PyTorch eager mode; dtype
+  'bfloat16' runs the forward pass under CPU autocast (bfloat16 convolutions and matmuls, float32
+  parameters and loss)."""
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(threads)
@@ -161,7 +172,8 @@ def bench_torch(network, batch_size, steps, repeats, threads):
 
   def step(x, y):
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model(x), y)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+      loss = loss_fn(model(x), y)
     loss.backward()
     optimizer.step()
     return loss
@@ -185,13 +197,15 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   devices = jax.local_devices()
   batch, steps, repeats, network = _BATCH.value, _STEPS.value, _REPEATS.value, _NETWORK.value
+  dtype = _DTYPE.value
   print(f"{network}: jax {jax.__version__} on {len(devices)} {devices[0].platform} devices, "
-        f"{os.cpu_count()} cores; batch {batch}, {steps} steps x {repeats} repeats (best)")
+        f"{os.cpu_count()} cores; batch {batch}, {steps} steps x {repeats} repeats (best); "
+        f"compute dtype {dtype}")
   rows = []
-  compile_s, rate = bench_jax(network, devices, batch, steps, repeats)
+  compile_s, rate = bench_jax(network, devices, batch, steps, repeats, dtype=dtype)
   rows.append((f"mlfun_jax pmap over {len(devices)} devices", compile_s, rate))
   if len(devices) > 1:
-    compile_s, rate = bench_jax(network, devices[:1], batch, steps, repeats)
+    compile_s, rate = bench_jax(network, devices[:1], batch, steps, repeats, dtype=dtype)
     rows.append(("mlfun_jax on 1 device", compile_s, rate))
   try:
     import torch  # pylint: disable=g-import-not-at-top,unused-import
@@ -199,7 +213,7 @@ def main(argv):
     print("(PyTorch not installed: pip install torch==2.13.0 for the side-by-side number)")
   else:
     threads = _TORCH_THREADS.value or os.cpu_count()
-    first_s, rate = bench_torch(network, batch, steps, repeats, threads)
+    first_s, rate = bench_torch(network, batch, steps, repeats, threads, dtype)
     rows.append((f"PyTorch {torch.__version__} eager, {threads} threads", first_s, rate))
   print(f"{'variant':<44} {'compile/first step s':>20} {'images/s':>10}")
   for name, seconds, rate in rows:

@@ -26,45 +26,49 @@ ARCHITECTURES = ("dense", "conv")
 
 
 class _Encoder(nn.Module):
-  """float [B, H, W, C] -> float32 [B, outputs]."""
+  """float [B, H, W, C] -> float32 [B, outputs], computed in `dtype`."""
   architecture: str
   widths: Sequence[int]
   outputs: int
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
-    x = images.astype(jnp.float32)
+    x = images.astype(self.dtype)
     if self.architecture == "dense":
       x = x.reshape(x.shape[0], -1)
       for width in self.widths:
-        x = nn.relu(nn.Dense(width)(x))
+        x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
     else:
       for width in self.widths:
-        x = nn.relu(nn.Conv(width, (3, 3), strides=(2, 2))(x))
+        x = nn.relu(nn.Conv(width, (3, 3), strides=(2, 2), dtype=self.dtype)(x))
       x = x.reshape(x.shape[0], -1)
-    return nn.Dense(self.outputs, name="code")(x)
+    return nn.Dense(self.outputs, dtype=self.dtype, name="code")(x).astype(jnp.float32)
 
 
 class _Decoder(nn.Module):
-  """float [B, code] -> pixel logits float32 [B, H, W, C]."""
+  """float [B, code] -> pixel logits float32 [B, H, W, C], computed in `dtype`."""
   architecture: str
   widths: Sequence[int]
   image_shape: tuple[int, int, int]
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, codes: jax.Array) -> jax.Array:
     h, w, c = self.image_shape
-    x = codes.astype(jnp.float32)
+    x = codes.astype(self.dtype)
     if self.architecture == "dense":
       for width in reversed(self.widths):
-        x = nn.relu(nn.Dense(width)(x))
-      return nn.Dense(h * w * c, name="pixels")(x).reshape(-1, h, w, c)
+        x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
+      x = nn.Dense(h * w * c, dtype=self.dtype, name="pixels")(x).reshape(-1, h, w, c)
+      return x.astype(jnp.float32)
     factor = 2 ** len(self.widths)
-    x = nn.relu(nn.Dense(h // factor * w // factor * self.widths[-1])(x))
+    x = nn.relu(nn.Dense(h // factor * w // factor * self.widths[-1], dtype=self.dtype)(x))
     x = x.reshape(-1, h // factor, w // factor, self.widths[-1])
     for width in reversed(self.widths[:-1]):  # Mirrors the encoder: 64 -> 32 -> C channels.
-      x = nn.relu(depth_to_space(nn.Conv(4 * width, (3, 3))(x), width))
-    return depth_to_space(nn.Conv(4 * c, (3, 3), name="pixels")(x), c)
+      x = nn.relu(depth_to_space(nn.Conv(4 * width, (3, 3), dtype=self.dtype)(x), width))
+    x = depth_to_space(nn.Conv(4 * c, (3, 3), dtype=self.dtype, name="pixels")(x), c)
+    return x.astype(jnp.float32)
 
 
 def check_inputs(images: jax.Array, image_shape: tuple[int, int, int]) -> None:
@@ -96,16 +100,18 @@ class Autoencoder(nn.Module):
   """images float [B, H, W, C] in [0, 1] -> code [B, bottleneck] -> pixel logits [B, H, W, C].
 
   The code is linear (no activation), `bottleneck` units wide: 2 by default, the series' picture.
+  `dtype`: the computation dtype (e.g. bfloat16); parameters, codes and logits stay float32.
   """
   image_shape: tuple[int, int, int]
   architecture: str = "dense"
   widths: Sequence[int] = (512, 256)
   bottleneck: int = 2
+  dtype: jnp.dtype = jnp.float32
 
   def setup(self):
     check_architecture(self.architecture, self.widths, self.image_shape)
-    self.encoder = _Encoder(self.architecture, self.widths, self.bottleneck)
-    self.decoder = _Decoder(self.architecture, self.widths, self.image_shape)
+    self.encoder = _Encoder(self.architecture, self.widths, self.bottleneck, self.dtype)
+    self.decoder = _Decoder(self.architecture, self.widths, self.image_shape, self.dtype)
 
   def encode(self, images: jax.Array) -> jax.Array:
     """float [B, H, W, C] in [0, 1] (image_shape) -> codes float32 [B, bottleneck]."""
@@ -126,17 +132,19 @@ class VariationalAutoencoder(nn.Module):
 
   `__call__(images, noise)` samples z = mean + exp(logvar / 2) * noise (the reparameterisation;
   `noise` float [B, latent] ~ N(0, 1) is drawn by the caller, so randomness stays explicit) and
-  returns (pixel logits [B, H, W, C], mean [B, latent], logvar [B, latent]).
+  returns (pixel logits [B, H, W, C], mean [B, latent], logvar [B, latent]), all float32: with
+  `dtype` bfloat16 the layers compute in bfloat16, the sampling of z and the KL in float32.
   """
   image_shape: tuple[int, int, int]
   architecture: str = "dense"
   widths: Sequence[int] = (400,)
   latent: int = 20
+  dtype: jnp.dtype = jnp.float32
 
   def setup(self):
     check_architecture(self.architecture, self.widths, self.image_shape)
-    self.encoder = _Encoder(self.architecture, self.widths, 2 * self.latent)
-    self.decoder = _Decoder(self.architecture, self.widths, self.image_shape)
+    self.encoder = _Encoder(self.architecture, self.widths, 2 * self.latent, self.dtype)
+    self.decoder = _Decoder(self.architecture, self.widths, self.image_shape, self.dtype)
 
   def encode(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
     """float [B, H, W, C] in [0, 1] (image_shape) -> (mean, logvar), each float32 [B, latent]."""

@@ -70,16 +70,19 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 
 def create_model(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
-  """The flax module named by config.model (see mlfun_jax/autoencoder/model.py)."""
+  """The flax module named by config.model (see mlfun_jax/autoencoder/model.py), computing in
+  config.dtype (its codes, logits and so every loss stay float32)."""
   m = config.model
+  dtype = jnp.dtype(config.dtype)
   image_shape = tuple(int(d) for d in image_shape)
   try:
     models.check_architecture(m.architecture, tuple(m.widths), image_shape)
   except ValueError as e:
     raise UserError(f"config field model.widths={tuple(m.widths)}: {e}") from e
   if m.name == "vae":
-    return models.VariationalAutoencoder(image_shape, m.architecture, tuple(m.widths), m.latent)
-  return models.Autoencoder(image_shape, m.architecture, tuple(m.widths), m.bottleneck)
+    return models.VariationalAutoencoder(image_shape, m.architecture, tuple(m.widths), m.latent,
+                                         dtype)
+  return models.Autoencoder(image_shape, m.architecture, tuple(m.widths), m.bottleneck, dtype)
 
 
 def create_state(model, config: ml_collections.ConfigDict, num_steps: int,
@@ -91,7 +94,8 @@ def create_state(model, config: ml_collections.ConfigDict, num_steps: int,
   else:
     variables = init_variables(model, rng, images)
   return TrainState.create(apply_fn=model.apply, params=variables["params"],
-                           tx=optim.create_optimizer(config.optimizer, num_steps))
+                           tx=optim.create_optimizer(config.optimizer, num_steps,
+                                                     config.grad_accum_steps))
 
 
 def negative_log_likelihood(logits, targets, config) -> jax.Array:

@@ -31,7 +31,8 @@ def start_id(vocab: text.Vocabulary) -> int:
 
 
 def create_model(config: ml_collections.ConfigDict, vocab: text.Vocabulary) -> rnn.CharLM:
-  """The model of `config.model` over `vocab`; lines (levels: columns) end with START."""
+  """The model of `config.model` over `vocab`, computing in config.dtype; lines (levels: columns)
+  end with START."""
   if config.model.cell not in rnn.CELLS:
     raise UserError(f"unknown config field model.cell={config.model.cell!r}; choose one of "
                     f"{', '.join(rnn.CELLS)}")
@@ -49,7 +50,7 @@ def create_model(config: ml_collections.ConfigDict, vocab: text.Vocabulary) -> r
                     hidden=config.model.hidden, num_layers=config.model.num_layers,
                     cell=config.model.cell, dropout_rate=config.model.dropout_rate,
                     max_position=max_position, line_token=start_id(vocab),
-                    previous_line_input=previous_line_input)
+                    previous_line_input=previous_line_input, dtype=jnp.dtype(config.dtype))
 
 
 def create_state(model: rnn.CharLM, config: ml_collections.ConfigDict, num_steps: int,
@@ -58,5 +59,6 @@ def create_state(model: rnn.CharLM, config: ml_collections.ConfigDict, num_steps
   params = init_variables(model, {"params": rng}, model.zero_carry(1),
                           jnp.zeros((1, 1), jnp.int32))["params"]
   return CharRNNState.create(apply_fn=model.apply, params=params,
-                             tx=optim.create_optimizer(config.optimizer, num_steps),
+                             tx=optim.create_optimizer(config.optimizer, num_steps,
+                                                       config.grad_accum_steps),
                              carry=model.zero_carry(config.batch_size))

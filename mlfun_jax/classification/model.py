@@ -38,12 +38,15 @@ def _as_tuple(value):
 def create_model(config: ml_collections.ConfigDict, num_classes: int):
   """The network of `config.model` with one output per class (softmax) or one logit (sigmoid).
 
-  model.name 'cnn': the series' `cnn.CNN`; 'resnet': `resnet.ResNet` with BatchNorm.
+  model.name 'cnn': the series' `cnn.CNN`; 'resnet': `resnet.ResNet` with BatchNorm. Both compute
+  in config.dtype ('bfloat16': convolutions, matmuls and activations; parameters, BatchNorm
+  statistics and the float32 logits stay float32).
   """
   if config.head not in HEADS:
     raise UserError(f"unknown config field head={config.head!r}; choose one of {', '.join(HEADS)}")
   num_outputs = num_classes if config.head == "softmax" else 1
   name = config.model.name
+  dtype = jnp.dtype(config.dtype)
   if name == "cnn":
     return cnn.CNN(
         num_outputs=num_outputs,
@@ -51,7 +54,8 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int):
         convs_per_block=config.model.convs_per_block,
         kernel_size=config.model.kernel_size,
         dense_features=tuple(config.model.dense_features),
-        dropout_rate=config.model.dropout_rate)
+        dropout_rate=config.model.dropout_rate,
+        dtype=dtype)
   if name == "resnet":
     return resnet.ResNet(
         num_outputs=num_outputs,
@@ -59,7 +63,8 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int):
         stage_features=tuple(config.model.stage_features),
         residual_stages=tuple(bool(r) for r in config.model.residual_stages),
         output_scale=config.model.output_scale,
-        bn_momentum=config.model.bn_momentum)
+        bn_momentum=config.model.bn_momentum,
+        dtype=dtype)
   raise UserError(f"unknown config field model.name={name!r}; choose one of {', '.join(MODELS)}")
 
 
@@ -68,7 +73,7 @@ def create_state(model, config: ml_collections.ConfigDict, image_shape: tuple[in
   """Fresh train state: parameters (and BatchNorm averages) from `rng`, optimizer from config."""
   variables = init_variables(model, {"params": rng}, jnp.zeros((1, *image_shape), jnp.float32),
                              train=False)
-  tx = optim.create_optimizer(config.optimizer, num_steps)
+  tx = optim.create_optimizer(config.optimizer, num_steps, config.grad_accum_steps)
   return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
                            batch_stats=variables.get("batch_stats", {}))
 

@@ -1,4 +1,4 @@
-"""A classification run's input, in memory or streamed (`config.input_pipeline`).
+"""An image run's input (classification, GAN), in memory or streamed (`config.input_pipeline`).
 
 'memory' reads the whole dataset into arrays once (`registry.load_image_dataset`): the fastest for
 data that fits. 'stream' never holds it whole (`stream`): image folders and zips are decoded once
@@ -40,6 +40,7 @@ class Inputs:
     mean, std: per-channel statistics of the training images (`stream.channel_stats_of`).
     train_batches: (start_step, **`core.train.batch_layout`) -> endless batch iterator.
     eval_batches: (**layout) -> one pass over the evaluation split.
+    test_images: limit -> uint8 [min(limit, N), H, W, C], the first evaluation images.
   """
   name: str
   class_names: tuple[str, ...]
@@ -51,6 +52,7 @@ class Inputs:
   std: list[float]
   train_batches: Callable[..., Iterator[arrays.Batch]]
   eval_batches: Callable[..., Iterator[arrays.Batch]]
+  test_images: Callable[[int], np.ndarray]
 
   @property
   def num_classes(self) -> int:
@@ -81,7 +83,8 @@ def _from_memory(dataset: arrays.ImageDataset, config, pipeline: str) -> Inputs:
     train, evaluate = _streams(stream.ArraySource(dataset.train),
                                stream.ArraySource(dataset.test), preprocess, config)
   return Inputs(dataset.name, dataset.class_names, dataset.image_shape, dataset.info, pipeline,
-                len(dataset.train), mean, std, train, evaluate)
+                len(dataset.train), mean, std, train, evaluate,
+                lambda limit: dataset.test.images[:limit])
 
 
 def _streams(train_source, test_source, preprocess: stream.Preprocess, config):
@@ -102,8 +105,15 @@ def _streamed(name: str, train_source, test_source, class_names, preprocess, con
   shape = stream.first_shape(train_source, preprocess, f'the training split of {name!r}')
   mean, std = stream.channel_stats_of(train_source, preprocess)
   train, evaluate = _streams(train_source, test_source, preprocess, config)
+  center = dataclasses.replace(preprocess, crop='center')
+
+  def test_images(limit: int) -> np.ndarray:
+    count = min(limit, len(test_source))
+    return np.stack([center(test_source[i], None)[0] for i in range(count)]) if count else (
+        np.zeros((0,) + shape, np.uint8))
+
   return Inputs(name, tuple(class_names), shape, info, 'stream', len(train_source), mean, std,
-                train, evaluate)
+                train, evaluate, test_images)
 
 
 def _side_pixels(image_size) -> int | None:
@@ -196,7 +206,7 @@ def _tfds_inputs(config, data_dir: str | None, pipeline: str) -> Inputs:
 
 
 def load_configured_input(config: Any, process_index: int = 0, process_count: int = 1) -> Inputs:
-  """The input of a classification config: its dataset fields (`data.config`) and
+  """The input of an image config (classification, GAN): its dataset fields (`data.config`) and
   input_pipeline, input_workers, train_split, eval_split, image_key, label_key, train_crop.
 
   Raises:

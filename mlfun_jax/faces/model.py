@@ -33,6 +33,8 @@ class FaceEmbedding(nn.Module):
     embedding_size: length of the embedding (128 as in FaceNet and dlib).
     dropout_rate: dropout before every dense layer (0 disables it).
     num_classes: rows of the `class_centres` parameter (0: none).
+    dtype: computation dtype of the layers (e.g. bfloat16); parameters and the L2 normalisation
+      (and so the embeddings) stay float32.
   """
 
   conv_features: Sequence[int] = (32, 64, 128)
@@ -41,6 +43,7 @@ class FaceEmbedding(nn.Module):
   embedding_size: int = 128
   dropout_rate: float = 0.0
   num_classes: int = 0
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
@@ -56,14 +59,14 @@ class FaceEmbedding(nn.Module):
     if self.num_classes:
       self.param('class_centres', nn.initializers.normal(1.0),
                  (self.num_classes, self.embedding_size), jnp.float32)
-    x = images.astype(jnp.float32)
+    x = images.astype(self.dtype)
     for features in self.conv_features:
       for _ in range(self.convs_per_block):
-        x = nn.relu(nn.Conv(features, (3, 3))(x))
+        x = nn.relu(nn.Conv(features, (3, 3), dtype=self.dtype)(x))
       x = max_pool_2x2(x)
     x = x.reshape(x.shape[0], -1)
     for features in self.dense_features:
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-      x = nn.relu(nn.Dense(features)(x))
+      x = nn.relu(nn.Dense(features, dtype=self.dtype)(x))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return l2_normalise(nn.Dense(self.embedding_size)(x))
+    return l2_normalise(nn.Dense(self.embedding_size, dtype=self.dtype)(x))

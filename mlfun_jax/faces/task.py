@@ -84,12 +84,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 
 def create_model(config: ml_collections.ConfigDict) -> face_embedding.FaceEmbedding:
-  """The network; with a CosFace loss it holds the centres of the config.people[0] train people."""
+  """The network, computing in config.dtype (embeddings float32); with a CosFace loss it holds the
+  centres of the config.people[0] train people."""
   m = config.model
   return face_embedding.FaceEmbedding(
       conv_features=tuple(m.conv_features), convs_per_block=m.convs_per_block,
       dense_features=tuple(m.dense_features), embedding_size=m.embedding_size,
-      dropout_rate=m.dropout_rate, num_classes=config.people[0] if loss_terms(config)[1] else 0)
+      dropout_rate=m.dropout_rate, num_classes=config.people[0] if loss_terms(config)[1] else 0,
+      dtype=jnp.dtype(config.dtype))
 
 
 def create_state(model, config: ml_collections.ConfigDict, image_shape, num_steps: int,
@@ -97,7 +99,8 @@ def create_state(model, config: ml_collections.ConfigDict, image_shape, num_step
   params = init_variables(model, {"params": rng}, jnp.zeros((1, *image_shape)),
                           train=False)["params"]
   return TrainState.create(apply_fn=model.apply, params=params,
-                           tx=optim.create_optimizer(config.optimizer, num_steps))
+                           tx=optim.create_optimizer(config.optimizer, num_steps,
+                                                     config.grad_accum_steps))
 
 
 def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.ConfigDict

@@ -16,6 +16,7 @@ from mlfun_jax.data import config as image_data
 # average of the generator and no categorical code.
 FIELDS_ADDED_LATER = {
     **core_config.FIELDS_ADDED_LATER,
+    **image_data.INPUT_FIELDS_ADDED_LATER,
     "model.ema_decay": 0.0,
     "model.generator_dense": 0,
     "model.discriminator_dense": 0,
@@ -37,6 +38,7 @@ def _adam() -> ml_collections.ConfigDict:
 FIELD_RULES = {
     **cc.LOOP_RULES,
     **image_data.IMAGE_DATA_RULES,
+    **image_data.INPUT_RULES,
     "model.latent": cc.Integer(1, cc.MAX_WIDTH),
     "model.generator_features": cc.Integer(1, cc.MAX_WIDTH),
     "model.discriminator_features": cc.Integer(1, cc.MAX_WIDTH),
@@ -60,6 +62,7 @@ def defaults() -> ml_collections.ConfigDict:
   del config["optimizer"]  # Two optimizers instead, one per network.
   # Data, as for the classifiers; the test split is the real side of the metrics.
   image_data.add_image_data_fields(config, dataset="embedded_mnist", channels=1)
+  image_data.add_input_fields(config)
 
   config.model = ml_collections.ConfigDict()
   config.model.latent = 100  # Standard normal noise numbers per sample.

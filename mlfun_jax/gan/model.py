@@ -56,16 +56,19 @@ class Generator(nn.Module):
     upsampling: 'transpose' (4x4 stride-2 transposed convolutions, as in the paper) or 'subpixel'
       (3x3 convolutions to 4x the channels, then depth-to-space: the same capacity, ~2x faster
       under XLA on CPU).
+    dtype: computation dtype (parameters, BatchNorm statistics and the images stay float32).
   """
   image_shape: tuple[int, int, int]
   features: int = 64
   upsampling: str = "transpose"
   dense_features: int = 0  # A hidden dense layer (+ BatchNorm, ReLU) after the noise; 0: none.
+  dtype: jnp.dtype = jnp.float32
 
   def _upsample(self, x: jax.Array, features: int, name: str, use_bias: bool) -> jax.Array:
     if self.upsampling == "transpose":
-      return nn.ConvTranspose(features, (4, 4), strides=(2, 2), use_bias=use_bias, name=name)(x)
-    conv = nn.Conv(4 * features, (3, 3), use_bias=use_bias, name=name)
+      return nn.ConvTranspose(features, (4, 4), strides=(2, 2), use_bias=use_bias,
+                              dtype=self.dtype, name=name)(x)
+    conv = nn.Conv(4 * features, (3, 3), use_bias=use_bias, dtype=self.dtype, name=name)
     return layers.depth_to_space(conv(x), features)
 
   @nn.compact
@@ -73,17 +76,19 @@ class Generator(nn.Module):
     h, w, c = self.image_shape
     n = num_upsamplings(h)
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                                axis_name=parallel.AXIS if train else None)
+                                axis_name=parallel.AXIS if train else None, dtype=self.dtype)
+    dense = lambda features, **kwargs: nn.Dense(features, use_bias=False, dtype=self.dtype,
+                                                **kwargs)
     widths = [self.features * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 256, 128, 64.
-    x = noise.astype(jnp.float32)
+    x = noise.astype(self.dtype)
     if self.dense_features:
-      x = nn.relu(norm()(nn.Dense(self.dense_features, use_bias=False, name="hidden")(x)))
-    x = nn.Dense(h // 2**n * w // 2**n * widths[0], use_bias=False)(x)
+      x = nn.relu(norm()(dense(self.dense_features, name="hidden")(x)))
+    x = dense(h // 2**n * w // 2**n * widths[0])(x)
     x = nn.relu(norm()(x.reshape(-1, h // 2**n, w // 2**n, widths[0])))
     for i, width in enumerate(widths[1:]):
       # No bias before BatchNorm: it would cancel out (and Adam would amplify its zero gradient).
       x = nn.relu(norm()(self._upsample(x, width, f"up{i}", use_bias=False)))
-    return jnp.tanh(self._upsample(x, c, "pixels", use_bias=True))
+    return jnp.tanh(self._upsample(x, c, "pixels", use_bias=True).astype(jnp.float32))
 
 
 NORMS = ("none", "batch")
@@ -101,12 +106,14 @@ class Discriminator(nn.Module):
       caller passes mutable=['batch_stats']).
     code_classes: K > 0 adds InfoGAN's Q head on the last hidden layer: dense code_features
       (+ BatchNorm with norm='batch', LeakyReLU), then K logits of the generator's code.
+    dtype: computation dtype (parameters, BatchNorm statistics and both logits stay float32).
   """
   features: int = 64
   dense_features: int = 0
   norm: str = "none"
   code_classes: int = 0
   code_features: int = 128
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool = False) -> tuple[jax.Array, jax.Array]:
@@ -118,23 +125,27 @@ class Discriminator(nn.Module):
       if self.norm == "none" or first:
         return x
       return nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                          axis_name=parallel.AXIS if train else None)(x)
+                          axis_name=parallel.AXIS if train else None, dtype=self.dtype)(x)
 
-    x = images.astype(jnp.float32)
+    x = images.astype(self.dtype)
     for i in range(num_upsamplings(images.shape[1])):
       biased = self.norm == "none" or i == 0  # A bias before BatchNorm would cancel out.
-      x = nn.Conv(self.features * 2**i, (4, 4), strides=(2, 2), use_bias=biased)(x)
+      x = nn.Conv(self.features * 2**i, (4, 4), strides=(2, 2), use_bias=biased,
+                  dtype=self.dtype)(x)
       x = nn.leaky_relu(normalise(x, first=i == 0), 0.2)
     x = x.reshape(x.shape[0], -1)
     if self.dense_features:
-      x = nn.Dense(self.dense_features, use_bias=self.norm == "none", name="hidden")(x)
+      x = nn.Dense(self.dense_features, use_bias=self.norm == "none", dtype=self.dtype,
+                   name="hidden")(x)
       x = nn.leaky_relu(normalise(x), 0.2)
-    logits = nn.Dense(1)(x)[:, 0]
+    logits = nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
     if not self.code_classes:
       return logits, jnp.zeros((x.shape[0], 0), jnp.float32)
-    q = nn.Dense(self.code_features, use_bias=self.norm == "none", name="code_hidden")(x)
+    q = nn.Dense(self.code_features, use_bias=self.norm == "none", dtype=self.dtype,
+                 name="code_hidden")(x)
     q = nn.leaky_relu(normalise(q), 0.2)
-    return logits, nn.Dense(self.code_classes, name="code_logits")(q)
+    code_logits = nn.Dense(self.code_classes, dtype=self.dtype, name="code_logits")(q)
+    return logits, code_logits.astype(jnp.float32)
 
 
 def generate(generator: Generator, params, batch_stats, noise: jax.Array) -> jax.Array:
@@ -197,7 +208,8 @@ class GANState(flax.struct.PyTreeNode):
 
 def create_models(config: ml_collections.ConfigDict,
                   image_shape) -> tuple[Generator, Discriminator]:
-  """(generator, discriminator) of the GAN config's `model` fields for images (H, W, C)."""
+  """(generator, discriminator) of the GAN config's `model` fields for images (H, W, C), both
+  computing in config.dtype."""
   if config.model.upsampling not in UPSAMPLINGS:
     raise UserError(f"config field model.upsampling={config.model.upsampling!r} must be one of "
                     f"{', '.join(UPSAMPLINGS)}")
@@ -209,11 +221,12 @@ def create_models(config: ml_collections.ConfigDict,
   if norm not in NORMS:
     raise UserError(f"config field model.discriminator_norm={norm!r} must be one of "
                     f"{', '.join(NORMS)}")
+  dtype = jnp.dtype(config.dtype)
   return (Generator(tuple(image_shape), config.model.generator_features, config.model.upsampling,
-                    dense_features=config.model.generator_dense),
+                    dense_features=config.model.generator_dense, dtype=dtype),
           Discriminator(config.model.discriminator_features,
                         dense_features=config.model.discriminator_dense, norm=norm,
-                        code_classes=latent_of(config.model).codes))
+                        code_classes=latent_of(config.model).codes, dtype=dtype))
 
 
 def create_state(generator: Generator, discriminator: Discriminator,
@@ -225,8 +238,8 @@ def create_state(generator: Generator, discriminator: Discriminator,
   g_vars = init_variables(generator, g_rng, noise, train=False)
   d_vars = init_variables(discriminator, d_rng, jnp.zeros((1, *generator.image_shape)))
   d_params = d_vars["params"]
-  g_tx = optim.create_optimizer(config.generator_optimizer, num_steps)
-  d_tx = optim.create_optimizer(config.discriminator_optimizer, num_steps)
+  g_tx = optim.create_optimizer(config.generator_optimizer, num_steps, config.grad_accum_steps)
+  d_tx = optim.create_optimizer(config.discriminator_optimizer, num_steps, config.grad_accum_steps)
   return GANState(step=jnp.zeros((), jnp.int32), generator=g_vars["params"],
                   batch_stats=g_vars["batch_stats"], ema_generator=g_vars["params"],
                   ema_batch_stats=g_vars["batch_stats"], discriminator=d_params,

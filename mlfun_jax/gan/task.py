@@ -46,6 +46,7 @@ from mlfun_jax.gan import pictures as gan_pictures
 from mlfun_jax.gan import sample_quality
 
 EVAL_SEED = 11  # Noise of the evaluation's generated images: the same at every evaluation.
+REAL_IMAGES = 10_000  # Held-out images the final Frechet distances compare with (at most).
 
 
 def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
@@ -272,12 +273,12 @@ def _indexed(batches):
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The DCGAN Task for `train.run`."""
   check_config(config)
-  dataset = data.load_configured_dataset(config)
   layout = train.batch_layout(config.batch_size)
+  dataset = data.load_configured_input(config, layout["process_index"], layout["process_count"])
   generator, discriminator = models.create_models(config, dataset.image_shape)
   quality = (QualityClassifier(config.quality.classifier_workdir, dataset.image_shape)
              if config.quality.classifier_workdir else None)
-  num_steps = train.num_train_steps(config, len(dataset.train))
+  num_steps = train.num_train_steps(config, dataset.num_train)
   meta = {"task": "gan", "dataset": dataset.name, "class_names": list(dataset.class_names),
           "image_shape": list(dataset.image_shape)}
   pictures = functools.partial(gan_pictures.fixed_noise_grid, generator, config)
@@ -286,15 +287,15 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
       train_step=make_train_step(generator, discriminator, config),
       eval_step=make_eval_step(generator, discriminator, config, quality),
       summarize_eval=summarize_eval,
-      train_batches=lambda start: data.train_batches(
-          dataset.train, seed=config.seed, start_step=start, **layout),
-      eval_batches=lambda: _indexed(data.eval_batches(dataset.test, **layout)),
+      train_batches=lambda start: dataset.train_batches(start, **layout),
+      eval_batches=lambda: _indexed(dataset.eval_batches(**layout)),
       num_steps=num_steps,
       examples_per_step=config.batch_size,
       fields_added_later=gan_config.FIELDS_ADDED_LATER,
       meta=meta,
       on_eval=lambda state, step, workdir: pictures(state, workdir, step),
       on_end=lambda state, workdir: gan_pictures.final_pictures_and_report(
-          generator, config, state, quality, workdir, real_images=dataset.test.images,
+          generator, config, state, quality, workdir,
+          real_images=dataset.test_images(REAL_IMAGES),
           initial_state=models.create_state(generator, discriminator, config, num_steps,
                                             jax.random.key(config.seed))))

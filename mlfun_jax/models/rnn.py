@@ -111,6 +111,8 @@ class CharLM(nn.Module):
     line_token: the id that ends a line (levels: a column); needed when max_position > 0.
     previous_line_input: adds a learned embedding of the previous line's character at the position
       being predicted (needs max_position > 0; lines are remembered up to max_position).
+    dtype: computation dtype of the embeddings, cells and logits layer (e.g. bfloat16); the
+      parameters, the carry and the returned logits stay float32.
   """
 
   vocab_size: int
@@ -122,6 +124,7 @@ class CharLM(nn.Module):
   max_position: int = 0
   line_token: int = -1
   previous_line_input: bool = False
+  dtype: jnp.dtype = jnp.float32
 
   def zero_carry(self, batch_size: int) -> Carry:
     carry = zero_carry(self.cell, self.num_layers, self.hidden, batch_size)
@@ -140,7 +143,8 @@ class CharLM(nn.Module):
     """
     if self.cell not in CELLS:
       raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
-    x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)
+    embed = lambda size, name: nn.Embed(size, self.embed_dim, dtype=self.dtype, name=name)
+    x = embed(self.vocab_size, "embed")(tokens)
     new_carry, line_carry = [], []
     if self.previous_line_input and not self.max_position:
       raise ValueError("previous_line_input needs max_position > 0")
@@ -150,17 +154,18 @@ class CharLM(nn.Module):
       if self.previous_line_input:
         positions, above, line_carry = line_context(tokens, *carry[self.num_layers:],
                                                     self.line_token)
-        x = x + nn.Embed(self.vocab_size + 1, self.embed_dim, name="previous_line_embed")(above)
+        x = x + embed(self.vocab_size + 1, "previous_line_embed")(above)
       else:
         positions, next_position = line_positions(tokens, carry[-1], self.line_token)
         line_carry = [next_position]
-      x = x + nn.Embed(self.max_position + 1, self.embed_dim, name="position_embed")(
+      x = x + embed(self.max_position + 1, "position_embed")(
           jnp.minimum(positions, self.max_position))
     for layer in range(self.num_layers):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-      cell = CELL_CLASSES[self.cell](self.hidden, name=f"{self.cell}_{layer}")
+      cell = CELL_CLASSES[self.cell](self.hidden, dtype=self.dtype, name=f"{self.cell}_{layer}")
+      # The float32 carry keeps the cells' state updates float32 (their gates are `dtype`).
       layer_carry, x = nn.RNN(cell, return_carry=True)(x, initial_carry=carry[layer])
       new_carry.append(layer_carry)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    logits = nn.Dense(self.vocab_size, name="logits")(x)
+    logits = nn.Dense(self.vocab_size, dtype=self.dtype, name="logits")(x)
     return tuple(new_carry) + tuple(line_carry), logits.astype(jnp.float32)

@@ -21,6 +21,9 @@ class SpeechCTC(nn.Module):
     hidden: units per direction of each recurrent layer.
     num_layers: bidirectional layers.
     dropout_rate: dropout on the input of each recurrent layer and of the output layer.
+    dtype: computation dtype of the convolutions, norms, cells and output layer (e.g. bfloat16);
+      parameters, LayerNorm statistics, the recurrent states and the logits stay float32 (the CTC
+      loss and its log-sum-exp recursion run on float32 logits).
   """
   num_classes: int
   conv_features: Sequence[int] = (128,)
@@ -30,24 +33,26 @@ class SpeechCTC(nn.Module):
   hidden: int = 128
   num_layers: int = 2
   dropout_rate: float = 0.1
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, features: jax.Array, lengths: jax.Array, train: bool = False
                ) -> tuple[jax.Array, jax.Array]:
     checks.check_floats(features, name="features", rank=3, shape="[B, T, F] (a batch)")
     checks.check_ids(lengths, name="lengths", rank=1, shape="[B]", empty_any_dtype=True)
-    x = features.astype(jnp.float32)
+    x = features.astype(self.dtype)
     for features_out, stride in zip(self.conv_features, self.conv_strides):
-      x = nn.Conv(features_out, (self.conv_kernel,), strides=(stride,), padding="SAME")(x)
-      x = nn.LayerNorm()(x)
+      x = nn.Conv(features_out, (self.conv_kernel,), strides=(stride,), padding="SAME",
+                  dtype=self.dtype)(x)
+      x = nn.LayerNorm(dtype=self.dtype)(x)
       x = nn.gelu(x)
       lengths = -(-lengths // stride)  # SAME padding keeps ceil(length / stride) frames.
     mask = (jnp.arange(x.shape[1])[None] < lengths[:, None])[..., None]
     x = x * mask  # Padding frames carry nothing into the convolution-free layers below.
-    cell_type = rnn.CELL_CLASSES[self.cell]
+    cell = lambda: rnn.CELL_CLASSES[self.cell](self.hidden, dtype=self.dtype)
     for _ in range(self.num_layers):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-      x = nn.Bidirectional(nn.RNN(cell_type(self.hidden)), nn.RNN(cell_type(self.hidden)))(
-          x, seq_lengths=lengths)
+      # The cells' carries start float32 (param_dtype), so their state updates stay float32.
+      x = nn.Bidirectional(nn.RNN(cell()), nn.RNN(cell()))(x, seq_lengths=lengths)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes)(x), lengths
+    return nn.Dense(self.num_classes, dtype=self.dtype)(x).astype(jnp.float32), lengths

@@ -35,7 +35,7 @@ TrainState = train_state.TrainState
 
 def create_model(config: ml_collections.ConfigDict) -> speech_model.SpeechCTC:
   """The network of config.model, with one output class per character of config.alphabet plus
-  the blank."""
+  the blank, computing in config.dtype (its logits, and so the CTC loss, stay float32)."""
   if config.model.cell not in rnn.CELLS:
     raise UserError(f"unknown config field model.cell={config.model.cell!r}; choose one of "
                     f"{', '.join(rnn.CELLS)}")
@@ -46,7 +46,7 @@ def create_model(config: ml_collections.ConfigDict) -> speech_model.SpeechCTC:
       conv_features=tuple(config.model.conv_features),
       conv_strides=tuple(config.model.conv_strides), conv_kernel=config.model.conv_kernel,
       cell=config.model.cell, hidden=config.model.hidden, num_layers=config.model.num_layers,
-      dropout_rate=config.model.dropout_rate)
+      dropout_rate=config.model.dropout_rate, dtype=jnp.dtype(config.dtype))
 
 
 def create_state(model, config: ml_collections.ConfigDict, num_features: int, num_steps: int,
@@ -54,7 +54,8 @@ def create_state(model, config: ml_collections.ConfigDict, num_features: int, nu
   variables = init_variables(model, {"params": rng}, jnp.zeros((1, 16, num_features), jnp.float32),
                              jnp.array([16], jnp.int32))
   return TrainState.create(apply_fn=model.apply, params=variables["params"],
-                           tx=optim.create_optimizer(config.optimizer, num_steps))
+                           tx=optim.create_optimizer(config.optimizer, num_steps,
+                                                     config.grad_accum_steps))
 
 
 def warp_frequencies(features: jax.Array, factor: jax.Array) -> jax.Array:
@@ -106,6 +107,8 @@ def ctc_losses(model, params, batch, train_mode: bool = False, rngs=None
   logit_paddings = (jnp.arange(logits.shape[1])[None] >= lengths[:, None]).astype(jnp.float32)
   label_paddings = (jnp.arange(batch["labels"].shape[1])[None]
                     >= batch["label_lengths"][:, None]).astype(jnp.float32)
+  # float32 logits (the model casts them) whatever config.dtype: the CTC recursion's log-sum-exps
+  # over long alignments lose too much in bfloat16.
   losses = optax.ctc_loss(logits, logit_paddings, batch["labels"], label_paddings,
                           blank_id=ctc_decode.BLANK)
   return losses, logits, lengths

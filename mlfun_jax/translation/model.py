@@ -51,19 +51,21 @@ class Attention(nn.Module):
   Attributes:
     kind: 'additive' (Bahdanau: v . tanh(W q + k)) or 'multiplicative' (Luong 'general': q . k).
     features: width of keys and (additive) the projected queries.
+    dtype: computation dtype of the projections and scores; the softmax is float32.
   """
 
   kind: str = "additive"
   features: int = 256
+  dtype: jnp.dtype = jnp.float32
 
   def setup(self):
     if self.kind not in ATTENTIONS:
       raise ValueError(f"unknown attention {self.kind!r}; choose one of {', '.join(ATTENTIONS)}")
-    self.key_projection = nn.Dense(self.features, use_bias=False, name="keys")
+    self.key_projection = nn.Dense(self.features, use_bias=False, dtype=self.dtype, name="keys")
     self.query_projection = nn.Dense(self.features, use_bias=self.kind == "additive",
-                                      name="queries")
+                                      dtype=self.dtype, name="queries")
     if self.kind == "additive":
-      self.score_vector = nn.Dense(1, use_bias=False, name="score")
+      self.score_vector = nn.Dense(1, use_bias=False, dtype=self.dtype, name="score")
 
   def keys(self, values: jax.Array) -> jax.Array:
     """Memory keys [B, S, features] of memory values [B, S, D] (computed once per sentence)."""
@@ -85,8 +87,8 @@ class Attention(nn.Module):
     scores = jnp.where(memory["mask"][:, None, :], scores, jnp.finfo(jnp.float32).min)
     weights = jax.nn.softmax(scores, axis=-1)
     weights = jnp.where(memory["mask"][:, None, :], weights, 0.0)
-    contexts = jnp.einsum("bts,bsd->btd", weights.astype(memory["values"].dtype),
-                          memory["values"])
+    contexts = jnp.einsum("bts,bsd->btd", weights.astype(self.dtype),
+                          memory["values"].astype(self.dtype))
     return contexts, weights
 
 
@@ -102,6 +104,8 @@ class Seq2Seq(nn.Module):
     cell: 'gru' or 'lstm'.
     attention: 'additive' or 'multiplicative'.
     dropout_rate: dropout on embeddings, between layers and before the softmax layer.
+    dtype: computation dtype of embeddings, cells, attention and dense layers (e.g. bfloat16);
+      parameters, the recurrent carries, the attention softmax and the logits stay float32.
   """
 
   source_vocab_size: int
@@ -113,24 +117,28 @@ class Seq2Seq(nn.Module):
   cell: str = "gru"
   attention: str = "additive"
   dropout_rate: float = 0.0
+  dtype: jnp.dtype = jnp.float32
 
   def setup(self):
     if self.cell not in CELLS:
       raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
     if self.hidden % 2:
       raise ValueError(f"hidden={self.hidden} must be even (two encoder directions of hidden/2)")
-    cell_class = CELL_CLASSES[self.cell]
-    self.source_embed = nn.Embed(self.source_vocab_size, self.embed_dim, name="source_embed")
-    self.target_embed = nn.Embed(self.target_vocab_size, self.embed_dim, name="target_embed")
+    cell = lambda features: CELL_CLASSES[self.cell](features, dtype=self.dtype)
+    dense = lambda features, name: nn.Dense(features, dtype=self.dtype, name=name)
+    self.source_embed = nn.Embed(self.source_vocab_size, self.embed_dim, dtype=self.dtype,
+                                 name="source_embed")
+    self.target_embed = nn.Embed(self.target_vocab_size, self.embed_dim, dtype=self.dtype,
+                                 name="target_embed")
     half = self.hidden // 2
-    self.encoder = [nn.Bidirectional(nn.RNN(cell_class(half)), nn.RNN(cell_class(half)),
+    self.encoder = [nn.Bidirectional(nn.RNN(cell(half)), nn.RNN(cell(half)),
                                      name=f"encoder_{i}") for i in range(self.encoder_layers)]
-    self.bridges = [nn.Dense(self.hidden, name=f"bridge_{i}") for i in range(self.decoder_layers)]
-    self.decoder = [nn.RNN(cell_class(self.hidden), return_carry=True, name=f"decoder_{i}")
+    self.bridges = [dense(self.hidden, f"bridge_{i}") for i in range(self.decoder_layers)]
+    self.decoder = [nn.RNN(cell(self.hidden), return_carry=True, name=f"decoder_{i}")
                     for i in range(self.decoder_layers)]
-    self.attend = Attention(self.attention, self.hidden, name="attention")
-    self.combine = nn.Dense(self.hidden, name="combine")
-    self.logits_layer = nn.Dense(self.target_vocab_size, name="logits")
+    self.attend = Attention(self.attention, self.hidden, self.dtype, name="attention")
+    self.combine = dense(self.hidden, "combine")
+    self.logits_layer = dense(self.target_vocab_size, "logits")
     self.dropout = nn.Dropout(self.dropout_rate)
 
   def encode(self, source: jax.Array, source_length: jax.Array, train: bool = False
@@ -148,7 +156,7 @@ class Seq2Seq(nn.Module):
     final = jnp.concatenate([_hidden_state(forward), _hidden_state(backward)], -1)  # [B, hidden]
     carry = []
     for bridge in self.bridges:
-      h = jnp.tanh(bridge(final))
+      h = jnp.tanh(bridge(final)).astype(jnp.float32)  # float32 carries: see the class.
       carry.append((jnp.zeros_like(h), h) if self.cell == "lstm" else h)
     mask = jnp.arange(source.shape[1])[None, :] < source_length[:, None]
     return {"values": x, "keys": self.attend.keys(x), "mask": mask}, tuple(carry)
@@ -186,7 +194,8 @@ class Seq2Seq(nn.Module):
 
 def create_model(config: ml_collections.ConfigDict, source_vocab_size: int,
                  target_vocab_size: int) -> Seq2Seq:
-  """The Seq2Seq of `config.model` over the two vocabularies; UserError naming a bad field."""
+  """The Seq2Seq of `config.model` over the two vocabularies, computing in config.dtype; UserError
+  naming a bad field."""
   if config.model.cell not in rnn.CELLS:
     raise UserError(f"unknown config field model.cell={config.model.cell!r}; choose one of "
                     f"{', '.join(rnn.CELLS)}")
@@ -199,7 +208,8 @@ def create_model(config: ml_collections.ConfigDict, source_vocab_size: int,
   return Seq2Seq(source_vocab_size, target_vocab_size, embed_dim=config.model.embed_dim,
                  hidden=config.model.hidden, encoder_layers=config.model.encoder_layers,
                  decoder_layers=config.model.decoder_layers, cell=config.model.cell,
-                 attention=config.model.attention, dropout_rate=config.model.dropout_rate)
+                 attention=config.model.attention, dropout_rate=config.model.dropout_rate,
+                 dtype=jnp.dtype(config.dtype))
 
 
 def create_state(model: Seq2Seq, config: ml_collections.ConfigDict, num_steps: int,
@@ -209,4 +219,5 @@ def create_state(model: Seq2Seq, config: ml_collections.ConfigDict, num_steps: i
   params = init_variables(model, {"params": rng}, tokens, jnp.array([4], jnp.int32),
                           tokens)["params"]
   return TrainState.create(apply_fn=model.apply, params=params,
-                           tx=optim.create_optimizer(config.optimizer, num_steps))
+                           tx=optim.create_optimizer(config.optimizer, num_steps,
+                                                     config.grad_accum_steps))

@@ -24,6 +24,7 @@ from mlfun_jax.classification import inference as classification_inference
 from mlfun_jax.classification import model as classifier_model
 from mlfun_jax.classification import task as classification
 from mlfun_jax.core import checks
+from tests import mixed_precision
 from tests.conftest import refused
 from tests.conftest import run_module
 from tests.conftest import small_cnn_config
@@ -271,6 +272,37 @@ def test_adversarial_training_on_8_devices_equals_1_device():
   _, clean_metrics = train.pmap_train_step(plain, jax.random.key(3), devices=one_device)(
       flax.jax_utils.replicate(state, one_device), {'image': images[None], 'label': labels[None]})
   assert first_loss[1] >= float(clean_metrics['loss'][0])
+
+
+def test_bfloat16_adversarial_training_on_8_devices_matches_1_device_and_the_loss_falls():
+  """config.dtype='bfloat16': the PGD examples and the step's gradients come from the bfloat16
+  network; parameters, optimizer state, attacked images and metrics stay float32; 8 devices
+  compute what 1 does within bfloat16 rounding."""
+  digits = data.load_image_dataset('embedded_mnist')
+  config = _adversarial_config(dtype='bfloat16', optimizer__schedule='constant')
+  config.adversarial.num_steps = 1  # One PGD step: the smallest program.
+  model = classifier_model.create_model(config, 10)
+  mean, std = image_stats.channel_stats(digits.train.images)
+  state = classifier_model.create_state(model, config, (28, 28, 1), 10, jax.random.key(0))
+  step = classification.make_train_step(model, config, mean, std)
+  images, labels = digits.train.images[:64], digits.train.labels[:64]
+  batch_of = lambda n, _: {'image': images.reshape(n, 64 // n, 28, 28, 1),
+                           'label': labels.reshape(n, 64 // n)}
+  states1, metrics1 = mixed_precision.pmapped_steps(step, state, batch_of, 1, 6, key=3)
+  states8, metrics8 = mixed_precision.pmapped_steps(step, state, batch_of, 8, 1, key=3)
+  # One step: its PGD examples come from the same parameters on 1 and 8 devices. Later steps
+  # attack slightly different parameters (bfloat16 rounding through Adam, see mixed_precision),
+  # and PGD's sign of each pixel's gradient turns that into whole attack steps on some pixels:
+  # the two runs then drift apart faster than plain training does (0.1 after 3 steps).
+  mixed_precision.assert_devices_agree(state.params, states1[0].params, states8[0].params,
+                                       metrics1[0], metrics8[0])
+  mixed_precision.assert_float32((states1[-1].params, states1[-1].opt_state, metrics1), 'state')
+  losses = [float(m['loss'][0]) for m in metrics1]
+  assert 3.0 < losses[0] < 3.8 and losses[-1] < losses[0] - 0.5  # 3.11 -> 2.34 when written.
+  attack = lambda x: classifier_model.unit_range_logits(model, state, x, mean, std)
+  adversarial = jax.eval_shape(lambda x: adversarial_training.evaluation_images(
+      adversarial_training.settings(config), attack, x, labels[:4]), jnp.zeros((4, 28, 28, 1)))
+  assert adversarial.dtype == jnp.float32
 
 
 def test_adversarial_training_run_reports_adversarial_accuracy(tmp_path):

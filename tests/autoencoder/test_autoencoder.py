@@ -3,7 +3,6 @@
 import json
 import math
 
-import flax.jax_utils
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,10 +14,9 @@ from mlfun_jax import families
 from mlfun_jax.autoencoder import model as models
 from mlfun_jax.autoencoder import task as autoencoder
 from mlfun_jax.core import metrics_writer
-from mlfun_jax.core import parallel
-from mlfun_jax.core import train
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import augment
+from tests import mixed_precision
 from tests.autoencoder.conftest import ae_config
 from tests.conftest import run_module
 from tests.conftest import train_in_fresh_process
@@ -117,29 +115,47 @@ def test_corruption_is_seeded_bounded_and_about_as_strong_as_asked(noise):
 # ------------------------------------------------------------------------------------ pmap
 
 
-def test_vae_step_on_8_devices_equals_1_device(digits):
-  """Binarization, corruption and the VAE's noise are keyed by example: 8 devices = 1 device."""
+@pytest.mark.parametrize('dtype', ['float32', 'bfloat16'])
+def test_vae_step_on_8_devices_equals_1_device(digits, dtype):
+  """Binarization, corruption and the VAE's noise are keyed by example: 8 devices = 1 device
+  (bfloat16: within its rounding; parameters and metrics stay float32 and the loss falls)."""
   config = ae_config('vae_mnist.py', model__widths=(64,), model__latent=4, noise='masking',
-                     noise_level=0.2)
+                     noise_level=0.2, dtype=dtype)
   model = autoencoder.create_model(config, (28, 28, 1))
   state = autoencoder.create_state(model, config, 10, jax.random.key(0))
   step = autoencoder.make_train_step(model, config)
   images = digits.train.images[:64]
-  results = {}
-  for n in (1, 8):
-    devices = jax.local_devices()[:n]
-    p_step = train.pmap_train_step(step, jax.random.key(3), devices=devices)
-    replicated = flax.jax_utils.replicate(state, devices)
-    batch = {'image': images.reshape(n, 64 // n, 28, 28, 1),
-             'label': digits.train.labels[:64].reshape(n, 64 // n)}
-    for _ in range(3):
-      replicated, metrics = p_step(replicated, batch)
-    results[n] = (parallel.to_host(replicated), jax.device_get(metrics))
-  (state1, metrics1), (state8, metrics8) = results[1], results[8]
-  for a, b in zip(jax.tree.leaves(state1.params), jax.tree.leaves(state8.params)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-  np.testing.assert_allclose(metrics1['loss'][0], metrics8['loss'][0], rtol=1e-5)
-  assert metrics8['kl'][0] > 0
+  batch_of = lambda n, _: {'image': images.reshape(n, 64 // n, 28, 28, 1),
+                           'label': digits.train.labels[:64].reshape(n, 64 // n)}
+  bfloat16 = dtype == 'bfloat16'
+  states1, metrics1 = mixed_precision.pmapped_steps(step, state, batch_of, 1, 6 if bfloat16 else 3,
+                                                    key=3)
+  states8, metrics8 = mixed_precision.pmapped_steps(step, state, batch_of, 8, 3, key=3)
+  state1, metrics1_3, state8, metrics8_3 = states1[2], metrics1[2], states8[2], metrics8[2]
+  if bfloat16:
+    mixed_precision.assert_devices_agree(state.params, state1.params, state8.params, metrics1_3,
+                                         metrics8_3)
+    mixed_precision.assert_float32((states1[-1].params, states1[-1].opt_state, metrics1), 'state')
+    losses = [float(m['loss'][0]) for m in metrics1]  # Negative ELBO, nats per image.
+    assert 550 < losses[0] < 650 and losses[-1] < losses[0] - 30  # 600 -> 549 when written.
+  else:
+    for a, b in zip(jax.tree.leaves(state1.params), jax.tree.leaves(state8.params)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(metrics1_3['loss'][0], metrics8_3['loss'][0], rtol=1e-5)
+  assert metrics8_3['kl'][0] > 0
+
+
+def test_bfloat16_conv_autoencoder_computes_in_bfloat16_with_float32_outputs():
+  """Shapes only, nothing compiled: every convolution and matmul in bfloat16; parameters, codes
+  and logits float32."""
+  config = ae_config('conv_autoencoder_mnist.py', model__widths=(8, 16), dtype='bfloat16')
+  model = autoencoder.create_model(config, (28, 28, 1))
+  images = jnp.zeros((2, 28, 28, 1))
+  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), images))
+  mixed_precision.assert_float32(variables, 'variables')
+  mixed_precision.assert_float32(jax.eval_shape(lambda v: (
+      model.apply(v, images), model.apply(v, images, method=model.encode)), variables), 'outputs')
+  assert mixed_precision.matmul_dtypes(model.apply, variables, images) == {'bfloat16': 6}
 
 
 # --------------------------------------------------------------------------- on real digits

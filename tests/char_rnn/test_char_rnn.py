@@ -21,6 +21,7 @@ from mlfun_jax.core import parallel
 from mlfun_jax.core import train
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.models import rnn
+from tests import mixed_precision
 from tests.char_rnn.conftest import MARIO_CONFIG, small_config
 from tests.conftest import run_module
 
@@ -194,6 +195,34 @@ def test_train_step_on_8_devices_equals_1_device():
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
   np.testing.assert_allclose(metrics1['loss'][0], metrics8['loss'][0], rtol=1e-5)
   assert metrics1['bits_per_character'][0] == pytest.approx(metrics1['loss'][0] / math.log(2))
+
+
+def test_bfloat16_train_step_on_8_devices_matches_1_device_and_the_loss_falls():
+  """config.dtype='bfloat16': bfloat16 embeddings, LSTM gates and logits layer; parameters,
+  optimizer state, carries, logits and metrics stay float32; 8 devices compute what 1 does within
+  bfloat16 rounding."""
+  config = small_config(dtype='bfloat16', optimizer__schedule='constant',
+                        optimizer__learning_rate=1e-2, model__num_layers=1)
+  model, state, _, _ = _task_step(config, 1)
+  documents = [np.tile(np.arange(2, 9, dtype=np.int32), 60)[i:] for i in range(3)]  # Periodic.
+  batches = {n: streams.StreamBatches(documents, start_id=1, sequence_length=20,
+                                      global_batch_size=8, seed=0, local_device_count=n)
+             for n in (1, 8)}
+  batch_of = lambda n, i: batches[n].batch(i)
+  states1, metrics1 = mixed_precision.pmapped_steps(char_rnn.make_train_step(model), state,
+                                                    batch_of, 1, 6, key=4)
+  states8, metrics8 = mixed_precision.pmapped_steps(char_rnn.make_train_step(model), state,
+                                                    batch_of, 8, 3, key=4)
+  mixed_precision.assert_devices_agree((state.params, state.carry),
+                                       (states1[2].params, states1[2].carry),
+                                       (states8[2].params, states8[2].carry), metrics1[2],
+                                       metrics8[2])
+  mixed_precision.assert_float32((states1[-1], metrics1), 'state')
+  losses = [float(m['loss'][0]) for m in metrics1]
+  assert 2.8 < losses[0] < 3.2 and losses[-1] < losses[0] - 0.4  # 3.01 -> 2.38 when written.
+  # Two products in the LSTM layer (inputs, state: all four gates at once), then the logits.
+  assert mixed_precision.matmul_dtypes(model.apply, {'params': state.params}, model.zero_carry(2),
+                                       jnp.zeros((2, 3), jnp.int32)) == {'bfloat16': 2 + 1}
 
 
 def test_sampling_is_deterministic_for_a_seed_and_temperature_zero_is_the_argmax():

@@ -14,6 +14,7 @@ from mlfun_jax.classification import inference
 from mlfun_jax.classification import model as classifier_model
 from mlfun_jax.classification import task as classification
 from mlfun_jax.data import embedded
+from tests import mixed_precision
 from tests.conftest import refused
 from tests.conftest import small_cnn_config
 
@@ -65,6 +66,44 @@ def test_series_cifar_network_layout_from_nested_conv_features():
   assert [params[f'Conv_{i}']['kernel'].shape for i in range(3)] == [
       (3, 3, 3, 32), (3, 3, 32, 64), (3, 3, 64, 64)]
   assert params['Dense_0']['kernel'].shape == (8 * 8 * 64, 512)
+
+
+def test_bfloat16_cnn_trains_with_float32_parameters_and_8_devices_match_1():
+  """config.dtype='bfloat16': bfloat16 convolutions and matmuls, float32 parameters, optimizer
+  state, logits and metrics; the loss falls, and 8 devices compute what 1 does (within bfloat16
+  rounding)."""
+  config = small_cnn_config(dtype='bfloat16', optimizer__schedule='constant')
+  digits = embedded.load_embedded_mnist().train
+  model = classifier_model.create_model(config, 10)
+  state = classifier_model.create_state(model, config, (28, 28, 1), 100, jax.random.key(0))
+  mixed_precision.assert_float32(state.params, 'params')
+  images = digits.images[:64]
+  assert mixed_precision.matmul_dtypes(model.apply, {'params': state.params}, images,
+                                       train=False) == {'bfloat16': 4}
+  logits = jax.eval_shape(lambda v: model.apply(v, images, train=False), {'params': state.params})
+  assert logits.dtype == jnp.float32
+  step = classification.make_train_step(model, config, [0.13], [0.31])
+  batch_of = lambda n, _: {'image': images.reshape(n, -1, 28, 28, 1),
+                           'label': digits.labels[:64].reshape(n, -1)}
+  states1, metrics1 = mixed_precision.pmapped_steps(step, state, batch_of, 1, 6)
+  states8, metrics8 = mixed_precision.pmapped_steps(step, state, batch_of, 8, 3)
+  mixed_precision.assert_devices_agree(state.params, states1[2].params, states8[2].params,
+                                       metrics1[2], metrics8[2])
+  mixed_precision.assert_float32((states1[-1].params, states1[-1].opt_state, metrics1), 'state')
+  losses = [float(m['loss'][0]) for m in metrics1]
+  assert 2.3 < losses[0] < 2.6 and losses[-1] < 0.7 * losses[0]  # 2.47 -> 1.43 when written.
+  # The ResNet (shapes only, nothing compiled): bfloat16 convolutions, float32 parameters,
+  # BatchNorm statistics and logits.
+  resnet_model = classifier_model.create_model(small_cnn_config(dtype='bfloat16', model=dict(
+      name='resnet', stem_features=4, stage_features=(8,), residual_stages=(True,),
+      output_scale=0.125, bn_momentum=0.9)), 10).clone(bn_axis_name=None)  # Outside pmap.
+  x = jnp.ones((2, 8, 8, 1))
+  variables = jax.eval_shape(lambda: resnet_model.init(jax.random.key(0), x, train=False))
+  mixed_precision.assert_float32(variables, 'resnet variables')
+  mixed_precision.assert_float32(jax.eval_shape(lambda v: resnet_model.apply(
+      v, x, train=True, mutable=['batch_stats']), variables), 'resnet train outputs')
+  assert mixed_precision.matmul_dtypes(resnet_model.apply, variables, x, train=False) == {
+      'bfloat16': 5}
 
 
 def test_auc_from_logit_histograms_matches_sklearn():

@@ -37,7 +37,8 @@ CHANGED_SINCE_SAVED = {
     'speech_ctc_new_voices': {'split': 'speaker:first'},
     # Runs saved before the streamed input read the data into memory; 'auto' picks now.
     **{name: {'input_pipeline': 'auto'} for name in ('bird_or_not', 'cnn_cifar10', 'cnn_mnist',
-                                                     'cnn_mnist_adversarial', 'resnet_cifar10')},
+                                                     'cnn_mnist_adversarial', 'resnet_cifar10',
+                                                     'dcgan_cifar10', 'dcgan_mnist')},
 }
 
 

@@ -1,10 +1,11 @@
 """Many processes and changing topologies, run as real processes with launch/multiprocess.sh.
 
-2 processes x 2 CPU devices (jax.distributed over gloo on localhost) against 1 process x 4 devices
-(4 gloo ranks on 2 cores cost a quarter less than 8, and test the same: the global device index);
-SIGTERM, then kill -9, of a 2-process run, each followed by the same command (the first resume maps
-the step with shard_map instead of pmap); checkpoints moved between 8 devices and 1 device, and from
-1 device to 2 processes x 4 devices under shard_map.
+2 processes x 1 CPU device (jax.distributed over gloo on localhost) streaming their halves of each
+batch against 1 process x 2 devices reading the data from memory; SIGTERM, then kill -9, of a
+2-process run, each followed by the same command (the first resume maps the step with shard_map
+instead of pmap); checkpoints moved between 8 devices and 1 device, and from
+1 device to 2 processes x 4 devices under shard_map (the global device index with several devices
+per process).
 """
 
 import json
@@ -30,7 +31,7 @@ from tests.conftest import run_module
 
 NUM_STEPS = 60
 # The same run in every topology: global batch 128, dropout and random shifts on (their keys depend
-# on the global device index, so 2 x 2 devices must draw exactly what 1 x 4 devices draw).
+# on the global device index, so 2 x 1 devices must draw exactly what 1 x 2 devices draw).
 OVERRIDES = (f'--config.num_steps={NUM_STEPS}', '--config.model.conv_features=(8,16)',
              '--config.model.dense_features=(32,)', '--config.model.dropout_rate=0.3',
              '--config.augment.shift=2', '--config.batch_size=128', '--config.log_every=10',
@@ -43,7 +44,7 @@ TIMEOUT_S = 240
 
 def _env() -> dict[str, str]:
   # --cpu_devices decides the device count; the suite's COMPILE_FAST_FLAGS halve each launch's CPU
-  # time (2 x 2 and 1 x 4 devices still agree to 1e-4, resumed and straight runs exactly).
+  # time (2 x 1 and 1 x 2 devices still agree to 1e-4, resumed and straight runs exactly).
   return {**os.environ, 'XLA_FLAGS': COMPILE_FAST_FLAGS, 'PYTHON': sys.executable,
           'MLFUN_KILL_GRACE_S': '3'}
 
@@ -128,30 +129,32 @@ def pids_of(*needles: str) -> list[int]:
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-  """Straight runs every test compares against: 1 x 4 devices reading the data from memory, 2 x 2
-  devices streaming it (each process reads only its share of every batch: the same batches)."""
+  """Straight runs every test compares against: 1 process x 2 devices reading the data from
+  memory, 2 processes x 1 device streaming it (each process reads only its half of every batch,
+  tests/data/test_stream.py counts it: the same batches)."""
   root = tmp_path_factory.mktemp('multiprocess')
-  train(root / 'one_by_4', 1, 4)
-  output = train(root / 'two_by_2', 2, 2, ('--config.input_pipeline=stream',))
+  train(root / 'one_by_2', 1, 2)
+  output = train(root / 'two_by_1', 2, 1, ('--config.input_pipeline=stream',))
   return root, output
 
 
 def test_two_processes_match_one_process_with_as_many_devices(runs):
   root, output = runs
-  one, two = saved_params(root / 'one_by_4'), saved_params(root / 'two_by_2')
+  one, two = saved_params(root / 'one_by_2'), saved_params(root / 'two_by_1')
   assert one['step'] == two['step'] == NUM_STEPS
   assert_params_close(one, two, rtol=1e-4, atol=1e-6)
-  assert 'on 4 devices (2 processes), global batch 128' in output
+  assert 'on 2 devices (2 processes), global batch 128' in output
 
   # Same metrics (over all processes' examples), written once, by process 0 only.
-  records = {name: metrics_writer.read_metrics(str(root / name)) for name in ('one_by_4', 'two_by_2')}
-  assert [r['step'] for r in records['two_by_2']] == [r['step'] for r in records['one_by_4']]
-  evals = [[r for r in records[name] if 'eval_accuracy' in r] for name in ('one_by_4', 'two_by_2')]
+  records = {name: metrics_writer.read_metrics(str(root / name))
+             for name in ('one_by_2', 'two_by_1')}
+  assert [r['step'] for r in records['two_by_1']] == [r['step'] for r in records['one_by_2']]
+  evals = [[r for r in records[name] if 'eval_accuracy' in r] for name in ('one_by_2', 'two_by_1')]
   assert [r['eval_count'] for r in evals[1]] == [1000, 1000]  # Every test digit once.
   np.testing.assert_allclose([r['eval_loss'] for r in evals[1]],
                              [r['eval_loss'] for r in evals[0]], rtol=1e-3)
   assert evals[1][-1]['eval_accuracy'] > 0.8
-  worker_log = (root / 'two_by_2' / 'logs' / 'process_1.log').read_text()
+  worker_log = (root / 'two_by_1' / 'logs' / 'process_1.log').read_text()
   assert 'train_loss' not in worker_log and 'Training steps' not in worker_log
 
 
@@ -161,7 +164,7 @@ def test_sigterm_then_kill_9_then_relaunch_resume_to_the_same_parameters(runs, t
   back to the previous checkpoint). It ends with the straight run's parameters."""
   root, _ = runs
   # SIGTERM: both processes stop at the same step, each after a checkpoint, and exit 0.
-  process = start(tmp_path, 2, 2)
+  process = start(tmp_path, 2, 1)
   wait_for(lambda: any(step >= 10 for step in logged_steps(tmp_path)), process, 'step 10')
   process.send_signal(signal.SIGTERM)
   output, _ = process.communicate(timeout=TIMEOUT_S)
@@ -175,7 +178,7 @@ def test_sigterm_then_kill_9_then_relaunch_resume_to_the_same_parameters(runs, t
   # The same command, mapping the step with shard_map instead of pmap, resumes; once it has
   # written two periodic checkpoints, kill -9 process 1.
   second_periodic = (stopped_at // 10 + 2) * 10
-  process = start(tmp_path, 2, 2, ('--config.parallelism=shard_map',))
+  process = start(tmp_path, 2, 1, ('--config.parallelism=shard_map',))
   wait_for(lambda: (tmp_path / 'checkpoints' / str(second_periodic)).is_dir(), process,
            f'checkpoint {second_periodic}')
   (victim,) = pids_of('mlfun_jax.experiments.train', f'--workdir={tmp_path}', '--process_id=1')
@@ -188,16 +191,16 @@ def test_sigterm_then_kill_9_then_relaunch_resume_to_the_same_parameters(runs, t
   assert second_periodic <= saved[-1] < NUM_STEPS, (saved, output[-3000:])
   damage_checkpoint(tmp_path / 'checkpoints' / str(saved[-1]))
 
-  output = train(tmp_path, 2, 2)
+  output = train(tmp_path, 2, 1)
   assert f'Resumed from step {saved[-2]}' in output
   for i in (0, 1):
     log = (tmp_path / 'logs' / f'process_{i}.log').read_text()
     assert f'checkpoints/{saved[-1]} is damaged' in log  # A warning in every process.
   assert (tmp_path / 'checkpoints' / f'{saved[-1]}.damaged').is_dir()
-  assert_params_close(saved_params(tmp_path), saved_params(root / 'two_by_2'), rtol=1e-6, atol=0)
+  assert_params_close(saved_params(tmp_path), saved_params(root / 'two_by_1'), rtol=1e-6, atol=0)
   # No step logged twice: the straight run's log steps plus the step where SIGTERM stopped it.
   extra = [stopped_at] if stopped_at % 10 else []
-  assert logged_steps(tmp_path) == sorted(logged_steps(root / 'two_by_2') + extra)
+  assert logged_steps(tmp_path) == sorted(logged_steps(root / 'two_by_1') + extra)
 
 
 def _fork_at(source: pathlib.Path, step: int, destination: pathlib.Path) -> None:
@@ -236,7 +239,7 @@ def test_predict_on_one_device_from_a_two_process_checkpoint(runs, tmp_path):
     Image.fromarray(test.images[i][..., 0]).save(paths[-1])
   answers = {}
   for devices in (1, 8):
-    result = run_module('mlfun_jax.experiments.predict', f'--workdir={root / "two_by_2"}', *paths,
+    result = run_module('mlfun_jax.experiments.predict', f'--workdir={root / "two_by_1"}', *paths,
                         env={'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices} '
                                           f'{COMPILE_FAST_FLAGS}'},
                         timeout=TIMEOUT_S)

@@ -235,3 +235,19 @@ def test_a_missing_tfds_split_or_feature_is_named(tfds_pictures):
   config.eval_split, config.label_key = 'validation', 'label'
   with pytest.raises(UserError, match="no 'label' feature"):
     data.load_configured_input(config)
+
+
+def test_the_gan_reads_the_same_images_streamed():
+  from mlfun_jax.gan import config as gan_config  # pylint: disable=g-import-not-at-top
+  inputs = {}
+  for pipeline in ('memory', 'stream'):
+    config = gan_config.defaults()
+    config.input_pipeline = pipeline
+    inputs[pipeline] = data.load_configured_input(config)
+  memory, streamed = inputs['memory'], inputs['stream']
+  assert (memory.pipeline, streamed.pipeline) == ('memory', 'stream')
+  assert streamed.image_shape == memory.image_shape == (28, 28, 1)
+  np.testing.assert_array_equal(streamed.test_images(300), memory.test_images(300))
+  layout = dict(global_batch_size=64, local_device_count=2)
+  np.testing.assert_array_equal(next(streamed.train_batches(7, **layout))['image'],
+                                next(memory.train_batches(7, **layout))['image'])

@@ -21,6 +21,7 @@ from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.faces import model as face_embedding
 from mlfun_jax.faces import task as faces
 from mlfun_jax.faces import triplet
+from tests import mixed_precision
 from tests.conftest import run_module
 from tests.faces.conftest import faces_config
 
@@ -314,6 +315,38 @@ def test_train_step_on_8_devices_equals_1_device(shared_data_dir, overrides):
     assert np.abs(params_1['class_centres'] - state.params['class_centres']).max() > 1e-4
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-4), params_8,
                params_1)
+
+
+def test_bfloat16_steps_on_8_devices_match_1_device_and_the_loss_falls(shared_data_dir):
+  """config.dtype='bfloat16': bfloat16 convolutions and dense layers; parameters (class centres
+  too), embeddings, the triplet and CosFace losses and metrics stay float32; 8 devices compute
+  what 1 does within bfloat16 rounding."""
+  config = faces_config(shared_data_dir / 'faces_orl', model__conv_features=(4, 8),
+                        image_size=(28, 24), optimizer__schedule='constant',
+                        loss='triplet+cosface', triplet__mining='batch_hard', dtype='bfloat16')
+  dataset = faces.load_dataset(config)
+  model = faces.create_model(config)
+  state = faces.create_state(model, config, dataset.image_shape, 10, jax.random.key(0))
+  step = faces.make_train_step(model, config, 100.0, 50.0)
+  batch = next(face_data.triplet_batches(face_data.class_labels(dataset.splits['train']),
+                                         people_per_batch=8, images_per_person=4, seed=0,
+                                         local_device_count=8))
+  batch_of = lambda n, _: {k: v.reshape((n, -1) + v.shape[2:]) for k, v in batch.items()}
+  states1, metrics1 = mixed_precision.pmapped_steps(step, state, batch_of, 1, 6, key=5)
+  states8, metrics8 = mixed_precision.pmapped_steps(step, state, batch_of, 8, 3, key=5)
+  # (Not the fractions of triplets: one distance rounded across a margin moves them a whole step.)
+  mixed_precision.assert_devices_agree(state.params, states1[2].params, states8[2].params,
+                                       metrics1[2], metrics8[2],
+                                       names=['loss', 'triplet_loss', 'cosface_loss'])
+  mixed_precision.assert_float32((states1[-1], metrics1), 'state')
+  losses = [float(m['loss'][0]) for m in metrics1]
+  assert 10 < losses[0] < 20 and losses[-1] < losses[0] - 1.5  # 16.5 -> 13.9 when written.
+  images = jnp.zeros((2, *dataset.image_shape))
+  embeddings = jax.eval_shape(lambda p: model.apply({'params': p}, images, train=False),
+                              state.params)
+  assert embeddings.dtype == jnp.float32
+  assert mixed_precision.matmul_dtypes(model.apply, {'params': state.params}, images,
+                                       train=False) == {'bfloat16': 3}
 
 
 def test_impostor_pairs_lower_a_threshold_set_by_far_apart_validation_people():

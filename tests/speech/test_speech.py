@@ -25,6 +25,7 @@ from mlfun_jax.speech import metrics as asr_metrics
 from mlfun_jax.speech import scoring
 from mlfun_jax.speech import task as speech
 from mlfun_jax.speech.inference import Transcriber
+from tests import mixed_precision
 from tests.conftest import run_module
 from tests.speech.conftest import CONFIG, tiny_config, write_fake_fsdd
 
@@ -390,6 +391,34 @@ def test_pmap_over_8_devices_equals_one_device():
   assert sums8['count'] == sums1['count'] == 16
   np.testing.assert_allclose(sums8['loss'], sums1['loss'], rtol=1e-4)
   assert sums8['char_edits'] == sums1['char_edits']
+
+
+def test_bfloat16_steps_on_8_devices_match_1_device_and_the_loss_falls():
+  """config.dtype='bfloat16': bfloat16 convolution, LayerNorm, GRU gates and output layer;
+  parameters, optimizer state, the logits (and so the CTC loss) and metrics stay float32; 8
+  devices compute what 1 does within bfloat16 rounding."""
+  config = tiny_config(optimizer__schedule='constant', dtype='bfloat16')
+  model = speech.create_model(config)
+  state = speech.create_state(model, config, 8, 10, jax.random.key(0))
+  batch = _synthetic_batch(np.random.default_rng(6), 1, 16, frames=12, features=8, label_length=3)
+  batch_of = lambda n, _: {k: v.reshape((n, -1) + v.shape[2:]) for k, v in batch.items()}
+  step = speech.make_train_step(model, config)
+  states1, metrics1 = mixed_precision.pmapped_steps(step, state, batch_of, 1, 6)
+  states8, metrics8 = mixed_precision.pmapped_steps(step, state, batch_of, 8, 3)
+  # (Not 'cer': the mean of each device's ratio of edits to characters.)
+  mixed_precision.assert_devices_agree(state.params, states1[2].params, states8[2].params,
+                                       metrics1[2], metrics8[2], names=['loss'])
+  mixed_precision.assert_float32((states1[-1], metrics1), 'state')
+  losses = [float(m['loss'][0]) for m in metrics1]
+  assert 10 < losses[0] < 20 and losses[-1] < losses[0] - 1  # 14.2 -> 12.5 when written.
+  logits, _ = jax.eval_shape(lambda p: model.apply({'params': p}, batch['features'][0],
+                                                   batch['lengths'][0]), state.params)
+  assert logits.dtype == jnp.float32
+  # The convolution, then per GRU direction its input and state products (3 gates each), then
+  # the output layer.
+  assert mixed_precision.matmul_dtypes(model.apply, {'params': state.params},
+                                       batch['features'][0], batch['lengths'][0]) == {
+                                           'bfloat16': 1 + 2 * 6 + 1}
 
 
 def test_speaker_normalisation_groups_speakers_and_speeds(tmp_path):

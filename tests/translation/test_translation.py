@@ -26,6 +26,7 @@ from mlfun_jax.models import rnn
 from mlfun_jax.translation import model as seq2seq
 from mlfun_jax.translation import inference
 from mlfun_jax.translation import task as translation
+from tests import mixed_precision
 from tests.conftest import run_module
 from tests.translation.conftest import ENGLISH, SPANISH, tiny_config
 from tests.translation.conftest import number_pairs as _number_pairs
@@ -373,6 +374,42 @@ def test_token_losses_mask_padding_and_smooth_labels():
   np.testing.assert_allclose(smooth['loss'], expected, rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(plain['correct'], (log_probs.argmax(-1) == target_out)
                                 * (target_out != 0))
+
+
+def test_bfloat16_steps_on_8_devices_match_1_device_and_the_loss_falls(tmp_path):
+  """config.dtype='bfloat16': bfloat16 embeddings, recurrent gates, attention and dense layers;
+  parameters, optimizer state, carries, attention softmax, logits and metrics stay float32; 8
+  devices compute what 1 does within bfloat16 rounding; greedy and beam decoding (GRU) and beam
+  decoding (LSTM) trace with the bfloat16 model (shapes only)."""
+  config = tiny_config(tmp_path / 'unused.txt', optimizer__schedule='constant',
+                       optimizer__learning_rate=0.01, dtype='bfloat16')
+  model = seq2seq.create_model(config, 12, 12)
+  state = seq2seq.create_state(model, config, 10, jax.random.key(0))
+  batch = _synthetic_batch(np.random.default_rng(3))
+  batch_of = lambda n, _: {k: v.reshape((n, -1) + v.shape[1:]) for k, v in batch.items()}
+  step = translation.make_train_step(model, config)
+  states1, metrics1 = mixed_precision.pmapped_steps(step, state, batch_of, 1, 6)
+  states8, metrics8 = mixed_precision.pmapped_steps(step, state, batch_of, 8, 3)
+  # (Not 'accuracy': one argmax tie broken the other way moves it by a whole token.)
+  mixed_precision.assert_devices_agree(state.params, states1[2].params, states8[2].params,
+                                       metrics1[2], metrics8[2], names=['loss', 'nll', 'tokens'])
+  mixed_precision.assert_float32((states1[-1], metrics1), 'state')
+  losses = [float(m['loss'][0]) for m in metrics1]
+  assert 2.3 < losses[0] < 2.8 and losses[-1] < losses[0] - 0.3  # 2.53 -> 2.06 when written.
+  source, length, target_in = batch['source'], batch['source_length'], batch['target'][:, :-1]
+  mixed_precision.assert_float32(jax.eval_shape(lambda p: model.apply(
+      {'params': p}, source, length, target_in), state.params), 'logits and attention')
+  assert set(mixed_precision.matmul_dtypes(model.apply, {'params': state.params}, source, length,
+                                           target_in)) == {'bfloat16'}
+  decode = inference._decode_batch  # pylint: disable=protected-access
+  for cell, beam_size in (('gru', 1), ('gru', 2), ('lstm', 2)):
+    config.model.cell = cell
+    model = seq2seq.create_model(config, 12, 12)
+    params = state.params if cell == 'gru' else jax.eval_shape(
+        lambda m=model: seq2seq.create_state(m, config, 10, jax.random.key(0)).params)
+    translations = jax.eval_shape(lambda p, m=model, b=beam_size: decode(  # Carries keep dtypes.
+        m, p, source, length, beam_size=b, max_length=5, alpha=0.6), params)
+    assert translations.shape == (8, 5)
 
 
 def test_train_and_eval_steps_on_8_devices_equal_1_device(tmp_path):
