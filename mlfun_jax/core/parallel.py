@@ -194,9 +194,29 @@ def is_chief() -> bool:
   return jax.process_index() == 0
 
 
-def replicate(tree):
-  """Copies a pytree of arrays onto every local device: leaves get a leading [local_devices] axis."""
-  return flax.jax_utils.replicate(tree)
+def replicate(tree, parallelism: str = "pmap"):
+  """Copies a pytree of arrays onto every local device: leaves get a leading [local_devices] axis.
+
+  The copies are laid out as the steps of `map_over_devices(..., parallelism)` lay out their
+  results, so a step compiles once, not once for these copies and again for its own results.
+  """
+  if parallelism == "shard_map":
+    split = _split_over(jax.devices())
+    count = jax.local_device_count()
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(
+        split, np.broadcast_to(np.asarray(x)[None], (count,) + np.shape(x))), tree)
+  return _pmap_identity(flax.jax_utils.replicate(tree))
+
+
+@functools.cache
+def _identity_map():
+  return jax.pmap(lambda x: x, axis_name=AXIS)
+
+
+def _pmap_identity(tree):
+  """`tree` [local_devices, ...] laid out as pmap lays out its results (jax 0.10 keys compiled
+  pmaps on the layout of their arguments)."""
+  return _identity_map()(tree)
 
 
 def _first_copy(x):

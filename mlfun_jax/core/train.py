@@ -439,7 +439,7 @@ def run(task: Task, config: ml_collections.ConfigDict, workdir: str,
     writer = resources.enter_context(
         metrics_writer.MetricWriter(workdir, enabled=is_chief and not finished))
     writer.truncate_after(start_step)
-    replicated_state = parallel.replicate(state)
+    replicated_state = parallel.replicate(state, config.parallelism)
     del state
 
     def evaluate_and_log(step, write=True):
