@@ -19,7 +19,6 @@ import numpy as np
 
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import arrays
-from mlfun_jax.data import image_stats
 from mlfun_jax.data import records
 from mlfun_jax.data import registry
 from mlfun_jax.data import stream
@@ -73,6 +72,7 @@ def available_memory() -> int:
 
 def _from_memory(dataset: arrays.ImageDataset, config, pipeline: str) -> Inputs:
   """An in-memory dataset, batched from arrays ('memory') or through the stream ('stream')."""
+  from mlfun_jax.data import image_stats  # pylint: disable=g-import-not-at-top  (imports jax)
   mean, std = image_stats.channel_stats(dataset.train.images)
   if pipeline == 'memory':
     train = lambda start, **layout: arrays.train_batches(dataset.train, seed=config.seed,
