@@ -19,7 +19,9 @@ from mlfun_jax.core.errors import UserError
 from tests.conftest import REPO_ROOT
 
 # Optional dependencies: in an extra, never in the default install.
-OPTIONAL = {'tensorflow-datasets': 'tfds', 'array-record': 'tfds', 'scikit-image': 'faces_hog',
+# array-record is a default requirement since the streamed input writes and reads its shards (grain
+# requires it too).
+OPTIONAL = {'tensorflow-datasets': 'tfds', 'scikit-image': 'faces_hog',
             'espeakng-loader': 'speech', 'pytest': 'test', 'tensorflow-cpu': 'tf'}
 GPL = {'espeakng-loader'}
 
