@@ -112,6 +112,26 @@ def gather(split: ArraySplit, indices: np.ndarray, local_device_count: int) -> B
           'label': split.labels[indices].reshape(shape)}
 
 
+def check_train_stream(num_examples: int, global_batch_size: int, seed: int, start_step: int,
+                       process_index: int, process_count: int, local_device_count: int) -> int:
+  """This process' share of each global batch (B / P), after checking the arguments of a
+  training stream (`train_batches`, `stream.train_batches`).
+
+  Raises:
+    UserError: B does not divide by P * D, there are no examples, or seed is negative.
+  """
+  check_batch_size(global_batch_size, process_count=process_count,
+                   local_device_count=local_device_count)
+  check_process(process_index, process_count)
+  if num_examples == 0:
+    raise UserError('the training split is empty: no batches to draw')
+  if seed < 0:
+    raise UserError(f'seed {seed} must be non-negative (config field seed)')
+  if start_step < 0:
+    raise ValueError(f'start_step {start_step} must be non-negative')
+  return global_batch_size // process_count
+
+
 def train_batches(split: ArraySplit, *, global_batch_size: int, seed: int, start_step: int = 0,
                   process_index: int = 0, process_count: int = 1,
                   local_device_count: int = 1) -> Iterator[Batch]:
@@ -129,16 +149,8 @@ def train_batches(split: ArraySplit, *, global_batch_size: int, seed: int, start
   Raises:
     UserError: B does not divide by P * D, the split is empty, or seed is negative.
   """
-  check_batch_size(global_batch_size, process_count=process_count,
-                   local_device_count=local_device_count)
-  check_process(process_index, process_count)
-  if len(split) == 0:
-    raise UserError('the training split is empty: no batches to draw')
-  if seed < 0:
-    raise UserError(f'seed {seed} must be non-negative (config field seed)')
-  if start_step < 0:
-    raise ValueError(f'start_step {start_step} must be non-negative')
-  local_batch = global_batch_size // process_count
+  local_batch = check_train_stream(len(split), global_batch_size, seed, start_step, process_index,
+                                   process_count, local_device_count)
 
   def generate() -> Iterator[Batch]:
     cache: dict[int, np.ndarray] = {}

@@ -9,6 +9,7 @@ absl is imported on first use: importing mlfun_jax.data must not pull it in.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import io
 import os
 import struct
@@ -137,6 +138,43 @@ class _Reader:
   def close(self) -> None:
     for zf in self._opened:
       zf.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderSource:
+  """An image folder or zip as given: `path` (~ expanded), `absolute`, `is_zip`, the dataset
+  `name` (default: the base name without '.zip'), `paths` (a folder's image paths, sorted; None
+  for a zip, listed by `image_paths`) and `stamp` (what identifies the contents: a zip's [size,
+  mtime_ns], a folder's [[path, size, mtime_ns], ...])."""
+  path: str
+  absolute: str
+  is_zip: bool
+  name: str
+  paths: list[str] | None
+  stamp: list
+
+  def image_paths(self) -> list[str]:
+    """The relative paths of the images, sorted."""
+    return self.paths if self.paths is not None else _list_zip(self.path)
+
+
+def open_source(source: str | os.PathLike[str], name: str | None = None) -> FolderSource:
+  """Describes an image folder or .zip (UserError when `source` is neither)."""
+  source = os.path.expanduser(os.fspath(source))
+  is_zip = os.path.isfile(source) and source.lower().endswith('.zip')
+  if not is_zip and not os.path.isdir(source):
+    raise UserError(f'image folder source {source!r} is neither a folder nor a .zip file')
+  absolute = os.path.abspath(source)
+  name = name or os.path.basename(absolute.rstrip(os.sep))
+  if is_zip and name.lower().endswith('.zip'):
+    name = name[:-4]
+  if is_zip:
+    stat = os.stat(source)
+    return FolderSource(source, absolute, True, name, None, [stat.st_size, stat.st_mtime_ns])
+  found = sorted(_walk_images(source))
+  stamp = [[rel, s.st_size, s.st_mtime_ns] for rel, s in
+           ((rel, os.stat(full)) for rel, full in found)]
+  return FolderSource(source, absolute, False, name, [rel for rel, _ in found], stamp)
 
 
 def _display(source: str, is_zip: bool, rel_path: str) -> str:
@@ -278,25 +316,11 @@ def load_image_folder(source: str | os.PathLike[str], *, name: str | None = None
   """
   from absl import logging  # pylint: disable=g-import-not-at-top
   _check_args(image_size, channels, validation_fraction, split_seed, bad_images)
-  source = os.path.expanduser(os.fspath(source))
-  is_zip = os.path.isfile(source) and source.lower().endswith('.zip')
-  if not is_zip and not os.path.isdir(source):
-    raise UserError(f'image folder source {source!r} is neither a folder nor a .zip file')
-  absolute = os.path.abspath(source)
-  name = name or os.path.basename(absolute.rstrip(os.sep))
-  if is_zip and name.lower().endswith('.zip'):
-    name = name[:-4]
+  described = open_source(source, name)
+  source, is_zip, absolute, name = (described.path, described.is_zip, described.absolute,
+                                    described.name)
   fields = {'source': absolute, 'image_size': image_size, 'channels': channels,
-            'bad_images': bad_images}
-  if is_zip:
-    stat = os.stat(source)
-    fields['zip'] = [stat.st_size, stat.st_mtime_ns]
-    paths = None
-  else:
-    found = sorted(_walk_images(source))
-    paths = [rel for rel, _ in found]
-    fields['files'] = [[rel, s.st_size, s.st_mtime_ns] for rel, s in
-                       ((rel, os.stat(full)) for rel, full in found)]
+            'bad_images': bad_images, ('zip' if is_zip else 'files'): described.stamp}
   folder, key = image_cache.cache_folder(image_cache.cache_root(cache_dir), name, fields)
 
   began = time.perf_counter()
@@ -313,7 +337,7 @@ def load_image_folder(source: str | os.PathLike[str], *, name: str | None = None
     if ImageFile.LOAD_TRUNCATED_IMAGES:
       logging.warning('PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True: truncated images in %s will '
                       'load as partly grey instead of being reported.', source)
-    paths = _list_zip(source) if is_zip else paths
+    paths = described.image_paths()
     class_names, all_labels = _classes(source, paths)
     images, kept, skipped = _decode_all(source, is_zip, paths, channels, image_size, bad_images)
     labels = all_labels[kept]

@@ -163,14 +163,13 @@ def _folder_inputs(config, source: str, pipeline: str, process_index: int,
 def _count_folder(source: str) -> tuple[int, int]:
   """(number of images, pixels of the first) of an image folder or zip, without decoding all."""
   from mlfun_jax.data import image_folder  # pylint: disable=g-import-not-at-top
-  is_zip = os.path.isfile(source)
-  paths = (image_folder._list_zip(source) if is_zip  # pylint: disable=protected-access
-           else [rel for rel, _ in image_folder._walk_images(source)])  # pylint: disable=protected-access
+  described = image_folder.open_source(source)
+  paths = described.image_paths()
   if not paths:
     return 0, 0
-  reader = image_folder._Reader(source, is_zip)  # pylint: disable=protected-access
+  reader = image_folder._Reader(described.path, described.is_zip)  # pylint: disable=protected-access
   try:
-    first = image_folder._decode_image(reader(sorted(paths)[0]), 3, None)  # pylint: disable=protected-access
+    first = image_folder._decode_image(reader(paths[0]), 3, None)  # pylint: disable=protected-access
   except Exception:  # pylint: disable=broad-except  (the decode pass names bad files)
     return len(paths), 0
   finally:

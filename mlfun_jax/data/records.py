@@ -152,24 +152,11 @@ def prepare_image_folder(source: str | os.PathLike[str], *, name: str | None = N
   from absl import logging  # pylint: disable=g-import-not-at-top
   image_folder._check_args(image_size, channels, validation_fraction,  # pylint: disable=protected-access
                            split_seed, bad_images)
-  source = os.path.expanduser(os.fspath(source))
-  is_zip = os.path.isfile(source) and source.lower().endswith('.zip')
-  if not is_zip and not os.path.isdir(source):
-    raise UserError(f'image folder source {source!r} is neither a folder nor a .zip file')
-  absolute = os.path.abspath(source)
-  name = name or os.path.basename(absolute.rstrip(os.sep))
-  if is_zip and name.lower().endswith('.zip'):
-    name = name[:-4]
-  if is_zip:
-    paths = image_folder._list_zip(source)  # pylint: disable=protected-access
-    stat = os.stat(source)
-    listing: Any = [stat.st_size, stat.st_mtime_ns]
-  else:
-    found = sorted(image_folder._walk_images(source))  # pylint: disable=protected-access
-    paths = [rel for rel, _ in found]
-    listing = [[rel, s.st_size, s.st_mtime_ns] for rel, s in
-               ((rel, os.stat(full)) for rel, full in found)]
-  fields = {'source': absolute, 'files': listing, 'image_size': image_size, 'channels': channels,
+  described = image_folder.open_source(source, name)
+  source, is_zip, absolute, name = (described.path, described.is_zip, described.absolute,
+                                    described.name)
+  paths = described.image_paths()
+  fields = {'source': absolute, 'files': described.stamp, 'image_size': image_size, 'channels': channels,
             'bad_images': bad_images, 'validation_fraction': validation_fraction,
             'split_seed': split_seed, 'shard_size': shard_size, 'format': FORMAT_VERSION}
   folder, key = image_cache.cache_folder(image_cache.cache_root(cache_dir), f'{name}-records',

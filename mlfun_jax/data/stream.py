@@ -29,6 +29,7 @@ from PIL import Image
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.core.layout import check_batch_size
 from mlfun_jax.core.layout import check_process
+from mlfun_jax.data import arrays
 from mlfun_jax.data import images as images_lib
 
 Batch = dict[str, np.ndarray]
@@ -159,12 +160,8 @@ class _TrainPositions:
     return self._first + step * self._global + offset
 
   def _permutation(self, epoch: int) -> np.ndarray:
-    with self._lock:
-      if epoch not in self._permutations:
-        self._permutations[epoch] = np.random.default_rng((self._seed, epoch)).permutation(self._n)
-        for old in [e for e in self._permutations if e < epoch - 1]:
-          del self._permutations[old]
-      return self._permutations[epoch]
+    with self._lock:  # grain's threads share the cache of the latest two epochs.
+      return arrays._permutation(self._n, self._seed, epoch, self._permutations)  # pylint: disable=protected-access
 
   def __getitem__(self, j: int) -> tuple[int, int]:
     """(global position, example index)."""
@@ -205,14 +202,8 @@ def train_batches(source: Sequence[Example], preprocess: Preprocess, *, global_b
     UserError: B does not divide by P * D, the source is empty, or seed is negative.
   """
   import grain  # pylint: disable=g-import-not-at-top
-  check_batch_size(global_batch_size, process_count=process_count,
-                   local_device_count=local_device_count)
-  check_process(process_index, process_count)
-  if len(source) == 0:
-    raise UserError('the training split is empty: no batches to draw')
-  if seed < 0:
-    raise UserError(f'seed {seed} must be non-negative (config field seed)')
-  local_batch = global_batch_size // process_count
+  local_batch = arrays.check_train_stream(len(source), global_batch_size, seed, start_step,
+                                          process_index, process_count, local_device_count)
   positions = _TrainPositions(len(source), seed, global_batch_size, local_batch, process_index,
                               start_step)
 
@@ -237,7 +228,6 @@ def eval_batches(source: Sequence[Example], preprocess: Preprocess, *, global_ba
     {'image': uint8 [D, b, H, W, C], 'label': int32 [D, b], 'mask': float32 [D, b]}.
   """
   import grain  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.data import arrays  # pylint: disable=g-import-not-at-top
   check_batch_size(global_batch_size, process_count=process_count,
                    local_device_count=local_device_count)
   check_process(process_index, process_count)
