@@ -5,8 +5,9 @@ r"""Summarises the unseen-people measures of several face runs (e.g. one per ide
 Reads each WORKDIR/report.json (written at the end of a faces run) and prints one line per
 measure: mean +- standard deviation (over runs), min and max. With --remeasure the measures are
 computed again from each workdir's latest checkpoint instead (nothing is written), with
---test_time_augmentation choosing how faces are embedded and --threshold_impostors how the
-threshold is picked (defaults: as the run was configured):
+--test_time_augmentation choosing how faces are embedded, --threshold_impostors how the
+threshold is picked and --tolerance the distance recognize names within (defaults: as the run
+was configured):
 
   mlfun-face-report --remeasure --test_time_augmentation \
       --threshold_impostors=validation+train workdirs/faces_orl_s*
@@ -28,11 +29,17 @@ _REMEASURE = flags.DEFINE_bool("remeasure", False, "Measure the test people agai
                                "workdir's latest checkpoint instead of reading report.json.")
 _TTA = flags.DEFINE_bool("test_time_augmentation", None, "With --remeasure: embed each face as the "
                          "mean of 6 views (default: as the run was configured).")
+_TOLERANCE = flags.DEFINE_float("tolerance", None, "With --remeasure: recognize's tolerance "
+                                "(default: the run's config field tolerance; None there: picked "
+                                "on the validation people).")
+flags.register_validator("tolerance", lambda value: value is None or value > 0,
+                         message="must be a distance > 0")
 _IMPOSTORS = flags.DEFINE_enum("threshold_impostors", None, face_measures.THRESHOLD_IMPOSTORS,
                                "With --remeasure: the different-person pairs the threshold is "
                                "picked on (default: as the run was configured).")
 
-MEASURES = ("accuracy", "balanced_accuracy", "auc", "tar_at_far_1pct", "nearest_neighbour_top1",
+MEASURES = ("recognize_top1", "tolerance", "accuracy", "balanced_accuracy", "auc",
+            "tar_at_far_1pct", "nearest_neighbour_top1",
             "linear_top1", "linear_top1_5_enrolled", "threshold", "validation_pairs_accuracy",
             "validation_pairs_balanced_accuracy", "validation_pairs_threshold")
 
@@ -72,10 +79,11 @@ def read_report(workdir: str) -> dict:
 
 
 def remeasure(workdir: str, test_time_augmentation: bool | None,
-              threshold_impostors: str | None = None) -> dict:
+              threshold_impostors: str | None = None, tolerance: float | None = None) -> dict:
   """{'split_seed', 'test'}: the unseen-people measures of the workdir's latest checkpoint, faces
   embedded with or without test-time augmentation and the threshold picked with
-  `threshold_impostors` (None: as the run was configured)."""
+  `threshold_impostors` (None: as the run was configured) and recognize's `tolerance` (None: the
+  run's)."""
   # pylint: disable=g-import-not-at-top
   from mlfun_jax.faces import inference
   from mlfun_jax.faces import task as faces
@@ -83,21 +91,25 @@ def remeasure(workdir: str, test_time_augmentation: bool | None,
   trained = inference.TrainedFaceEmbedder(workdir, test_time_augmentation)
   impostors = threshold_impostors or trained.config.threshold_impostors
   results = face_measures.measure_unseen(trained.embedder, trained.state.params,
-                                         faces.load_dataset(trained.config), impostors)
+                                         faces.load_dataset(trained.config), impostors,
+                                         tolerance or trained.config.tolerance)
   return {"split_seed": trained.config.split_seed, "test": results["test"]}
 
 
 def main(argv):
   if len(argv) < 2:
     raise app.UsageError("give one or more workdirs of faces runs")
-  if (_TTA.value is not None or _IMPOSTORS.value) and not _REMEASURE.value:
-    raise app.UsageError("--test_time_augmentation and --threshold_impostors need --remeasure")
+  if ((_TTA.value is not None or _IMPOSTORS.value or _TOLERANCE.value is not None)
+      and not _REMEASURE.value):
+    raise app.UsageError("--test_time_augmentation, --threshold_impostors and --tolerance need "
+                         "--remeasure")
   repeated = sorted({w for w in argv[1:] if argv[1:].count(w) > 1})
   if repeated:
     raise app.UsageError(f"workdir {repeated[0]!r} is given more than once (it would count twice "
                          "in the mean)")
   with cli.user_errors():
-    reports = [remeasure(w, _TTA.value, _IMPOSTORS.value) if _REMEASURE.value else read_report(w)
+    reports = [remeasure(w, _TTA.value, _IMPOSTORS.value, _TOLERANCE.value) if _REMEASURE.value
+               else read_report(w)
                for w in argv[1:]]
     print(f"test people of {len(reports)} runs (split seeds "
           f"{', '.join(str(r.get('split_seed')) for r in reports)}):")

@@ -508,7 +508,7 @@ EVALUATE_ROWS = workdir_rows('evaluate_speech', EVALUATE) + _rows('evaluate_spee
      {'check': _json_lines(3, 'cer')}),
 ])
 
-RECOGNIZE = ('--workdir={run}', '{tmp}/known', '{tmp}/query.png')
+RECOGNIZE = ('--workdir={run}', '--no_detect', '{tmp}/known', '{tmp}/query.png')
 RECOGNIZE_ROWS = [dataclasses.replace(c, files=c.files + ('known',))
                   for c in workdir_rows('recognize', RECOGNIZE)] + [
     dataclasses.replace(c, files=('known',) + c.files) for c in _rows('recognize', RECOGNIZE, [
@@ -519,16 +519,27 @@ RECOGNIZE_ROWS = [dataclasses.replace(c, files=c.files + ('known',))
      'does not exist', {'files': ('a_file',)}),
     ('empty known folder', ('--workdir={run}', '{tmp}/folder', '{tmp}/query.png'),
      'holds no <person>/<image>', {'files': ('folder',)}),
-    ('missing query', ('--workdir={run}', '{tmp}/known', '{tmp}/nope.png'), 'does not exist'),
-    ('query folder without images', ('--workdir={run}', '{tmp}/known', '{tmp}/folder'),
-     'holds no image files', {'files': ('folder',)}),
-    ('query not an image', ('--workdir={run}', '{tmp}/known', '{tmp}/text.png'),
+    ('missing query', ('--workdir={run}', '--no_detect', '{tmp}/known', '{tmp}/nope.png'),
+     'does not exist'),
+    ('query folder without images', ('--workdir={run}', '--no_detect', '{tmp}/known',
+                                     '{tmp}/folder'), 'holds no image files',
+     {'files': ('folder',)}),
+    ('query not an image', ('--workdir={run}', '--no_detect', '{tmp}/known', '{tmp}/text.png'),
      'not a readable image', {'files': ('text.png',)}),
-    ('query 20000x20000', ('--workdir={run}', '{tmp}/known', '{tmp}/bomb.png'),
+    ('query 20000x20000', ('--workdir={run}', '--no_detect', '{tmp}/known', '{tmp}/bomb.png'),
      'at most 67,108,864', {'files': ('bomb.png',)}),
-    ('bad known face among good ones', ('--workdir={run}', '{tmp}/known', '{tmp}/query.png'),
-     'carol.png', {'files': ('bad_known_face',), 'answers': 1}),
-    ('bad query among good ones', ('--workdir={run}', '{tmp}/known', '{tmp}/queries'),
+    ('bad known face among good ones', RECOGNIZE, 'carol.png',
+     {'files': ('bad_known_face',), 'answers': 1}),
+    # Noise has no face: with detection (the default) no known person can be enrolled.
+    ('known images without faces', ('--workdir={run}', '{tmp}/known', '{tmp}/query.png'),
+     'no face found in known image'),
+    ('unknown detector', _with(RECOGNIZE, '--detector=dlib'), '--detector'),
+    ('draw into a file', _with(RECOGNIZE, '--draw={tmp}/a_file'), 'a_file',
+     {'files': ('a_file',)}),
+    ('run without a HOG detector', _with(RECOGNIZE, '--detector=hog', '--no_detect=false'),
+     'no HOG face detector'),
+    ('bad query among good ones', ('--workdir={run}', '--no_detect', '{tmp}/known',
+                                   '{tmp}/queries'),
      'broken.png', {'files': ('queries',), 'answers': 2}),
     ('tolerance negative', _with(RECOGNIZE, '--tolerance=-1'), 'must be a distance >= 0'),
     ('tolerance nan', _with(RECOGNIZE, '--tolerance=nan'), 'flag --tolerance=nan: must be'),

@@ -4,7 +4,6 @@ The default install leaves out what only one dataset source or one picture uses;
 needs it calls `require`, which imports the module or raises one line naming the extra to install:
 
   tensorflow_datasets  [tfds]       TFDS-prepared datasets (tfds.data_source), TFDS spoken_digit
-  skimage              [faces_hog]  the HOG picture of a faces run
   espeakng_loader      [speech]     synthetic training voices (GPL-3.0; mlfun_jax/speech/espeak.py)
 """
 
@@ -19,7 +18,6 @@ from mlfun_jax.core.errors import UserError
 # module -> (extra, the PyPI package that brings it).
 EXTRAS = {
     "tensorflow_datasets": ("tfds", "tensorflow-datasets"),
-    "skimage": ("faces_hog", "scikit-image"),
     "espeakng_loader": ("speech", "espeakng-loader"),
 }
 

@@ -7,8 +7,12 @@ The public API:
   defaults             the family's config defaults; FIELDS_ADDED_LATER for old saved configs.
   measure_unseen, evaluate_people, pick_threshold  verification and identification measures.
   load_faces, load_face  face folders split by identity, and one face file.
+  Recognizer           find, align, embed and name every face of photos (what mlfun-recognize runs).
+  load_photo, find_faces  a photo file read once; its faces found and brought into the ORL frame.
+  CascadeDetector, HogDetector, Locator  the face detectors and the eye locator.
 """
 
+from mlfun_jax.faces.cascade_detector import CascadeDetector
 from mlfun_jax.faces.config import FIELDS_ADDED_LATER
 from mlfun_jax.faces.config import defaults
 from mlfun_jax.faces.data import load_face
@@ -18,9 +22,15 @@ from mlfun_jax.faces.embedding import embed
 from mlfun_jax.faces.inference import TrainedFaceEmbedder
 from mlfun_jax.faces.measures import evaluate_people
 from mlfun_jax.faces.measures import measure_unseen
+from mlfun_jax.faces.hog_detector import HogDetector
+from mlfun_jax.faces.locator import Locator
 from mlfun_jax.faces.measures import pick_threshold
+from mlfun_jax.faces.photos import find_faces
+from mlfun_jax.faces.photos import load_photo
+from mlfun_jax.faces.recognition import Recognizer
 
 __all__ = [
     "TrainedFaceEmbedder", "Embedder", "embed", "defaults", "FIELDS_ADDED_LATER",
-    "measure_unseen", "evaluate_people", "pick_threshold", "load_faces", "load_face"
+    "measure_unseen", "evaluate_people", "pick_threshold", "load_faces", "load_face",
+    "Recognizer", "load_photo", "find_faces", "CascadeDetector", "HogDetector", "Locator"
 ]

@@ -16,6 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
+from PIL import Image
+
 from mlfun_jax.data import images
 from mlfun_jax.data import sources
 from mlfun_jax.data.arrays import ArraySplit
@@ -23,6 +25,7 @@ from mlfun_jax.data.arrays import check_batch_size
 from mlfun_jax.data.arrays import check_process
 from mlfun_jax.data.arrays import gather
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.faces import face_box
 
 FACE_EXTENSIONS = ('.pgm', '.png', '.jpg', '.jpeg')
 SPLITS = ('train', 'validation', 'test')
@@ -37,13 +40,33 @@ def is_face_file(name: str) -> bool:
   return name.lower().endswith(FACE_EXTENSIONS) and not name.startswith('.')
 
 
-def load_face(path: str, shape: tuple[int, int, int]) -> np.ndarray:
+# The ORL frame (height, width) and its face box (left, top, right, bottom): forehead to chin,
+# cheek to cheek.
+FRAME_SHAPE = face_box.ORL_SHAPE
+FACE_BOX = face_box.FACE_BOX_ORL
+
+
+def face_box_input(frame: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+  """uint8 [H, W, 1] network input of a grey face frame uint8 [112, 92] (the ORL framing): its
+  face box (`FACE_BOX`, 72x72) scaled (LANCZOS) to `shape` = (H, W, 1), centre-cropped to that
+  aspect ratio. Hair, clothes and background stay out."""
+  left, top, right, bottom = FACE_BOX
+  box = Image.fromarray(np.asarray(frame, np.uint8)[top:bottom, left:right])
+  return images.to_model_input(box, shape, invert='no', fit='crop')
+
+
+def load_face(path: str, shape: tuple[int, int, int], face_crop: bool = False) -> np.ndarray:
   """Reads an image file as uint8 [H, W, 1] grey, resized (LANCZOS) to `shape` = (H, W, 1) when
-  its size differs (aspect ratio kept by a centre crop).
+  its size differs (aspect ratio kept by a centre crop). face_crop: the image is taken as a face
+  frame (scaled and centre-cropped to 92x112 first) and only its face box is kept
+  (`face_box_input`).
 
   Raises:
     UserError: naming the file when it is missing or not an image.
   """
+  if face_crop:
+    frame = images.load_image(path, (*FRAME_SHAPE, 1), invert='no', fit='crop')
+    return face_box_input(frame[..., 0], shape)
   return images.load_image(path, shape, invert='no', fit='crop')
 
 
@@ -125,11 +148,15 @@ def split_people(num_people: int, sizes: tuple[int, int, int], seed: int
 
 
 def load_faces(root: str, *, sizes: tuple[int, int, int], seed: int,
-               image_shape: tuple[int, int, int] | None = None) -> FaceDataset:
+               image_shape: tuple[int, int, int] | None = None,
+               face_crop: bool = False) -> FaceDataset:
   """Reads `root/<person>/*` and splits the people (see `split_people`).
 
   image_shape: (H, W, 1) to resize to; None keeps the size of the first image (all must match).
+  face_crop: keep only each face frame's face box (`load_face`; needs image_shape).
   """
+  if face_crop and image_shape is None:
+    raise UserError('config field face_crop=True needs image_size (the face box is scaled to it)')
   people = list_face_folders(root)
   if image_shape is None:
     with images.open_image(people[0][1][0]) as image:
@@ -141,7 +168,7 @@ def load_faces(root: str, *, sizes: tuple[int, int, int], seed: int,
     faces, labels = [], []
     for i in indices:
       for path in people[i][1]:
-        faces.append(load_face(path, image_shape))
+        faces.append(load_face(path, image_shape, face_crop))
         labels.append(i)
     faces = np.stack(faces) if faces else np.zeros((0, *image_shape), np.uint8)
     splits[name] = ArraySplit(faces, np.asarray(labels, np.int32))

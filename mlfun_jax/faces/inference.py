@@ -16,7 +16,9 @@ class TrainedFaceEmbedder:
 
   Attributes:
     image_shape: (H, W, 1) the network takes.
-    threshold: the Euclidean distance threshold picked on the validation people, or None.
+    threshold: the verification threshold picked on the validation people, or None.
+    tolerance: the naming tolerance `recognize` uses: the config's `tolerance`, else the one
+      picked on the run's validation people (runs saved before either: their threshold), or None.
     embedder: its `Embedder` (for `measures.measure_unseen`).
   """
 
@@ -31,6 +33,9 @@ class TrainedFaceEmbedder:
     self.meta, self.step, self.config, self.state = run.meta, run.step, run.config, run.state
     self.image_shape = tuple(self.meta["image_shape"])
     self.threshold = self.meta.get("validation", {}).get("threshold")
+    self.tolerance = self.config.tolerance
+    if self.tolerance is None:
+      self.tolerance = self.meta.get("validation", {}).get("tolerance", self.threshold)
     self.model = faces_task.create_model(self.config)
     if test_time_augmentation is None:
       test_time_augmentation = self.config.test_time_augmentation
@@ -48,5 +53,7 @@ class TrainedFaceEmbedder:
     return self.embedder(self.state.params, images)
 
   def embed_files(self, paths: list[str]) -> np.ndarray:
-    """Embeddings [N, E] of image files (grey, resized/cropped to the network's input)."""
-    return self.embed(np.stack([face_data.load_face(p, self.image_shape) for p in paths]))
+    """Embeddings [N, E] of image files (grey, resized/cropped to the network's input; with the
+    run's face_crop only each file's face box, as training read them)."""
+    return self.embed(np.stack([face_data.load_face(p, self.image_shape, self.config.face_crop)
+                                for p in paths]))

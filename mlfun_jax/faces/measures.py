@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlfun_jax.core import checks
+from mlfun_jax.core.errors import UserError
 from mlfun_jax.faces import data as face_data
 
 
@@ -173,6 +174,68 @@ def linear_classifier_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled:
   return correct / max(total, 1)
 
 
+def _nearest(queries: np.ndarray, gallery: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(index of the nearest gallery row [Q], its Euclidean distance [Q]) of each query row."""
+  d = distance_matrix(queries, gallery)
+  nearest = np.argmin(d, axis=1)
+  return nearest, d[np.arange(len(nearest)), nearest]
+
+
+def recognize_identification(embeddings: np.ndarray, labels: np.ndarray, tolerance: float
+                             ) -> float:
+  """The share of faces `recognize` names right with one enrolled image per person: in round r
+  image r of every person is enrolled and every other image is named as `recognize` names it
+  (the nearest enrolled person, or unknown_person - a wrong answer here - when farther than
+  `tolerance`); averaged over the rounds. embeddings [N, E], integer person ids `labels` [N]."""
+  embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
+  _check_people(embeddings, labels)
+  correct = total = 0
+  for gallery, queries in _rounds(labels, 1):
+    nearest, distance = _nearest(embeddings[queries], embeddings[gallery])
+    correct += int(np.sum((labels[gallery][nearest] == labels[queries]) & (distance <= tolerance)))
+    total += int(queries.sum())
+  return correct / max(total, 1)
+
+
+def open_set_naming(embeddings: np.ndarray, labels: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """What `recognize` meets, from validation people: (known [K] distances of known faces to their
+  nearest enrolled face, right [K] whether that face is their person's, strangers [K] distances
+  of the same faces to the nearest enrolled face of another person).
+
+  In round r image r of each person of `embeddings` [N, E] (people `labels` [N]) is enrolled;
+  each other image is a known face, and the same image against the enrolled faces without its
+  own person's is a stranger's face.
+  """
+  embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
+  _check_people(embeddings, labels)
+  known, right, strangers = [], [], []
+  for gallery, queries in _rounds(labels, 1):
+    d = distance_matrix(embeddings[queries], embeddings[gallery])
+    nearest = np.argmin(d, axis=1)
+    known.append(d[np.arange(len(nearest)), nearest])
+    right.append(labels[gallery][nearest] == labels[queries])
+    own = labels[gallery][None, :] == labels[queries][:, None]
+    strangers.append(np.where(own, np.inf, d).min(axis=1))
+  return np.concatenate(known), np.concatenate(right), np.concatenate(strangers)
+
+
+def pick_tolerance(embeddings: np.ndarray, labels: np.ndarray) -> float:
+  """The tolerance `recognize` names with by default, picked on validation people only (>= 2):
+  the distance that maximises the mean of the share of known faces named right and the share of
+  strangers' faces answered unknown_person (`open_set_naming`); ties: the middle of the best
+  run of cuts, each a midpoint between two distances."""
+  known, right, strangers = open_set_naming(embeddings, labels)
+  strangers = strangers[np.isfinite(strangers)]
+  cuts = np.unique(np.concatenate([known, strangers]))
+  cuts = np.concatenate([[cuts[0] - 1e-3], (cuts[1:] + cuts[:-1]) / 2, [cuts[-1] + 1e-3]])
+  named = (right[None, :] & (known[None, :] <= cuts[:, None])).mean(axis=1)
+  rejected = (strangers[None, :] > cuts[:, None]).mean(axis=1) if len(strangers) else 1.0
+  score = 0.5 * (named + rejected)
+  best = np.flatnonzero(score >= score.max() - 1e-12)
+  return float(cuts[best[len(best) // 2]])
+
+
 def evaluate_people(embeddings: np.ndarray, labels: np.ndarray, threshold: float | None = None,
                     linear: bool = True) -> dict[str, float]:
   """All measures of one split: verification at `threshold` (None: the split's own best one),
@@ -199,8 +262,8 @@ def pick_threshold(validation: np.ndarray, labels: np.ndarray, impostors: np.nda
 
 
 def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
-                   dataset: face_data.FaceDataset, impostors: str = 'validation'
-                   ) -> dict[str, Any]:
+                   dataset: face_data.FaceDataset, impostors: str = 'validation',
+                   tolerance: float | None = None) -> dict[str, Any]:
   """Validation measures (they pick the threshold) and test measures at that threshold.
 
   embedder: (params, uint8 faces [N, H, W, C]) -> embeddings [N, E], e.g. `embedding.Embedder`.
@@ -208,15 +271,32 @@ def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
   validation people's pairs plus every validation face against every training face. The test
   measures also hold `validation_pairs_threshold` (picked on the validation people's pairs alone)
   and `validation_pairs_accuracy`, `..._balanced_accuracy`, `..._false_accept_rate`,
-  `..._true_accept_rate` at it.
+  `..._true_accept_rate` at it; `tolerance` (the given one; None: `pick_tolerance` over the
+  validation people) and `recognize_top1` (`recognize_identification` at that tolerance).
+  Without validation people (all non-test people trained on) a tolerance must be given; it is
+  then the verification threshold too.
   """
-  embedded = {s: embedder(params, dataset.splits[s].images) for s in face_data.SPLITS}
+  splits = [s for s in face_data.SPLITS if len(dataset.splits[s])]
+  embedded = {s: embedder(params, dataset.splits[s].images) for s in splits}
+  test_labels = dataset.splits['test'].labels
+  if 'validation' not in embedded:
+    if tolerance is None:
+      raise UserError('without validation people the recognize tolerance must be given (config '
+                      'field tolerance)')
+    test = evaluate_people(embedded['test'], test_labels, threshold=tolerance)
+    test['tolerance'] = float(tolerance)
+    test['recognize_top1'] = recognize_identification(embedded['test'], test_labels, tolerance)
+    return {'validation': {}, 'test': test, 'embeddings': embedded}
   labels = dataset.splits['validation'].labels
   threshold = pick_threshold(embedded['validation'], labels,
                              embedded['train'] if impostors == 'validation+train' else None)
+  if tolerance is None:
+    tolerance = pick_tolerance(embedded['validation'], labels)
   validation = evaluate_people(embedded['validation'], labels, threshold=threshold, linear=False)
-  test_labels = dataset.splits['test'].labels
+  validation['tolerance'] = float(tolerance)
   test = evaluate_people(embedded['test'], test_labels, threshold=threshold)
+  test['tolerance'] = float(tolerance)
+  test['recognize_top1'] = recognize_identification(embedded['test'], test_labels, tolerance)
   test['validation_pairs_threshold'] = pick_threshold(embedded['validation'], labels, None)
   at_validation_pairs = accuracy_at(*pair_distances(embedded['test'], test_labels),
                                     test['validation_pairs_threshold'])

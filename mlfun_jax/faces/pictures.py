@@ -3,7 +3,6 @@
 import numpy as np
 
 from mlfun_jax.core import checks
-from mlfun_jax.core import extras
 from mlfun_jax.core import pictures
 
 
@@ -34,10 +33,8 @@ def hog_picture(face: np.ndarray, path: str, pixels_per_cell: int = 4) -> str:
 
   Raises:
     InputConventionError: a face that is not one uint8 grey image [H, W].
-    MissingExtraError: scikit-image (the faces_hog extra) is not installed.
   """
   checks.check_images(face, name="face", dtype_kind="u", rank=2)
-  extras.require("skimage", "the HOG picture (hog.png)")
   from skimage import exposure  # pylint: disable=g-import-not-at-top
   from skimage.feature import hog  # pylint: disable=g-import-not-at-top
   _, image = hog(face, orientations=9, pixels_per_cell=(pixels_per_cell, pixels_per_cell),

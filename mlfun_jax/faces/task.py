@@ -12,16 +12,18 @@ loop's cadence fields.
 
 Training mines triplets over the global batch (embeddings gathered from every device); the CosFace
 loss classifies each image among the training people with the model's `class_centres` (only
-training uses them; the embedding measured and used by recognize is the L2-normalised one). Each
-evaluation embeds the validation people and reports verification measures (AUC, the best
-threshold and its accuracy, TAR at 1% FAR) and one-enrolled-image identification; the threshold
-(Euclidean distance) is saved in the checkpoint's meta as `validation.threshold`, the default
-tolerance of experiments/recognize.py. It is the best-accuracy threshold over the validation
-people's pairs, with `threshold_impostors='validation+train'` also over every validation face
-against every training face (more different-person pairs: a few validation people alone may be
-far apart by chance and set the threshold too high). At the end the test people, never seen in
-training nor used for the threshold, are measured (report.json), with a scatter plot of their
-embeddings and a HOG picture of a face.
+training uses them; the embedding measured and used by recognize is the L2-normalised one). With
+config.face_crop the network sees each face frame's face box only. Each evaluation embeds the
+validation people and reports verification measures (AUC, the best threshold and its accuracy, TAR
+at 1% FAR), one-enrolled-image identification and recognize's tolerance
+(`face_measures.pick_tolerance`); the threshold and the tolerance are saved in the checkpoint's meta
+(`validation.threshold`, `validation.tolerance`; config.tolerance, when set, is used instead). The
+threshold is the best-accuracy one over the validation people's pairs, with
+`threshold_impostors='validation+train'` also over every validation face against every training
+face. Without validation people nothing is evaluated and config.tolerance must be set. At the end
+the test people, never seen in training nor used for a default, are measured (report.json), with a
+scatter plot of their embeddings and a HOG picture of a face, and the photo tools are trained on the
+training people (`photo_training`: the HOG face detector, the eye locator).
 """
 
 import os
@@ -35,7 +37,6 @@ import numpy as np
 
 from mlfun_jax import data
 from mlfun_jax.core import checks
-from mlfun_jax.core import extras
 from mlfun_jax.core import files
 from mlfun_jax.core import optim
 from mlfun_jax.core import parallel
@@ -48,6 +49,7 @@ from mlfun_jax.faces import data as face_data
 from mlfun_jax.faces import embedding
 from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.faces import model as face_embedding
+from mlfun_jax.faces import photo_training
 from mlfun_jax.faces import pictures as face_pictures
 from mlfun_jax.faces import triplet
 from mlfun_jax.models.init import init_variables
@@ -81,6 +83,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise UserError(f"config field cosface.margin={c.margin} must be in [0, 2)")
     if not c.weight > 0:
       raise UserError(f"config field cosface.weight={c.weight} must be > 0")
+
+
+def check_photo_config(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError naming config field photos.negatives_data_dir when it lacks CIFAR-10."""
+  folder = config.photos.negatives_data_dir
+  if config.photos.hog_detector and folder is not None:
+    from mlfun_jax.faces import detector_windows  # pylint: disable=g-import-not-at-top
+    if not os.path.isfile(os.path.join(folder, detector_windows.CIFAR_ZIP)):
+      raise UserError(f"config field photos.negatives_data_dir={folder!r} holds no "
+                      f"{detector_windows.CIFAR_ZIP} (CIFAR-10's training photos, the HOG "
+                      "detector's negatives); fetch it with: mlfun-data fetch cifar10, or unset it")
 
 
 def create_model(config: ml_collections.ConfigDict) -> face_embedding.FaceEmbedding:
@@ -201,7 +214,8 @@ def indexed_eval_batches(images: np.ndarray, **layout):
 
 
 def make_summarize_eval(labels: np.ndarray):
-  """Totals -> validation measures (verification and nearest-neighbour identification).
+  """Totals -> validation measures (verification and nearest-neighbour identification) and
+  recognize's naming tolerance (`face_measures.pick_tolerance`, on the validation people).
 
   The eval split is the validation faces (people `labels`), possibly followed by impostor faces
   (training people) that only serve to pick the threshold (`face_measures.pick_threshold`).
@@ -214,7 +228,9 @@ def make_summarize_eval(labels: np.ndarray):
         linear=False)
     keys = ("auc", "accuracy", "balanced_accuracy", "threshold", "tar_at_far_1pct",
             "nearest_neighbour_top1")
-    return {k: measures[k] for k in keys} | {"count": totals["count"]}
+    return {k: measures[k] for k in keys} | {
+        "tolerance": face_measures.pick_tolerance(validation, labels),
+        "count": totals["count"]}
 
   return summarize_eval
 
@@ -222,25 +238,23 @@ def make_summarize_eval(labels: np.ndarray):
 def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
   results = face_measures.measure_unseen(
       embedding.Embedder(model, mean, std, config.test_time_augmentation), state.params, dataset,
-      config.threshold_impostors)
+      config.threshold_impostors, config.tolerance)
   test = dataset.splits["test"]
   report = {"validation": results["validation"], "test": results["test"], "people": people,
             "split_seed": config.split_seed, "step": int(state.step)}
   files.write_json(os.path.join(workdir, "report.json"), report, indent=1)
   face_pictures.embedding_scatter(results["embeddings"]["test"], test.labels, dataset.people,
                                   os.path.join(workdir, "test_embeddings.png"))
-  try:
-    face_pictures.hog_picture(test.images[0, :, :, 0], os.path.join(workdir, "hog.png"))
-  except extras.MissingExtraError as e:  # One picture: the run's results stand without it.
-    logging.warning("no hog.png: %s", e)
+  face_pictures.hog_picture(test.images[0, :, :, 0], os.path.join(workdir, "hog.png"))
+  photo_training.train_photo_tools(config, workdir)
   t = results["test"]
-  logging.info("unseen test people (%d): verification accuracy %.4f (balanced %.4f) at "
-               "the validation threshold %.3f (%.4f at %.3f, picked on validation pairs alone), "
-               "AUC %.4f, TAR@1%%FAR %.4f; identification top-1: nearest neighbour %.4f, linear %.4f "
-               "(5 enrolled: %.4f)", t["people"], t["accuracy"], t["balanced_accuracy"],
-               t["threshold"], t["validation_pairs_accuracy"], t["validation_pairs_threshold"],
-               t["auc"], t["tar_at_far_1pct"], t["nearest_neighbour_top1"], t["linear_top1"],
-               t["linear_top1_5_enrolled"])
+  logging.info("unseen test people (%d): recognize names %.4f of their faces (one enrolled image "
+               "each, tolerance %.3f); identification top-1: nearest neighbour %.4f, linear %.4f "
+               "(5 enrolled: %.4f); verification accuracy %.4f (balanced %.4f) at %.3f, AUC %.4f, "
+               "TAR@1%%FAR %.4f", t["people"], t["recognize_top1"], t["tolerance"],
+               t["nearest_neighbour_top1"], t["linear_top1"], t["linear_top1_5_enrolled"],
+               t["accuracy"], t["balanced_accuracy"], t["threshold"], t["auc"],
+               t["tar_at_far_1pct"])
 
 
 def load_dataset(config: ml_collections.ConfigDict) -> face_data.FaceDataset:
@@ -248,12 +262,14 @@ def load_dataset(config: ml_collections.ConfigDict) -> face_data.FaceDataset:
   if config.data_dir is None:
     raise UserError("config field data_dir is not set (a folder of <person>/<image> files)")
   return face_data.load_faces(config.data_dir, sizes=tuple(config.people),
-                              seed=config.split_seed, image_shape=shape)
+                              seed=config.split_seed, image_shape=shape,
+                              face_crop=config.face_crop)
 
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
   """The face-embedding Task for `train.run`."""
   check_config(config)
+  check_photo_config(config)
   dataset = load_dataset(config)
   batch_size = config.people_per_batch * config.images_per_person
   if config.batch_size != batch_size:
@@ -263,9 +279,13 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   model = create_model(config)
   train_split = face_data.class_labels(dataset.splits["train"])  # Labels 0..people[0]-1.
   validation = dataset.splits["validation"]
-  if len(validation) < 2:
+  validation_people = len(np.unique(validation.labels))
+  if config.tolerance is None and validation_people < 2:
+    raise UserError(f"config field tolerance=None is picked on the validation people: config "
+                    f"field people={tuple(config.people)} needs >= 2 of them")
+  if 0 < len(validation) < 2:
     raise UserError("config field people: the validation split needs >= 1 person with >= 2 "
-                    "images (it picks the verification threshold)")
+                    "images (it picks the verification threshold), or none")
   num_steps = train.num_train_steps(config, len(train_split))
   (mean,), (std,) = image_stats.channel_stats(train_split.images)
   people = {s: dataset.people_of(s) for s in face_data.SPLITS}
@@ -283,12 +303,14 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
           images_per_person=config.images_per_person, seed=config.seed, start_step=start,
           process_index=layout["process_index"], process_count=layout["process_count"],
           local_device_count=layout["local_device_count"]),
-      eval_batches=lambda: indexed_eval_batches(evaluated, **layout),
+      # Without validation people (all non-test people trained on) nothing is evaluated.
+      eval_batches=(lambda: indexed_eval_batches(evaluated, **layout)) if len(validation) else None,
       num_steps=num_steps,
       examples_per_step=batch_size,
       meta={"task": "faces", "image_shape": list(dataset.image_shape), "input_mean": mean,
             "input_std": std, "people": people, "validation": {}},
-      meta_from_eval=lambda m: {"validation": {k: m[k] for k in ("threshold", "auc", "accuracy")}},
+      meta_from_eval=lambda m: {"validation": {k: m[k] for k in ("threshold", "tolerance", "auc",
+                                                                 "accuracy")}},
       on_end=lambda state, workdir: _on_end(model, dataset, people, config, mean, std, state,
                                             workdir),
       fields_added_later=faces_config.FIELDS_ADDED_LATER)

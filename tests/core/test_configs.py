@@ -35,6 +35,12 @@ CHANGED_SINCE_SAVED = {
                        'mirror_levels': False, 'annotate_paths': True, 'tile_rules': True,
                        'playable_tries': 8},
     'speech_ctc_new_voices': {'split': 'speaker:first'},
+    # Faces in photos: the face box alone, 10 test people, defaults chosen on validation people.
+    'faces_orl': {'people': (16, 4, 10), 'image_size': (48, 48), 'face_crop': True,
+                  'augment.shift': 4, 'augment.rotate_degrees': 12.0, 'augment.erase': 0.5,
+                  'model.dropout_rate': 0.2, 'num_steps': 1000,
+                  'photos': {'detector': 'cascade', 'hog_detector': True, 'locator_steps': 1500,
+                             'negatives_data_dir': None}},
     # Runs saved before the streamed input read the data into memory; 'auto' picks now.
     **{name: {'input_pipeline': 'auto'} for name in ('bird_or_not', 'cnn_cifar10', 'cnn_mnist',
                                                      'cnn_mnist_adversarial', 'resnet_cifar10',

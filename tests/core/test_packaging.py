@@ -11,7 +11,6 @@ import re
 import sys
 from importlib import metadata
 
-import numpy as np
 import pytest
 
 from mlfun_jax.core import extras
@@ -20,9 +19,10 @@ from tests.conftest import REPO_ROOT
 
 # Optional dependencies: in an extra, never in the default install.
 # array-record is a default requirement since the streamed input writes and reads its shards (grain
-# requires it too).
-OPTIONAL = {'tensorflow-datasets': 'tfds', 'scikit-image': 'faces_hog',
-            'espeakng-loader': 'speech', 'pytest': 'test', 'tensorflow-cpu': 'tf'}
+# requires it too); scikit-image since recognize finds faces in photos (its face cascade).
+OPTIONAL = {'tensorflow-datasets': 'tfds', 'espeakng-loader': 'speech', 'pytest': 'test',
+            'tensorflow-cpu': 'tf'}
+DEFAULT = ('array-record', 'grain', 'scikit-image')
 GPL = {'espeakng-loader'}
 
 
@@ -60,6 +60,8 @@ def test_default_install_leaves_optional_and_gpl_packages_to_extras():
   for name in GPL:
     assert requirements[name] == {'speech'}, f'{name} (GPL) must stay in the speech extra alone'
   assert 'pytest-xdist' in requirements and 'test' in requirements['tensorflow-datasets']
+  for name in DEFAULT:
+    assert '' in requirements.get(name, set()), f'{name} is not in the default install'
 
 
 def test_missing_tfds_is_one_line_naming_the_extra(monkeypatch):
@@ -75,16 +77,6 @@ def test_missing_tfds_is_one_line_naming_the_extra(monkeypatch):
   with pytest.raises(UserError, match=r"unknown dataset 'fashion_mnist'.*mlfun_jax\[tfds\]"):
     registry.load_image_dataset('fashion_mnist')
   assert registry.load_image_dataset('digits').name == 'digits'  # Built-in data needs no TFDS.
-
-
-def test_missing_scikit_image_is_one_line_and_a_faces_run_goes_on_without_its_picture(
-    monkeypatch, tmp_path):
-  from mlfun_jax.faces import pictures as face_pictures  # pylint: disable=g-import-not-at-top
-  monkeypatch.setitem(sys.modules, 'skimage', None)
-  monkeypatch.setitem(sys.modules, 'skimage.feature', None)
-  with pytest.raises(extras.MissingExtraError, match=r"hog\.png.*mlfun_jax\[faces_hog\]"):
-    face_pictures.hog_picture(np.zeros((16, 16), np.uint8), str(tmp_path / 'hog.png'))
-  assert not (tmp_path / 'hog.png').exists()
 
 
 def test_require_names_the_package_and_extra_in_one_line(monkeypatch):

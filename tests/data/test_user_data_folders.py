@@ -168,8 +168,8 @@ def test_new_voices_config_holds_out_the_first_speaker_of_any_folder(tmp_path):
 
 def test_faces_config_reads_a_folder_of_people(tmp_path):
   faces = faces_task.load_dataset(config_of('faces_orl', data_dir=face_folder(tmp_path)))
-  assert len(faces.people) == 30 and faces.image_shape == (56, 46, 1)
-  assert [len(faces.people_of(s)) for s in ('train', 'validation', 'test')] == [18, 4, 8]
+  assert len(faces.people) == 30 and faces.image_shape == (48, 48, 1)  # The face box.
+  assert [len(faces.people_of(s)) for s in ('train', 'validation', 'test')] == [16, 4, 10]
 
 
 def test_faces_config_on_fewer_people_names_the_field_and_a_split(tmp_path):

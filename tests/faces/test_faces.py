@@ -146,7 +146,7 @@ def test_class_labels_and_bad_loss_config(shared_data_dir):
     with pytest.raises(UserError, match=message):
       faces.build(faces_config(root, **overrides), '/nonexistent')
   model = faces.create_model(faces_config(root, loss='cosface'))
-  assert model.num_classes == 18
+  assert model.num_classes == 16  # The training people.
   assert faces.create_model(faces_config(root, loss='triplet')).num_classes == 0
 
 
@@ -287,9 +287,10 @@ def test_cosface_under_pmap_equals_one_device():
 def test_train_step_on_8_devices_equals_1_device(shared_data_dir, overrides):
   # Plain SGD: updates proportional to the gradients (Adam would blow up float32 rounding in
   # near-zero gradients into whole steps).
+  # No dropout: its masks are drawn per device (augmentation and erasing per example).
   config = faces_config(shared_data_dir / 'faces_orl', model__conv_features=(4, 8),
                         image_size=(28, 24), optimizer__name='sgd', optimizer__learning_rate=0.5,
-                        optimizer__schedule='constant', **overrides)
+                        optimizer__schedule='constant', model__dropout_rate=0.0, **overrides)
   dataset = faces.load_dataset(config)
   model = faces.create_model(config)
   state = faces.create_state(model, config, dataset.image_shape, 10, jax.random.key(0))
@@ -311,7 +312,7 @@ def test_train_step_on_8_devices_equals_1_device(shared_data_dir, overrides):
   if overrides['loss'] == 'triplet+cosface':  # Both terms, and the class centres learn alike on 1 and 8 devices.
     assert metrics_1['loss'][0] == pytest.approx(
         metrics_1['triplet_loss'][0] + metrics_1['cosface_loss'][0], rel=1e-5)
-    assert params_1['class_centres'].shape == (18, 128)
+    assert params_1['class_centres'].shape == (16, 128)
     assert np.abs(params_1['class_centres'] - state.params['class_centres']).max() > 1e-4
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-4), params_8,
                params_1)
@@ -323,7 +324,8 @@ def test_bfloat16_steps_on_8_devices_match_1_device_and_the_loss_falls(shared_da
   what 1 does within bfloat16 rounding."""
   config = faces_config(shared_data_dir / 'faces_orl', model__conv_features=(4, 8),
                         image_size=(28, 24), optimizer__schedule='constant',
-                        loss='triplet+cosface', triplet__mining='batch_hard', dtype='bfloat16')
+                        loss='triplet+cosface', triplet__mining='batch_hard', dtype='bfloat16',
+                        model__dropout_rate=0.0)
   dataset = faces.load_dataset(config)
   model = faces.create_model(config)
   state = faces.create_state(model, config, dataset.image_shape, 10, jax.random.key(0))
@@ -414,11 +416,39 @@ def test_short_training_on_orl_learns_unseen_people(trained_workdir):
     for name in ('accuracy', 'false_accept_rate', 'true_accept_rate'):
       assert test[prefix + name] == pytest.approx(at_threshold[name], abs=1e-3), prefix + name
   assert report['validation']['threshold'] == test['threshold']
-  # The validation threshold travels with the final checkpoint.
+  # recognize's tolerance: picked on the validation people alone; its naming of the test people.
+  tolerance = face_measures.pick_tolerance(embedded['validation'], labels)
+  assert test['tolerance'] == pytest.approx(tolerance, abs=1e-4)
+  assert test['recognize_top1'] == pytest.approx(face_measures.recognize_identification(
+      embedded['test'], dataset.splits['test'].labels, tolerance), abs=1e-3)
+  assert 0.3 < test['recognize_top1'] <= test['nearest_neighbour_top1']
+  # The validation threshold and tolerance travel with the final checkpoint.
   meta, step = checkpoint.latest_meta(str(workdir / 'checkpoints'))
   assert step == 150
   assert meta['validation']['threshold'] == pytest.approx(report['validation']['threshold'],
                                                           abs=1e-3)
+  assert embedder.tolerance == pytest.approx(meta['validation']['tolerance'])
+  assert meta['validation']['tolerance'] == pytest.approx(tolerance, abs=1e-3)
+
+
+def test_without_validation_people_the_given_tolerance_measures_the_test_people(shared_data_dir):
+  dataset = face_data.load_faces(str(shared_data_dir / 'faces_orl'), sizes=(20, 0, 10), seed=3,
+                                 image_shape=(14, 12, 1))
+  assert len(dataset.splits['validation']) == 0
+  # A stand-in embedder: the normalised pixels.
+  embed = lambda params, images: (lambda x: x / np.linalg.norm(x, axis=1, keepdims=True))(
+      images.reshape(len(images), -1).astype(np.float64))
+  results = face_measures.measure_unseen(embed, None, dataset, 'validation+train', tolerance=0.2)
+  test, e = results['test'], embed(None, dataset.splits['test'].images)
+  labels = dataset.splits['test'].labels
+  assert results['validation'] == {} and test['people'] == 10
+  assert test['tolerance'] == test['threshold'] == 0.2
+  assert test['recognize_top1'] == face_measures.recognize_identification(e, labels, 0.2)
+  with pytest.raises(UserError, match='tolerance must be given'):
+    face_measures.measure_unseen(embed, None, dataset)
+  config = faces_config(shared_data_dir / 'faces_orl', tolerance=None, people=(20, 0, 10))
+  with pytest.raises(UserError, match=r'tolerance=None .* needs >= 2 of them'):
+    faces.build(config, '/nonexistent')
 
 
 def test_face_report_reads_and_remeasures(trained_workdir):
@@ -466,8 +496,8 @@ def test_recognize_prints_names_and_unknown_person(trained_workdir, shared_data_
     for i in (2, 3):
       shutil.copy(root / person / f'{i}.pgm', queries / f'{person}_{i}.pgm')
       expected[str(queries / f'{person}_{i}.pgm')] = person
-  result = run_module('mlfun_jax.experiments.recognize',
-                      f'--workdir={workdir}', str(known), str(queries),
+  result = run_module('mlfun_jax.experiments.recognize',  # ORL faces: already framed.
+                      f'--workdir={workdir}', '--no_detect', str(known), str(queries),
                       '--show_distance')
   assert result.returncode == 0, result.stderr
   lines = result.stdout.strip().splitlines()
@@ -484,7 +514,7 @@ def test_recognize_prints_names_and_unknown_person(trained_workdir, shared_data_
   # Tolerance 0: nobody is close enough; one image: one line without a distance.
   one = str(queries / f'{test_people[0]}_2.pgm')
   result = run_module('mlfun_jax.experiments.recognize',
-                      f'--workdir={workdir}', '--tolerance=0', str(known),
+                      f'--workdir={workdir}', '--no_detect', '--tolerance=0', str(known),
                       one)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == f'{one},unknown_person'
