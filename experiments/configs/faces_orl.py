@@ -12,7 +12,7 @@ face's 72x72 face box scaled to 48x48.
 
 Writes report.json (validation and test measures), test_embeddings.png, hog.png,
 face_detector_hog.npz and face_locator.npz in the workdir. Measured (docs/faces.md) on a 2-core
-AMD EPYC (2 devices; 238-258 s a run without the photo tools, ~1.5 min more with them), split
+AMD EPYC (2 devices; 238-258 s wall a run without the photo tools, ~1.5 min more with them), split
 seeds 0-9: recognize names 76.4 +- 6.1% of the unseen test people's faces with one enrolled image
 each (worst split 63.7%; the goal of 95% is not met), nearest neighbour 85.0%, logistic regression
 with 5 enrolled images 96.0%, AUC 0.957. Face detection (benchmarks/face_detection.py): the
