@@ -70,6 +70,17 @@ def load_face(path: str, shape: tuple[int, int, int], face_crop: bool = False) -
   return images.load_image(path, shape, invert='no', fit='crop')
 
 
+def face_input(image: Image.Image, shape: tuple[int, int, int], face_crop: bool = False
+               ) -> np.ndarray:
+  """uint8 [H, W, 1] network input of a PIL image of any size and mode (a photo's face, one
+  image under --no_detect), as `load_face` reads a file: grey, scaled and centre-cropped to `shape`; with face_crop first to the 92x112 face frame,
+  of which only the face box is kept (`face_box_input`)."""
+  if face_crop:
+    frame = images.to_model_input(image, (*FRAME_SHAPE, 1), invert='no', fit='crop')
+    return face_box_input(frame[..., 0], shape)
+  return images.to_model_input(image, shape, invert='no', fit='crop')
+
+
 def face_files(folder: str) -> list[str]:
   """Names of the face image files (see `is_face_file`) directly in `folder`, in natural order."""
   return sorted((f for f in os.listdir(folder) if is_face_file(f)), key=natural_key)

@@ -39,9 +39,13 @@ CIFAR_ZIP = os.path.join('cifar10', 'train.zip')  # Under the data folder.
 
 
 def numpy_rng(key) -> np.random.Generator:
-  """A numpy generator seeded by a JAX PRNG key (for host-side image work)."""
-  data = np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(
-      key.dtype, jax.dtypes.prng_key) else key).ravel()
+  """A numpy generator seeded by a JAX PRNG key (typed or raw uint32 [2]), for host-side image
+  work; anything else is an InputConventionError naming `key`."""
+  try:
+    data = np.asarray(jax.random.key_data(key), np.uint32).ravel()
+  except (TypeError, ValueError) as e:
+    raise checks.InputConventionError(f'key: expected a JAX PRNG key, got '
+                                      f'{type(key).__name__}') from e
   return np.random.default_rng([int(v) for v in data])
 
 

@@ -105,11 +105,7 @@ def whole_image_input(photo: Photo, shape: tuple[int, int, int], face_crop: bool
   """The whole photo as one face already framed as the training faces (`--no_detect`): uint8
   [H, W, 1] for a network of input `shape` (and `face_crop`), exactly as `load_face` reads the
   file."""
-  if face_crop:
-    frame = images.to_model_input(Image.fromarray(photo.grey), (*face_box.ORL_SHAPE, 1),
-                                  invert="no", fit="crop")
-    return face_data.face_box_input(frame[..., 0], shape)
-  return images.to_model_input(Image.fromarray(photo.grey), shape, invert="no", fit="crop")
+  return face_data.face_input(Image.fromarray(photo.grey), shape, face_crop)
 
 
 def to_network_input(faces: np.ndarray, shape: tuple[int, int, int], face_crop: bool = False
@@ -119,9 +115,7 @@ def to_network_input(faces: np.ndarray, shape: tuple[int, int, int], face_crop: 
   checks.check_images(faces, name="faces", dtype_kind="u", rank=3)
   if not len(faces):
     return np.zeros((0, *shape), np.uint8)
-  if face_crop:
-    return np.stack([face_data.face_box_input(face, shape) for face in faces])
-  return np.stack([images.to_model_input(Image.fromarray(face), shape, invert="no", fit="crop")
+  return np.stack([face_data.face_input(Image.fromarray(face), shape, face_crop)
                    for face in faces])
 
 

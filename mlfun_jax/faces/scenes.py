@@ -32,6 +32,7 @@ import numpy as np
 
 from mlfun_jax.core import checks
 from mlfun_jax.core.errors import UserError
+from mlfun_jax.faces import detector_windows
 from mlfun_jax.faces import face_box
 
 BACKGROUND_PHOTOS = ('flower', 'rocket', 'gravel', 'hubble_deep_field', 'immunohistochemistry',
@@ -56,17 +57,6 @@ class Picture(NamedTuple):
   image: np.ndarray
   boxes: np.ndarray
   source: str
-
-
-def _numpy_rng(key) -> np.random.Generator:
-  """A numpy generator seeded by a JAX PRNG key (typed or raw uint32 [2])."""
-  import jax  # pylint: disable=g-import-not-at-top
-  try:
-    data = np.asarray(jax.random.key_data(key), np.uint32).ravel()
-  except (TypeError, ValueError) as e:
-    raise checks.InputConventionError(f'key: expected a JAX PRNG key, got '
-                                      f'{type(key).__name__}') from e
-  return np.random.default_rng([int(v) for v in data])
 
 
 def _check_side(name: str, value) -> float:
@@ -182,7 +172,7 @@ def group_picture(background: np.ndarray, faces: np.ndarray, key, *, min_side: f
                             ('contrast', contrast, 0.99), ('brightness', brightness, 255)):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
       raise checks.InputConventionError(f'{name}: expected a number in [0, {high}], got {value!r}')
-  rng = _numpy_rng(key)
+  rng = detector_windows.numpy_rng(key)
   image = np.asarray(background, np.float32).copy()
   placed, boxes = [], []
   for face in faces:
@@ -366,7 +356,7 @@ def benchmark(people_faces: dict[str, np.ndarray], key, pictures: int = 60,
   names = list(backgrounds)
   people = list(people_faces)
   choice_key, paste_key = jax.random.split(_checked_key(key))
-  rng = _numpy_rng(choice_key)
+  rng = detector_windows.numpy_rng(choice_key)
   result = []
   for i in range(pictures):
     count = int(rng.integers(low, high + 1))
@@ -382,5 +372,5 @@ def benchmark(people_faces: dict[str, np.ndarray], key, pictures: int = 60,
 
 
 def _checked_key(key):
-  _numpy_rng(key)  # Raises a one-line error for anything that is not a key.
+  detector_windows.numpy_rng(key)  # Raises a one-line error for anything that is not a key.
   return key
