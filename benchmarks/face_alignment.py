@@ -68,11 +68,11 @@ def load_people(folder: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
   return np.stack(faces), np.asarray(labels)
 
 
-def to_embedder(faces: np.ndarray, shape, face_crop: bool = False) -> np.ndarray:
+def to_embedder(faces: np.ndarray, shape, box=None) -> np.ndarray:
   """ORL-framed faces uint8 [N, 112, 92] -> the embedder's input uint8 [N, H, W, 1], resized as
   `load_face` resizes the files (recognize's `photos.to_network_input`)."""
   from mlfun_jax.faces import photos  # pylint: disable=g-import-not-at-top
-  return photos.to_network_input(faces, tuple(shape), face_crop)
+  return photos.to_network_input(faces, tuple(shape), box)
 
 
 def top1_against_unaltered(gallery: np.ndarray, probes: np.ndarray, labels: np.ndarray,
@@ -139,7 +139,7 @@ def main(argv):
 
   error_box = face_locator.orl_eye_errors(by_box, eyes)
   error_eyes = face_locator.orl_eye_errors(by_eyes, eyes)
-  shape, crop = embedder.image_shape, embedder.config.face_crop
+  shape, crop = embedder.image_shape, face_data.input_box(embedder.config)
   gallery = embedder.embed(to_embedder(test_faces, shape, crop))
   copies = _COPIES.value
   results = {

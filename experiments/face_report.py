@@ -38,7 +38,7 @@ _IMPOSTORS = flags.DEFINE_enum("threshold_impostors", None, face_measures.THRESH
                                "With --remeasure: the different-person pairs the threshold is "
                                "picked on (default: as the run was configured).")
 
-MEASURES = ("recognize_top1", "tolerance", "accuracy", "balanced_accuracy", "auc",
+MEASURES = ("recognize_top1", "tolerance", "strangers_unknown", "accuracy", "balanced_accuracy", "auc",
             "tar_at_far_1pct", "nearest_neighbour_top1",
             "linear_top1", "linear_top1_5_enrolled", "threshold", "validation_pairs_accuracy",
             "validation_pairs_balanced_accuracy", "validation_pairs_threshold")
@@ -92,7 +92,8 @@ def remeasure(workdir: str, test_time_augmentation: bool | None,
   impostors = threshold_impostors or trained.config.threshold_impostors
   results = face_measures.measure_unseen(trained.embedder, trained.state.params,
                                          faces.load_dataset(trained.config), impostors,
-                                         tolerance or trained.config.tolerance)
+                                         tolerance or trained.config.tolerance,
+                                         trained.config.tolerance_keep)
   return {"split_seed": trained.config.split_seed, "test": results["test"]}
 
 

@@ -24,6 +24,10 @@ FIELDS_ADDED_LATER = {
     "threshold_impostors": "validation",
     "tolerance": None,
     "face_crop": False,
+    "face_margin": 0,
+    "lbp_weight": 0.0,
+    "tolerance_keep": 0.0,
+    "augment.background": 0.0,
     "photos": {"detector": "cascade", "hog_detector": False, "locator_steps": 0,
                "negatives_data_dir": None},
 }
@@ -38,6 +42,9 @@ FIELD_RULES = {
     "tolerance": cc.AnyOf((cc.Positive(), cc.OneOf((None,))), "a distance > 0, or None"),
     "split_seed": cc.Integer(0),
     "face_crop": cc.Boolean(),
+    "face_margin": cc.Integer(0, 10),
+    "lbp_weight": cc.Fraction(),
+    "tolerance_keep": cc.Number(0, 1),
     "people_per_batch": cc.Integer(2),
     "images_per_person": cc.Integer(2),
     "loss": cc.Text(("triplet", "cosface", "triplet+cosface")),
@@ -53,6 +60,7 @@ FIELD_RULES = {
     "augment.brightness": cc.Number(0, 1),
     "augment.contrast": cc.Fraction(),
     "augment.erase": cc.Number(0, 1),
+    "augment.background": cc.Number(0, 1),
     "test_time_augmentation": cc.Boolean(),
     "threshold_impostors": cc.Text(("validation", "validation+train")),
     "photos.detector": cc.Text(("hog", "cascade")),
@@ -79,6 +87,10 @@ def defaults() -> ml_collections.ConfigDict:
   # whole frames put a face pasted at its own size on grey 1.36 away from its own image (0.31
   # between two images of the person), so faces found in photos went unnamed.
   config.face_crop = True
+  # ORL pixels added to every side of the face box (0..10): 10 gives the 92x92 square from the top
+  # of the hair to below the chin. Hair and head outline name people far better than the face box
+  # alone (validation people, docs/faces.md); augment.background keeps the wall out of it.
+  config.face_margin = 10
   # Train, validation and test people (disjoint). The validation people pick recognize's tolerance
   # and the verification threshold; 10 test people, as many as a recognize check names at once.
   config.people = (16, 4, 10)
@@ -117,10 +129,18 @@ def defaults() -> ml_collections.ConfigDict:
   config.augment.contrast = 0.2  # Contrast factor in [0.8, 1.2].
   # Chance of random erasing: one rectangle (2-20% of the face) filled with noise (0: off).
   config.augment.erase = 0.5
+  # Chance that a face gets a random photo square around its head (`backgrounds`), so the network
+  # reads the head, not the wall ORL shows behind every person.
+  config.augment.background = 0.5
 
   # Embed every measured or recognised face as the normalised mean embedding of 6 views: itself,
   # its mirror image and 2-pixel shifts up, down, left and right (training is unchanged).
   config.test_time_augmentation = True
+  # w in [0, 1): join each face's LBP descriptor (`faces.lbp`: 8-point codes at radius 2, 4x4 cells
+  # of 59-bin histograms; nothing trained) to the network's embedding, squared distances becoming
+  # (1 - w) x the network's + w x the descriptors'. Trained on 16 people, the network knows
+  # new people less well than it knows its own; the descriptor knows everyone alike.
+  config.lbp_weight = 0.8
 
   # Different-person pairs the verification threshold is picked on: 'validation' (pairs of the
   # validation people only) or 'validation+train' (also every validation face against every
@@ -131,6 +151,12 @@ def defaults() -> ml_collections.ConfigDict:
   # people at each evaluation (measures.pick_tolerance: the best mean of known faces named right
   # and strangers answered unknown_person; needs >= 2 validation people) and saved with it.
   config.tolerance = config_dict.placeholder(float)
+  # How that tolerance is picked: a share q in (0, 1] keeps q of the validation known faces that
+  # the nearest enrolled face names right (recognize turns away at most 1 - q of them, and names
+  # more strangers: each run reports the share of the test strangers it still answers
+  # unknown_person); 0 balances known faces named right against strangers turned away. 0.98:
+  # recognize is asked to name the people it knows (docs/faces.md).
+  config.tolerance_keep = 0.98
 
   # Faces in photos (mlfun-recognize): trained at the end of the run on the training people only.
   config.photos = ml_collections.ConfigDict()

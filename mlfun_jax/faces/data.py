@@ -44,40 +44,65 @@ def is_face_file(name: str) -> bool:
 # cheek to cheek.
 FRAME_SHAPE = face_box.ORL_SHAPE
 FACE_BOX = face_box.FACE_BOX_ORL
+MAX_MARGIN = FACE_BOX[0]  # The largest margin that keeps the grown box inside the 92-px width.
+
+Box = tuple[int, int, int, int]
 
 
-def face_box_input(frame: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-  """uint8 [H, W, 1] network input of a grey face frame uint8 [112, 92] (the ORL framing): its
-  face box (`FACE_BOX`, 72x72) scaled (LANCZOS) to `shape` = (H, W, 1), centre-cropped to that
-  aspect ratio. Hair, clothes and background stay out."""
+def margin_box(margin: int) -> Box:
+  """The face box grown by `margin` ORL pixels on every side (0..MAX_MARGIN): with 10 the
+  92x92 square from the top of the hair to below the chin, cheek edge to frame edge.
+
+  Raises:
+    UserError: a margin outside 0..MAX_MARGIN.
+  """
+  if isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or not (
+      0 <= margin <= MAX_MARGIN):
+    raise UserError(f'face margin {margin!r} must be an integer in 0..{MAX_MARGIN} (config field '
+                    'face_margin)')
   left, top, right, bottom = FACE_BOX
-  box = Image.fromarray(np.asarray(frame, np.uint8)[top:bottom, left:right])
-  return images.to_model_input(box, shape, invert='no', fit='crop')
+  return left - margin, top - margin, right + margin, bottom + margin
 
 
-def load_face(path: str, shape: tuple[int, int, int], face_crop: bool = False) -> np.ndarray:
+def input_box(config) -> Box | None:
+  """The part of each face frame a faces run's network sees: None (the whole frame) without
+  config.face_crop, else the face box grown by config.face_margin (`margin_box`)."""
+  return margin_box(config.face_margin) if config.face_crop else None
+
+
+def face_box_input(frame: np.ndarray, shape: tuple[int, int, int], box: Box = FACE_BOX
+                   ) -> np.ndarray:
+  """uint8 [H, W, 1] network input of a grey face frame uint8 [112, 92] (the ORL framing): its
+  `box` (left, top, right, bottom; default the 72x72 `FACE_BOX`, inside the frame) scaled
+  (LANCZOS) to `shape` = (H, W, 1), centre-cropped to that aspect ratio."""
+  left, top, right, bottom = box
+  crop = Image.fromarray(np.asarray(frame, np.uint8)[top:bottom, left:right])
+  return images.to_model_input(crop, shape, invert='no', fit='crop')
+
+
+def load_face(path: str, shape: tuple[int, int, int], box: Box | None = None) -> np.ndarray:
   """Reads an image file as uint8 [H, W, 1] grey, resized (LANCZOS) to `shape` = (H, W, 1) when
-  its size differs (aspect ratio kept by a centre crop). face_crop: the image is taken as a face
-  frame (scaled and centre-cropped to 92x112 first) and only its face box is kept
-  (`face_box_input`).
+  its size differs (aspect ratio kept by a centre crop). box: the image is taken as a face frame
+  (scaled and centre-cropped to 92x112 first) and only this part of it is kept
+  (`face_box_input`; `input_box` gives a run's).
 
   Raises:
     UserError: naming the file when it is missing or not an image.
   """
-  if face_crop:
+  if box is not None:
     frame = images.load_image(path, (*FRAME_SHAPE, 1), invert='no', fit='crop')
-    return face_box_input(frame[..., 0], shape)
+    return face_box_input(frame[..., 0], shape, box)
   return images.load_image(path, shape, invert='no', fit='crop')
 
 
-def face_input(image: Image.Image, shape: tuple[int, int, int], face_crop: bool = False
+def face_input(image: Image.Image, shape: tuple[int, int, int], box: Box | None = None
                ) -> np.ndarray:
   """uint8 [H, W, 1] network input of a PIL image of any size and mode (a photo's face, one
-  image under --no_detect), as `load_face` reads a file: grey, scaled and centre-cropped to `shape`; with face_crop first to the 92x112 face frame,
-  of which only the face box is kept (`face_box_input`)."""
-  if face_crop:
+  image under --no_detect), as `load_face` reads a file: grey, scaled and centre-cropped to
+  `shape`; with a box first to the 92x112 face frame, of which only the box is kept."""
+  if box is not None:
     frame = images.to_model_input(image, (*FRAME_SHAPE, 1), invert='no', fit='crop')
-    return face_box_input(frame[..., 0], shape)
+    return face_box_input(frame[..., 0], shape, box)
   return images.to_model_input(image, shape, invert='no', fit='crop')
 
 
@@ -160,13 +185,13 @@ def split_people(num_people: int, sizes: tuple[int, int, int], seed: int
 
 def load_faces(root: str, *, sizes: tuple[int, int, int], seed: int,
                image_shape: tuple[int, int, int] | None = None,
-               face_crop: bool = False) -> FaceDataset:
+               box: Box | None = None) -> FaceDataset:
   """Reads `root/<person>/*` and splits the people (see `split_people`).
 
   image_shape: (H, W, 1) to resize to; None keeps the size of the first image (all must match).
-  face_crop: keep only each face frame's face box (`load_face`; needs image_shape).
+  box: keep only this part of each face frame (`load_face`, `input_box`; needs image_shape).
   """
-  if face_crop and image_shape is None:
+  if box is not None and image_shape is None:
     raise UserError('config field face_crop=True needs image_size (the face box is scaled to it)')
   people = list_face_folders(root)
   if image_shape is None:
@@ -179,7 +204,7 @@ def load_faces(root: str, *, sizes: tuple[int, int, int], seed: int,
     faces, labels = [], []
     for i in indices:
       for path in people[i][1]:
-        faces.append(load_face(path, image_shape, face_crop))
+        faces.append(load_face(path, image_shape, box))
         labels.append(i)
     faces = np.stack(faces) if faces else np.zeros((0, *image_shape), np.uint8)
     splits[name] = ArraySplit(faces, np.asarray(labels, np.int32))

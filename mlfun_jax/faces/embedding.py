@@ -1,5 +1,6 @@
-"""Faces in, unit-norm embeddings out: the eval-mode forward pass, test-time augmentation and a
-jit-compiled batched embedder (used by evaluation, the report, inference and recognize)."""
+"""Faces in, unit-norm embeddings out: the eval-mode forward pass, test-time augmentation, the LBP
+descriptor joined to the network's embedding, and a jit-compiled batched embedder (used by
+evaluation, the report, inference and recognize)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +8,7 @@ import numpy as np
 
 from mlfun_jax.core import checks
 from mlfun_jax.data import image_stats
+from mlfun_jax.faces import lbp
 from mlfun_jax.faces import model as face_embedding
 
 TTA_SHIFT = 2  # Pixels of the shifted views of test-time augmentation.
@@ -28,13 +30,24 @@ def test_time_views(images: jax.Array, shift: int = TTA_SHIFT) -> jax.Array:
   return jnp.stack([images, images[:, :, ::-1]] + moved)
 
 
+def embedding_size(model, lbp_weight: float = 0.0) -> int:
+  """E of `embed`: the network's embedding, plus the LBP descriptor's length when joined."""
+  return model.embedding_size + (lbp.BINS * LBP_GRID[0] * LBP_GRID[1] if lbp_weight > 0 else 0)
+
+
+LBP_GRID = (4, 4)  # Cells of the LBP descriptor joined to the embedding (lbp_weight > 0).
+
+
 def embed(model, params, images: jax.Array, mean: float, std: float,
-          test_time_augmentation: bool = False) -> jax.Array:
+          test_time_augmentation: bool = False, lbp_weight: float = 0.0) -> jax.Array:
   """Unit-norm float32 embeddings [B, E] of uint8 faces [B, H, W, C] (0..255), in eval mode.
 
   mean, std: the training faces' stats (`image_stats.channel_stats`) the network was trained with.
-  test_time_augmentation: each embedding is the L2-normalised mean of the embeddings of the
-  image's `test_time_views`.
+  test_time_augmentation: each network embedding is the L2-normalised mean of the embeddings of
+  the image's `test_time_views`.
+  lbp_weight: w in [0, 1): with w > 0 the embedding is [sqrt(1 - w) x the network's,
+  sqrt(w) x the image's LBP descriptor (`lbp.descriptors`, a 4x4 grid)], so squared distances
+  are (1 - w) x the network's + w x the descriptors' (E = `embedding_size`).
 
   Raises:
     InputConventionError: images that are not a uint8 batch [B, H, W, C].
@@ -45,20 +58,26 @@ def embed(model, params, images: jax.Array, mean: float, std: float,
     return model.apply({"params": params}, image_stats.normalise(x, mean, std), train=False)
 
   if not test_time_augmentation:
-    return one(images)
-  views = test_time_views(images)
-  embeddings = one(views.reshape((-1,) + images.shape[1:])).reshape(views.shape[:2] + (-1,))
-  return face_embedding.l2_normalise(embeddings.mean(axis=0))
+    embeddings = one(images)
+  else:
+    views = test_time_views(images)
+    embeddings = one(views.reshape((-1,) + images.shape[1:])).reshape(views.shape[:2] + (-1,))
+    embeddings = face_embedding.l2_normalise(embeddings.mean(axis=0))
+  if lbp_weight <= 0:
+    return embeddings
+  return jnp.concatenate([jnp.sqrt(1.0 - lbp_weight) * embeddings,
+                          jnp.sqrt(lbp_weight) * lbp.descriptors(images, LBP_GRID)], axis=-1)
 
 
 class Embedder:
   """Embeds uint8 faces [N, H, W, C] (0..255) with given parameters (jit, batches of 256; see
   `embed`)."""
 
-  def __init__(self, model, mean: float, std: float, test_time_augmentation: bool = False):
-    self._size = model.embedding_size
+  def __init__(self, model, mean: float, std: float, test_time_augmentation: bool = False,
+               lbp_weight: float = 0.0):
+    self._size = embedding_size(model, lbp_weight)
     self._embed = jax.jit(lambda params, images: embed(model, params, images, mean, std,
-                                                       test_time_augmentation))
+                                                       test_time_augmentation, lbp_weight))
 
   def __call__(self, params, images: np.ndarray) -> np.ndarray:
     """uint8 faces [N, H, W, C] -> unit-norm float32 embeddings [N, E].

@@ -40,7 +40,7 @@ class TrainedFaceEmbedder:
     if test_time_augmentation is None:
       test_time_augmentation = self.config.test_time_augmentation
     self.embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"],
-                             test_time_augmentation)
+                             test_time_augmentation, self.config.lbp_weight)
 
   def embed(self, images: np.ndarray) -> np.ndarray:
     """uint8 faces [N, H, W, 1] (0..255, H, W, 1 = image_shape) -> unit-norm float32 embeddings
@@ -54,6 +54,6 @@ class TrainedFaceEmbedder:
 
   def embed_files(self, paths: list[str]) -> np.ndarray:
     """Embeddings [N, E] of image files (grey, resized/cropped to the network's input; with the
-    run's face_crop only each file's face box, as training read them)."""
-    return self.embed(np.stack([face_data.load_face(p, self.image_shape, self.config.face_crop)
-                                for p in paths]))
+    run's face_crop only each file's face box and margin, as training read them)."""
+    box = face_data.input_box(self.config)
+    return self.embed(np.stack([face_data.load_face(p, self.image_shape, box) for p in paths]))

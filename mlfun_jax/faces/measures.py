@@ -220,20 +220,37 @@ def open_set_naming(embeddings: np.ndarray, labels: np.ndarray
   return np.concatenate(known), np.concatenate(right), np.concatenate(strangers)
 
 
-def pick_tolerance(embeddings: np.ndarray, labels: np.ndarray) -> float:
-  """The tolerance `recognize` names with by default, picked on validation people only (>= 2):
-  the distance that maximises the mean of the share of known faces named right and the share of
-  strangers' faces answered unknown_person (`open_set_naming`); ties: the middle of the best
-  run of cuts, each a midpoint between two distances."""
+def pick_tolerance(embeddings: np.ndarray, labels: np.ndarray, keep: float = 0.0) -> float:
+  """The tolerance `recognize` names with by default, picked on validation people only (>= 2).
+
+  keep 0: the distance that maximises the mean of the share of known faces named right and
+  the share of strangers' faces answered unknown_person (`open_set_naming`); ties: the middle of
+  the best run of cuts, each a midpoint between two distances. keep q in (0, 1]: the smallest
+  cut under which q of the known faces that the nearest enrolled face names right stay named
+  (recognize turns away at most 1 - q of them; strangers are then named more often).
+  """
   known, right, strangers = open_set_naming(embeddings, labels)
   strangers = strangers[np.isfinite(strangers)]
   cuts = np.unique(np.concatenate([known, strangers]))
   cuts = np.concatenate([[cuts[0] - 1e-3], (cuts[1:] + cuts[:-1]) / 2, [cuts[-1] + 1e-3]])
   named = (right[None, :] & (known[None, :] <= cuts[:, None])).mean(axis=1)
+  if not 0 <= keep <= 1:
+    raise UserError(f'tolerance keep share {keep} must be in [0, 1] (config field '
+                    'tolerance_keep)')
+  if keep > 0:
+    return float(cuts[np.argmax(named >= keep * right.mean() - 1e-12)])
   rejected = (strangers[None, :] > cuts[:, None]).mean(axis=1) if len(strangers) else 1.0
   score = 0.5 * (named + rejected)
   best = np.flatnonzero(score >= score.max() - 1e-12)
   return float(cuts[best[len(best) // 2]])
+
+
+def strangers_unknown(embeddings: np.ndarray, labels: np.ndarray, tolerance: float) -> float:
+  """The share of strangers' faces (`open_set_naming`: each face against the enrolled faces of
+  the other people) that `recognize` answers unknown_person at `tolerance`."""
+  _, _, strangers = open_set_naming(embeddings, labels)
+  strangers = strangers[np.isfinite(strangers)]
+  return float(np.mean(strangers > tolerance)) if len(strangers) else 1.0
 
 
 def evaluate_people(embeddings: np.ndarray, labels: np.ndarray, threshold: float | None = None,
@@ -263,7 +280,8 @@ def pick_threshold(validation: np.ndarray, labels: np.ndarray, impostors: np.nda
 
 def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
                    dataset: face_data.FaceDataset, impostors: str = 'validation',
-                   tolerance: float | None = None) -> dict[str, Any]:
+                   tolerance: float | None = None, tolerance_keep: float = 0.0
+                   ) -> dict[str, Any]:
   """Validation measures (they pick the threshold) and test measures at that threshold.
 
   embedder: (params, uint8 faces [N, H, W, C]) -> embeddings [N, E], e.g. `embedding.Embedder`.
@@ -272,7 +290,8 @@ def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
   measures also hold `validation_pairs_threshold` (picked on the validation people's pairs alone)
   and `validation_pairs_accuracy`, `..._balanced_accuracy`, `..._false_accept_rate`,
   `..._true_accept_rate` at it; `tolerance` (the given one; None: `pick_tolerance` over the
-  validation people) and `recognize_top1` (`recognize_identification` at that tolerance).
+  validation people with `tolerance_keep`), `recognize_top1` (`recognize_identification` at that
+  tolerance) and `strangers_unknown` (`strangers_unknown` at it).
   Without validation people (all non-test people trained on) a tolerance must be given; it is
   then the verification threshold too.
   """
@@ -286,17 +305,19 @@ def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
     test = evaluate_people(embedded['test'], test_labels, threshold=tolerance)
     test['tolerance'] = float(tolerance)
     test['recognize_top1'] = recognize_identification(embedded['test'], test_labels, tolerance)
+    test['strangers_unknown'] = strangers_unknown(embedded['test'], test_labels, tolerance)
     return {'validation': {}, 'test': test, 'embeddings': embedded}
   labels = dataset.splits['validation'].labels
   threshold = pick_threshold(embedded['validation'], labels,
                              embedded['train'] if impostors == 'validation+train' else None)
   if tolerance is None:
-    tolerance = pick_tolerance(embedded['validation'], labels)
+    tolerance = pick_tolerance(embedded['validation'], labels, tolerance_keep)
   validation = evaluate_people(embedded['validation'], labels, threshold=threshold, linear=False)
   validation['tolerance'] = float(tolerance)
   test = evaluate_people(embedded['test'], test_labels, threshold=threshold)
   test['tolerance'] = float(tolerance)
   test['recognize_top1'] = recognize_identification(embedded['test'], test_labels, tolerance)
+  test['strangers_unknown'] = strangers_unknown(embedded['test'], test_labels, tolerance)
   test['validation_pairs_threshold'] = pick_threshold(embedded['validation'], labels, None)
   at_validation_pairs = accuracy_at(*pair_distances(embedded['test'], test_labels),
                                     test['validation_pairs_threshold'])

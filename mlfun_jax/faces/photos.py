@@ -100,22 +100,22 @@ def find_faces(grey: np.ndarray, detector: Detector, locator=None) -> FoundFaces
   return FoundFaces(boxes, scores, faces)
 
 
-def whole_image_input(photo: Photo, shape: tuple[int, int, int], face_crop: bool = False
-                      ) -> np.ndarray:
+def whole_image_input(photo: Photo, shape: tuple[int, int, int],
+                      box: face_data.Box | None = None) -> np.ndarray:
   """The whole photo as one face already framed as the training faces (`--no_detect`): uint8
-  [H, W, 1] for a network of input `shape` (and `face_crop`), exactly as `load_face` reads the
-  file."""
-  return face_data.face_input(Image.fromarray(photo.grey), shape, face_crop)
+  [H, W, 1] for a network of input `shape` (and crop `box`, `face_data.input_box`), exactly as
+  `load_face` reads the file."""
+  return face_data.face_input(Image.fromarray(photo.grey), shape, box)
 
 
-def to_network_input(faces: np.ndarray, shape: tuple[int, int, int], face_crop: bool = False
-                     ) -> np.ndarray:
+def to_network_input(faces: np.ndarray, shape: tuple[int, int, int],
+                     box: face_data.Box | None = None) -> np.ndarray:
   """uint8 ORL-frame faces [N, 112, 92] -> uint8 [N, H, W, 1] for a network of input `shape`,
-  scaled exactly as `load_face` (with `face_crop`) scales a 92x112 face file."""
+  scaled exactly as `load_face` (with crop `box`) scales a 92x112 face file."""
   checks.check_images(faces, name="faces", dtype_kind="u", rank=3)
   if not len(faces):
     return np.zeros((0, *shape), np.uint8)
-  return np.stack([face_data.face_input(Image.fromarray(face), shape, face_crop)
+  return np.stack([face_data.face_input(Image.fromarray(face), shape, box)
                    for face in faces])
 
 

@@ -1,14 +1,17 @@
 """Face recognition with learned embeddings: a CNN trained with a triplet and/or CosFace loss.
 
 Config fields (`mlfun_jax.faces.config.defaults()`, each with a comment there): data_dir (a face
-folder root/<person>/*), image_size ([H, W], None: the images' own size), people ([train,
-validation, test] counts), split_seed, people_per_batch (P) and images_per_person (K) (the global
-batch is P x K), loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term
-times cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard',
-'batch_hard'), cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip,
-rotate_degrees, brightness, contrast, erase), test_time_augmentation, threshold_impostors
-('validation' or 'validation+train'), model.* (`FaceEmbedding`), optimizer.*, num_steps and the
-loop's cadence fields.
+folder root/<person>/*), image_size ([H, W], None: the images' own size), face_crop and
+face_margin (what part of each face frame the network sees), people ([train, validation, test]
+counts), split_seed, people_per_batch (P) and images_per_person (K) (the global batch is P x K),
+loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term times
+cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard', 'batch_hard'),
+cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip, rotate_degrees,
+brightness, contrast, erase, background: new backgrounds around training heads),
+test_time_augmentation, lbp_weight (the LBP descriptor joined to the embedding),
+threshold_impostors ('validation' or 'validation+train'), tolerance and tolerance_keep (recognize's
+tolerance, or how it is picked), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's
+cadence fields.
 
 Training mines triplets over the global batch (embeddings gathered from every device); the CosFace
 loss classifies each image among the training people with the model's `class_centres` (only
@@ -44,6 +47,7 @@ from mlfun_jax.core import train
 from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import augment
 from mlfun_jax.data import image_stats
+from mlfun_jax.faces import backgrounds
 from mlfun_jax.faces import config as faces_config
 from mlfun_jax.faces import data as face_data
 from mlfun_jax.faces import embedding
@@ -116,22 +120,32 @@ def create_state(model, config: ml_collections.ConfigDict, image_shape, num_step
                                                      config.grad_accum_steps))
 
 
-def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.ConfigDict
-                  ) -> jax.Array:
-  """Each uint8 face [B, H, W, C] (0..255) augmented with its own key [B]: shift, flip, rotation
-  (`augment.augment`), then brightness, contrast and random erasing. Keys by example make the
-  result independent of how the batch is split over devices.
+def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.ConfigDict,
+                  bank: np.ndarray | None = None) -> jax.Array:
+  """Each uint8 face [B, H, W, C] (0..255) augmented with its own key [B]: a new background
+  (`backgrounds.replace_background` from `bank`, uint8 [N, H, W, C], with probability
+  config.augment.background), shift, flip, rotation (`augment.augment`), then brightness,
+  contrast and random erasing. Keys by example make the result independent of how the batch is
+  split over devices.
 
   Raises:
     InputConventionError: images that are not a uint8 batch [B, H, W, C].
+    UserError: config.augment.background > 0 without a bank.
   """
   checks.check_images(images, name="images", dtype_kind="u")
   a = config.augment
+  if a.background > 0 and bank is None:
+    raise UserError("config field augment.background > 0 needs a background bank")
+  grid = backgrounds.input_grid(images.shape[1:3], face_data.input_box(config))
 
   def one(key, image):
     geometry_rng, light_rng = jax.random.split(key)
     erase_rng = jax.random.fold_in(key, 1)
-    out = augment.augment(geometry_rng, image[None], shift=a.shift, flip=a.flip,
+    out = image
+    if a.background > 0:
+      out = backgrounds.replace_background(jax.random.fold_in(key, 2), image, bank, grid,
+                                           a.background)
+    out = augment.augment(geometry_rng, out[None], shift=a.shift, flip=a.flip,
                           rotate_degrees=a.rotate_degrees)
     out = augment.random_brightness_contrast(light_rng, out, a.brightness, a.contrast)
     return augment.random_erase(erase_rng, out, a.erase)[0]
@@ -139,8 +153,11 @@ def augment_faces(keys: jax.Array, images: jax.Array, config: ml_collections.Con
   return jax.vmap(one)(keys, images)
 
 
-def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: float):
+def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: float,
+                    bank: np.ndarray | None = None):
   """(state, batch, rng) -> (state, metrics): the configured loss over the global batch.
+
+  bank: background squares for config.augment.background (`backgrounds.background_bank`).
 
   batch['label'] must be the class 0..C-1 of each image when the CosFace loss is used (see
   `face_data.class_labels`). The triplet term's metrics keep their names ('loss' is the total,
@@ -154,7 +171,7 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: 
     checks.check_ids(batch["label"], name="batch['label']", rank=1)
     augment_rng, dropout_rng = jax.random.split(rng)
     keys = parallel.example_keys(augment_rng, batch["image"].shape[0])
-    images = image_stats.normalise(augment_faces(keys, batch["image"], config), mean, std)
+    images = image_stats.normalise(augment_faces(keys, batch["image"], config, bank), mean, std)
     dropout_rng = parallel.device_key(dropout_rng)
 
     def loss_fn(params):
@@ -187,7 +204,7 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: 
 
 
 def make_eval_step(model, num_images: int, mean: float, std: float,
-                   test_time_augmentation: bool = False):
+                   test_time_augmentation: bool = False, lbp_weight: float = 0.0):
   """(state, batch) -> {'embeddings': float32 [N, E] with this batch's rows filled in (at
   batch['index']), 'count'}: summed over batches and devices, the embeddings of the whole split.
 
@@ -196,7 +213,7 @@ def make_eval_step(model, num_images: int, mean: float, std: float,
 
   def eval_step(state, batch):
     embeddings = embedding.embed(model, state.params, batch["image"], mean, std,
-                                 test_time_augmentation)
+                                 test_time_augmentation, lbp_weight)
     mask = batch["mask"]
     rows = jnp.zeros((num_images, embeddings.shape[1]), jnp.float32)
     return {"embeddings": rows.at[batch["index"]].add(embeddings * mask[:, None]),
@@ -213,7 +230,7 @@ def indexed_eval_batches(images: np.ndarray, **layout):
     yield batch
 
 
-def make_summarize_eval(labels: np.ndarray):
+def make_summarize_eval(labels: np.ndarray, tolerance_keep: float = 0.0):
   """Totals -> validation measures (verification and nearest-neighbour identification) and
   recognize's naming tolerance (`face_measures.pick_tolerance`, on the validation people).
 
@@ -229,7 +246,7 @@ def make_summarize_eval(labels: np.ndarray):
     keys = ("auc", "accuracy", "balanced_accuracy", "threshold", "tar_at_far_1pct",
             "nearest_neighbour_top1")
     return {k: measures[k] for k in keys} | {
-        "tolerance": face_measures.pick_tolerance(validation, labels),
+        "tolerance": face_measures.pick_tolerance(validation, labels, tolerance_keep),
         "count": totals["count"]}
 
   return summarize_eval
@@ -237,8 +254,9 @@ def make_summarize_eval(labels: np.ndarray):
 
 def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
   results = face_measures.measure_unseen(
-      embedding.Embedder(model, mean, std, config.test_time_augmentation), state.params, dataset,
-      config.threshold_impostors, config.tolerance)
+      embedding.Embedder(model, mean, std, config.test_time_augmentation, config.lbp_weight),
+      state.params, dataset,
+      config.threshold_impostors, config.tolerance, config.tolerance_keep)
   test = dataset.splits["test"]
   report = {"validation": results["validation"], "test": results["test"], "people": people,
             "split_seed": config.split_seed, "step": int(state.step)}
@@ -249,9 +267,10 @@ def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> N
   photo_training.train_photo_tools(config, workdir)
   t = results["test"]
   logging.info("unseen test people (%d): recognize names %.4f of their faces (one enrolled image "
-               "each, tolerance %.3f); identification top-1: nearest neighbour %.4f, linear %.4f "
-               "(5 enrolled: %.4f); verification accuracy %.4f (balanced %.4f) at %.3f, AUC %.4f, "
-               "TAR@1%%FAR %.4f", t["people"], t["recognize_top1"], t["tolerance"],
+               "each, tolerance %.3f; strangers answered unknown_person %.4f); identification "
+               "top-1: nearest neighbour %.4f, linear %.4f (5 enrolled: %.4f); verification "
+               "accuracy %.4f (balanced %.4f) at %.3f, AUC %.4f, TAR@1%%FAR %.4f", t["people"],
+               t["recognize_top1"], t["tolerance"], t["strangers_unknown"],
                t["nearest_neighbour_top1"], t["linear_top1"], t["linear_top1_5_enrolled"],
                t["accuracy"], t["balanced_accuracy"], t["threshold"], t["auc"],
                t["tar_at_far_1pct"])
@@ -263,7 +282,7 @@ def load_dataset(config: ml_collections.ConfigDict) -> face_data.FaceDataset:
     raise UserError("config field data_dir is not set (a folder of <person>/<image> files)")
   return face_data.load_faces(config.data_dir, sizes=tuple(config.people),
                               seed=config.split_seed, image_shape=shape,
-                              face_crop=config.face_crop)
+                              box=face_data.input_box(config))
 
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument
@@ -288,6 +307,10 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
                     "images (it picks the verification threshold), or none")
   num_steps = train.num_train_steps(config, len(train_split))
   (mean,), (std,) = image_stats.channel_stats(train_split.images)
+  bank = None
+  if config.augment.background > 0:
+    bank = backgrounds.background_bank(dataset.image_shape[:2],
+                                       jax.random.key(config.seed + 17))
   people = {s: dataset.people_of(s) for s in face_data.SPLITS}
   # Evaluations embed the validation faces, then the training faces when they are impostors.
   evaluated = validation.images
@@ -295,9 +318,10 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
     evaluated = np.concatenate([validation.images, train_split.images])
   return train.Task(
       init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
-      train_step=make_train_step(model, config, mean, std),
-      eval_step=make_eval_step(model, len(evaluated), mean, std, config.test_time_augmentation),
-      summarize_eval=make_summarize_eval(validation.labels),
+      train_step=make_train_step(model, config, mean, std, bank),
+      eval_step=make_eval_step(model, len(evaluated), mean, std, config.test_time_augmentation,
+                               config.lbp_weight),
+      summarize_eval=make_summarize_eval(validation.labels, config.tolerance_keep),
       train_batches=lambda start: face_data.triplet_batches(
           train_split, people_per_batch=config.people_per_batch,
           images_per_person=config.images_per_person, seed=config.seed, start_step=start,

@@ -36,8 +36,11 @@ CHANGED_SINCE_SAVED = {
                        'playable_tries': 8},
     'speech_ctc_new_voices': {'split': 'speaker:first'},
     # Faces in photos: the face box alone, 10 test people, defaults chosen on validation people.
+    # Then hair and head outline (face_margin) with new backgrounds behind training heads, LBP
+    # descriptors joined to the embedding and a tolerance that keeps known faces named.
     'faces_orl': {'people': (16, 4, 10), 'image_size': (48, 48), 'face_crop': True,
-                  'augment.shift': 4, 'augment.rotate_degrees': 12.0, 'augment.erase': 0.5,
+                  'face_margin': 10, 'augment.background': 0.5, 'lbp_weight': 0.8,
+                  'tolerance_keep': 0.98, 'augment.shift': 4, 'augment.rotate_degrees': 12.0, 'augment.erase': 0.5,
                   'model.dropout_rate': 0.2, 'num_steps': 1000,
                   'photos': {'detector': 'cascade', 'hog_detector': True, 'locator_steps': 1500,
                              'negatives_data_dir': None}},

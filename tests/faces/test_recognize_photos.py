@@ -88,7 +88,7 @@ def test_text_lines_and_no_detect_answer_as_before(photo_set, shared_data_dir):
   expected = embedder.embed_files([path])
   boxes, inputs = plain.find(photos.load_photo(path))
   np.testing.assert_array_equal(inputs[0], inference.face_data.load_face(
-      path, embedder.image_shape, embedder.config.face_crop))
+      path, embedder.image_shape, inference.face_data.input_box(embedder.config)))
   known = plain.embedder.embed(inputs)
   np.testing.assert_allclose(known, expected, atol=1e-6)
   np.testing.assert_array_equal(boxes, [[0, 0, 92, 112]])
