@@ -34,6 +34,8 @@ _TORCH_THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0: o
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant; the best is reported.")
 _NETWORK = flags.DEFINE_enum("network", "mnist_cnn", ["mnist_cnn", "cifar_cnn", "resnet"],
                              "Which network to time.")
+_JAX_ONLY = flags.DEFINE_bool("jax_only", False, "Time only the pmapped mlfun_jax step (no "
+                              "1-device run, no PyTorch): benchmarks/xla_cpu_flags.py's unit.")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
                            "Compute dtype of both sides (parameters stay float32).")
 
@@ -204,10 +206,12 @@ def main(argv):
   rows = []
   compile_s, rate = bench_jax(network, devices, batch, steps, repeats, dtype=dtype)
   rows.append((f"mlfun_jax pmap over {len(devices)} devices", compile_s, rate))
-  if len(devices) > 1:
+  if len(devices) > 1 and not _JAX_ONLY.value:
     compile_s, rate = bench_jax(network, devices[:1], batch, steps, repeats, dtype=dtype)
     rows.append(("mlfun_jax on 1 device", compile_s, rate))
   try:
+    if _JAX_ONLY.value:
+      raise ImportError
     import torch  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     print("(PyTorch not installed: pip install torch==2.13.0 for the side-by-side number)")
