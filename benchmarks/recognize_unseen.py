@@ -44,16 +44,22 @@ PHOTO_SIDES = (70.0, 150.0)  # Face box side in a group photo, pixels (log-unifo
 PHOTO_DEGREES = 10.0
 
 
-def ask_in_photos(recognizer, queries: list[tuple[str, str]], folder: str, seed: int
-                  ) -> list[bool]:
-  """Whether each (person, ORL file) query is named right in group photos written to `folder`."""
+def background_photos() -> list[np.ndarray]:
+  """The detection benchmark's background photos, grey at its picture size."""
+  from mlfun_jax.faces import scenes  # pylint: disable=g-import-not-at-top
+  return [scenes.fit_photo(scenes.background_photo(n)) for n in scenes.BACKGROUND_PHOTOS]
+
+
+def ask_in_photos(recognizer, queries: list[tuple[str, str]], backgrounds: list[np.ndarray],
+                  folder: str, seed: int) -> list[bool]:
+  """Whether each (person, ORL file) query is named right in group photos on `backgrounds`
+  (`background_photos`) written to `folder`."""
   # pylint: disable=g-import-not-at-top
   import jax
   from PIL import Image
   from mlfun_jax.faces import face_box
   from mlfun_jax.faces import scenes
   # pylint: enable=g-import-not-at-top
-  backgrounds = [scenes.fit_photo(scenes.background_photo(n)) for n in scenes.BACKGROUND_PHOTOS]
   order = np.random.default_rng(seed).permutation(len(queries))
   pictures = []
   for k, start in enumerate(range(0, len(order), FACES_PER_PHOTO)):
@@ -90,6 +96,7 @@ def name_split(workdir: str, data_dir: str, detect: bool, tolerance: float | Non
   people = recognizer.embedder.meta["people"][split]
   files = dict(face_data.list_face_folders(os.path.join(data_dir, "faces_orl")))
   right = asked = not_enrolled = 0
+  backgrounds = background_photos() if in_photos else []
   start = time.perf_counter()
   for r in range(min(len(files[p]) for p in people)):
     if rounds is not None and r >= rounds:
@@ -106,7 +113,7 @@ def name_split(workdir: str, data_dir: str, detect: bool, tolerance: float | Non
                for i, path in enumerate(files[person]) if i != r]
     if in_photos:
       with tempfile.TemporaryDirectory() as folder:
-        named_right = ask_in_photos(recognizer, queries, folder, seed=r)
+        named_right = ask_in_photos(recognizer, queries, backgrounds, folder, seed=r)
       asked += len(named_right)
       right += sum(named_right)
       continue

@@ -13,7 +13,6 @@ naming benchmarks) around it, at a random brightness and contrast.
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from mlfun_jax.faces import detector_windows
 
@@ -84,12 +83,3 @@ def replace_background(key: jax.Array, image: jax.Array, bank: jax.Array,
   blended = alpha * image + (1.0 - alpha) * background
   return jnp.where(jax.random.bernoulli(use_key, probability), blended, image)
 
-
-def preview(bank: np.ndarray, faces: np.ndarray, box, key) -> Image.Image:
-  """A picture of uint8 faces [N, H, W, 1] each put on a bank background (for the docs)."""
-  grid = input_grid(faces.shape[1:3], box)
-  keys = jax.random.split(key, len(faces))
-  out = jax.vmap(lambda k, f: replace_background(k, f, jnp.asarray(bank), grid, 1.0))(
-      keys, jnp.asarray(faces))
-  row = np.concatenate(list(np.asarray(out[..., 0]).round().astype(np.uint8)), axis=1)
-  return Image.fromarray(row)

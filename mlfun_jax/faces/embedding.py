@@ -30,12 +30,12 @@ def test_time_views(images: jax.Array, shift: int = TTA_SHIFT) -> jax.Array:
   return jnp.stack([images, images[:, :, ::-1]] + moved)
 
 
+LBP_GRID = (4, 4)  # Cells of the LBP descriptor joined to the embedding (lbp_weight > 0).
+
+
 def embedding_size(model, lbp_weight: float = 0.0) -> int:
   """E of `embed`: the network's embedding, plus the LBP descriptor's length when joined."""
   return model.embedding_size + (lbp.BINS * LBP_GRID[0] * LBP_GRID[1] if lbp_weight > 0 else 0)
-
-
-LBP_GRID = (4, 4)  # Cells of the LBP descriptor joined to the embedding (lbp_weight > 0).
 
 
 def embed(model, params, images: jax.Array, mean: float, std: float,

@@ -10,6 +10,7 @@ Euclidean distance of their descriptors, as embeddings do. Nothing here is train
 people the embedding network never saw just as well as those it did.
 """
 
+import functools
 import math
 
 import jax
@@ -22,8 +23,10 @@ POINTS = 8
 BINS = POINTS * (POINTS - 1) + 3  # 58 uniform patterns + 1 bin for the rest.
 
 
+@functools.cache
 def uniform_bins() -> np.ndarray:
-  """int32 [256]: the bin of every 8-bit code (uniform codes 0..57 in code order, the rest 58)."""
+  """int32 [256], read-only: the bin of every 8-bit code (uniform codes 0..57 in code order, the
+  rest 58)."""
   bins = np.full(2 ** POINTS, BINS - 1, np.int32)
   next_bin = 0
   for code in range(2 ** POINTS):
@@ -32,6 +35,7 @@ def uniform_bins() -> np.ndarray:
     if changes <= 2:
       bins[code] = next_bin
       next_bin += 1
+  bins.flags.writeable = False
   return bins
 
 
