@@ -14,7 +14,9 @@ Networks (the same on both sides; softmax cross-entropy, SGD with Nesterov momen
 --dtype=bfloat16: mlfun_jax with config.dtype='bfloat16' (bfloat16 convolutions and matmuls,
 float32 parameters, optimizer state and loss), PyTorch under torch.autocast with bfloat16 (the same
 split).
-Prints compile time and steady-state images/s; run on an otherwise idle machine.
+Prints compile time and steady-state images/s, and the floating-point operations per second that
+rate sustains (XLA's count of the forward and backward pass per image x images/s, the same count
+for every row); run on an otherwise idle machine.
 PyTorch is optional (`pip install -e '.[bench]'` or `pip install torch==2.13.0`).
 """
 
@@ -111,6 +113,37 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False,
     jax.block_until_ready((replicated, pending))
     best = max(best, steps * batch_size / (time.perf_counter() - start))
   return compile_seconds, best
+
+
+def flops_per_image(network, batch_size=128, dtype="float32"):
+  """XLA's count of floating-point operations per image of the network's training forward and
+  backward pass (the gradient of the softmax cross-entropy; the optimizer update left out), from
+  the compiled program's cost analysis on one device."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.classification import model as model_lib  # pylint: disable=g-import-not-at-top
+  import importlib  # pylint: disable=g-import-not-at-top
+
+  config_name, shape = NETWORKS[network]
+  config = importlib.import_module(f"mlfun_jax.experiments.configs.{config_name}").get_config()
+  config.dtype = dtype
+  model = model_lib.create_model(config, 10)
+  if hasattr(model, "bn_axis_name"):  # One device: batch statistics of the batch itself.
+    model = model.clone(bn_axis_name=None)
+  variables = model.init(jax.random.key(0), jnp.zeros((1, *shape)), train=False)
+
+  def loss(params, images, labels):
+    logits, _ = model.apply({**variables, "params": params}, images, train=True,
+                            rngs={"dropout": jax.random.key(1)}, mutable=["batch_stats"])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+  compiled = jax.jit(jax.grad(loss)).lower(
+      variables["params"], jnp.zeros((batch_size, *shape)),
+      jnp.zeros((batch_size,), jnp.int32)).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost["flops"]) / batch_size
 
 
 def torch_network(network):
@@ -219,9 +252,11 @@ def main(argv):
     threads = _TORCH_THREADS.value or os.cpu_count()
     first_s, rate = bench_torch(network, batch, steps, repeats, threads, dtype)
     rows.append((f"PyTorch {torch.__version__} eager, {threads} threads", first_s, rate))
-  print(f"{'variant':<44} {'compile/first step s':>20} {'images/s':>10}")
+  gflop = flops_per_image(network, batch, dtype) / 1e9
+  print(f"XLA's count of the training forward + backward pass: {gflop:.4f} GFLOP per image")
+  print(f"{'variant':<44} {'compile/first step s':>20} {'images/s':>10} {'GFLOP/s':>8}")
   for name, seconds, rate in rows:
-    print(f"{name:<44} {seconds:>20.2f} {rate:>10.0f}")
+    print(f"{name:<44} {seconds:>20.2f} {rate:>10.0f} {rate * gflop:>8.1f}")
   torch_rows = [r for r in rows if r[0].startswith("PyTorch")]
   if torch_rows:
     print(f"mlfun_jax pmap / PyTorch eager: {rows[0][2] / torch_rows[0][2]:.2f}x")

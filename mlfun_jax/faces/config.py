@@ -26,6 +26,8 @@ FIELDS_ADDED_LATER = {
     "face_crop": False,
     "face_margin": 0,
     "lbp_weight": 0.0,
+    "lpq_share": 0.0,
+    "mirror_descriptors": False,
     "tolerance_keep": 0.0,
     "augment.background": 0.0,
     "photos": {"detector": "cascade", "hog_detector": False, "locator_steps": 0,
@@ -44,6 +46,8 @@ FIELD_RULES = {
     "face_crop": cc.Boolean(),
     "face_margin": cc.Integer(0, 10),
     "lbp_weight": cc.Fraction(),
+    "lpq_share": cc.Number(0, 1),
+    "mirror_descriptors": cc.Boolean(),
     "tolerance_keep": cc.Number(0, 1),
     "people_per_batch": cc.Integer(2),
     "images_per_person": cc.Integer(2),
@@ -136,11 +140,16 @@ def defaults() -> ml_collections.ConfigDict:
   # Embed every measured or recognised face as the normalised mean embedding of 6 views: itself,
   # its mirror image and 2-pixel shifts up, down, left and right (training is unchanged).
   config.test_time_augmentation = True
-  # w in [0, 1): join each face's LBP descriptor (`faces.lbp`: 8-point codes at radius 2, 4x4 cells
-  # of 59-bin histograms; nothing trained) to the network's embedding, squared distances becoming
-  # (1 - w) x the network's + w x the descriptors'. Trained on 16 people, the network knows
-  # new people less well than it knows its own; the descriptor knows everyone alike.
-  config.lbp_weight = 0.8
+  # w in [0, 1): join each face's texture descriptor (`faces.texture`: LBP codes, 8 points at
+  # radius 2, and LPQ codes, 7x7 windows, histograms over 4x4 cells; nothing trained) to the
+  # network's embedding, squared distances becoming (1 - w) x the network's + w x the
+  # descriptor's. Trained on 16 people, the network knows new people less well than it knows its
+  # own; the descriptor knows everyone alike.
+  config.lbp_weight = 0.9
+  # a in [0, 1]: the descriptor's squared distances are (1 - a) x LBP's + a x LPQ's (0: LBP alone).
+  config.lpq_share = 0.5
+  # Each histogram describes the face and its mirror image together (turned left or right alike).
+  config.mirror_descriptors = True
 
   # Different-person pairs the verification threshold is picked on: 'validation' (pairs of the
   # validation people only) or 'validation+train' (also every validation face against every

@@ -1,5 +1,5 @@
-"""Faces in, unit-norm embeddings out: the eval-mode forward pass, test-time augmentation, the LBP
-descriptor joined to the network's embedding, and a jit-compiled batched embedder (used by
+"""Faces in, unit-norm embeddings out: the eval-mode forward pass, test-time augmentation, the
+texture descriptor joined to the network's embedding, and a jit-compiled batched embedder (used by
 evaluation, the report, inference and recognize)."""
 
 import jax
@@ -8,8 +8,8 @@ import numpy as np
 
 from mlfun_jax.core import checks
 from mlfun_jax.data import image_stats
-from mlfun_jax.faces import lbp
 from mlfun_jax.faces import model as face_embedding
+from mlfun_jax.faces import texture
 
 TTA_SHIFT = 2  # Pixels of the shifted views of test-time augmentation.
 _CHUNK = 256
@@ -30,24 +30,22 @@ def test_time_views(images: jax.Array, shift: int = TTA_SHIFT) -> jax.Array:
   return jnp.stack([images, images[:, :, ::-1]] + moved)
 
 
-LBP_GRID = (4, 4)  # Cells of the LBP descriptor joined to the embedding (lbp_weight > 0).
-
-
-def embedding_size(model, lbp_weight: float = 0.0) -> int:
-  """E of `embed`: the network's embedding, plus the LBP descriptor's length when joined."""
-  return model.embedding_size + (lbp.BINS * LBP_GRID[0] * LBP_GRID[1] if lbp_weight > 0 else 0)
+def embedding_size(model, described: texture.Texture = texture.NONE) -> int:
+  """E of `embed`: the network's embedding, plus the texture descriptor's length when joined."""
+  return model.embedding_size + described.size
 
 
 def embed(model, params, images: jax.Array, mean: float, std: float,
-          test_time_augmentation: bool = False, lbp_weight: float = 0.0) -> jax.Array:
+          test_time_augmentation: bool = False,
+          described: texture.Texture = texture.NONE) -> jax.Array:
   """Unit-norm float32 embeddings [B, E] of uint8 faces [B, H, W, C] (0..255), in eval mode.
 
   mean, std: the training faces' stats (`image_stats.channel_stats`) the network was trained with.
   test_time_augmentation: each network embedding is the L2-normalised mean of the embeddings of
   the image's `test_time_views`.
-  lbp_weight: w in [0, 1): with w > 0 the embedding is [sqrt(1 - w) x the network's,
-  sqrt(w) x the image's LBP descriptor (`lbp.descriptors`, a 4x4 grid)], so squared distances
-  are (1 - w) x the network's + w x the descriptors' (E = `embedding_size`).
+  described: with weight w > 0 the embedding is [sqrt(1 - w) x the network's, sqrt(w) x the
+  face's texture descriptor (`texture.Texture.describe`)], so squared distances are (1 - w) x
+  the network's + w x the descriptors' (E = `embedding_size`).
 
   Raises:
     InputConventionError: images that are not a uint8 batch [B, H, W, C].
@@ -63,10 +61,10 @@ def embed(model, params, images: jax.Array, mean: float, std: float,
     views = test_time_views(images)
     embeddings = one(views.reshape((-1,) + images.shape[1:])).reshape(views.shape[:2] + (-1,))
     embeddings = face_embedding.l2_normalise(embeddings.mean(axis=0))
-  if lbp_weight <= 0:
+  if described.weight <= 0:
     return embeddings
-  return jnp.concatenate([jnp.sqrt(1.0 - lbp_weight) * embeddings,
-                          jnp.sqrt(lbp_weight) * lbp.descriptors(images, LBP_GRID)], axis=-1)
+  return jnp.concatenate([jnp.sqrt(1.0 - described.weight) * embeddings,
+                          jnp.sqrt(described.weight) * described.describe(images)], axis=-1)
 
 
 class Embedder:
@@ -74,10 +72,10 @@ class Embedder:
   `embed`)."""
 
   def __init__(self, model, mean: float, std: float, test_time_augmentation: bool = False,
-               lbp_weight: float = 0.0):
-    self._size = embedding_size(model, lbp_weight)
+               described: texture.Texture = texture.NONE):
+    self._size = embedding_size(model, described)
     self._embed = jax.jit(lambda params, images: embed(model, params, images, mean, std,
-                                                       test_time_augmentation, lbp_weight))
+                                                       test_time_augmentation, described))
 
   def __call__(self, params, images: np.ndarray) -> np.ndarray:
     """uint8 faces [N, H, W, C] -> unit-norm float32 embeddings [N, E].

@@ -8,6 +8,7 @@ from mlfun_jax.core import checks
 from mlfun_jax.faces import config as faces_config
 from mlfun_jax.faces import data as face_data
 from mlfun_jax.faces import task as faces_task
+from mlfun_jax.faces import texture
 from mlfun_jax.faces.embedding import Embedder
 
 
@@ -40,7 +41,8 @@ class TrainedFaceEmbedder:
     if test_time_augmentation is None:
       test_time_augmentation = self.config.test_time_augmentation
     self.embedder = Embedder(self.model, self.meta["input_mean"], self.meta["input_std"],
-                             test_time_augmentation, self.config.lbp_weight)
+                             test_time_augmentation,
+                             texture.Texture.from_config(self.config))
 
   def embed(self, images: np.ndarray) -> np.ndarray:
     """uint8 faces [N, H, W, 1] (0..255, H, W, 1 = image_shape) -> unit-norm float32 embeddings

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlfun_jax.core import checks
+from mlfun_jax.faces import histograms
 
 POINTS = 8
 BINS = POINTS * (POINTS - 1) + 3  # 58 uniform patterns + 1 bin for the rest.
@@ -83,17 +84,6 @@ def descriptors(images: jax.Array, grid: tuple[int, int] = (4, 4), radius: float
     InputConventionError: images that are not a uint8 one-channel batch [B, H, W, 1], or smaller
       than the grid.
   """
-  checks.check_images(images, name="images", dtype_kind="u")
-  b, h, w, c = images.shape
-  gh, gw = grid
-  if c != 1 or h < gh or w < gw:
-    raise checks.InputConventionError(
-        f"images: expected one channel and at least {gh}x{gw} pixels (the grid), got shape "
-        f"{tuple(images.shape)}")
+  histograms.check_faces(images, grid)
   bins = jnp.asarray(uniform_bins())[codes(images[..., 0], radius)]  # [B, H, W]
-  cell = (np.arange(h)[:, None] * gh // h) * gw + np.arange(w)[None, :] * gw // w  # [H, W]
-  cells = np.eye(gh * gw, dtype=np.float32)[cell]  # [H, W, cells]
-  counts = jnp.einsum("bhwk,hwc->bck", jax.nn.one_hot(bins, BINS, dtype=jnp.float32), cells)
-  histograms = jnp.sqrt(counts / cells.sum(axis=(0, 1))[None, :, None])
-  flat = histograms.reshape(b, -1)
-  return flat / jnp.linalg.norm(flat, axis=-1, keepdims=True)
+  return histograms.cell_histograms(bins, BINS, grid)

@@ -8,7 +8,8 @@ loss ('triplet', 'cosface' or 'triplet+cosface': their sum with the CosFace term
 cosface.weight), triplet.margin / triplet.squared / triplet.mining ('semi_hard', 'batch_hard'),
 cosface.scale / cosface.margin / cosface.weight, augment.* (shift, flip, rotate_degrees,
 brightness, contrast, erase, background: new backgrounds around training heads),
-test_time_augmentation, lbp_weight (the LBP descriptor joined to the embedding),
+test_time_augmentation, lbp_weight, lpq_share and mirror_descriptors (the texture descriptor
+joined to the embedding, `texture.Texture`),
 threshold_impostors ('validation' or 'validation+train'), tolerance and tolerance_keep (recognize's
 tolerance, or how it is picked), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's
 cadence fields.
@@ -55,6 +56,7 @@ from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.faces import model as face_embedding
 from mlfun_jax.faces import photo_training
 from mlfun_jax.faces import pictures as face_pictures
+from mlfun_jax.faces import texture
 from mlfun_jax.faces import triplet
 from mlfun_jax.models.init import init_variables
 
@@ -204,7 +206,8 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: float, std: 
 
 
 def make_eval_step(model, num_images: int, mean: float, std: float,
-                   test_time_augmentation: bool = False, lbp_weight: float = 0.0):
+                   test_time_augmentation: bool = False,
+                   described: texture.Texture = texture.NONE):
   """(state, batch) -> {'embeddings': float32 [N, E] with this batch's rows filled in (at
   batch['index']), 'count'}: summed over batches and devices, the embeddings of the whole split.
 
@@ -213,7 +216,7 @@ def make_eval_step(model, num_images: int, mean: float, std: float,
 
   def eval_step(state, batch):
     embeddings = embedding.embed(model, state.params, batch["image"], mean, std,
-                                 test_time_augmentation, lbp_weight)
+                                 test_time_augmentation, described)
     mask = batch["mask"]
     rows = jnp.zeros((num_images, embeddings.shape[1]), jnp.float32)
     return {"embeddings": rows.at[batch["index"]].add(embeddings * mask[:, None]),
@@ -254,7 +257,8 @@ def make_summarize_eval(labels: np.ndarray, tolerance_keep: float = 0.0):
 
 def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
   results = face_measures.measure_unseen(
-      embedding.Embedder(model, mean, std, config.test_time_augmentation, config.lbp_weight),
+      embedding.Embedder(model, mean, std, config.test_time_augmentation,
+                         texture.Texture.from_config(config)),
       state.params, dataset,
       config.threshold_impostors, config.tolerance, config.tolerance_keep)
   test = dataset.splits["test"]
@@ -320,7 +324,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
       init=lambda rng: create_state(model, config, dataset.image_shape, num_steps, rng),
       train_step=make_train_step(model, config, mean, std, bank),
       eval_step=make_eval_step(model, len(evaluated), mean, std, config.test_time_augmentation,
-                               config.lbp_weight),
+                               texture.Texture.from_config(config)),
       summarize_eval=make_summarize_eval(validation.labels, config.tolerance_keep),
       train_batches=lambda start: face_data.triplet_batches(
           train_split, people_per_batch=config.people_per_batch,

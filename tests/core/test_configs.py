@@ -37,9 +37,11 @@ CHANGED_SINCE_SAVED = {
     'speech_ctc_new_voices': {'split': 'speaker:first'},
     # Faces in photos: the face box alone, 10 test people, defaults chosen on validation people.
     # Then hair and head outline (face_margin) with new backgrounds behind training heads, LBP
-    # descriptors joined to the embedding and a tolerance that keeps known faces named.
+    # descriptors joined to the embedding and a tolerance that keeps known faces named; then LPQ
+    # beside LBP, both of the face and its mirror image, with more weight.
     'faces_orl': {'people': (16, 4, 10), 'image_size': (48, 48), 'face_crop': True,
-                  'face_margin': 10, 'augment.background': 0.5, 'lbp_weight': 0.8,
+                  'face_margin': 10, 'augment.background': 0.5, 'lbp_weight': 0.9,
+                  'lpq_share': 0.5, 'mirror_descriptors': True,
                   'tolerance_keep': 0.98, 'augment.shift': 4, 'augment.rotate_degrees': 12.0, 'augment.erase': 0.5,
                   'model.dropout_rate': 0.2, 'num_steps': 1000,
                   'photos': {'detector': 'cascade', 'hog_detector': True, 'locator_steps': 1500,

@@ -12,6 +12,7 @@ from mlfun_jax.core import checks
 from mlfun_jax.faces import embedding
 from mlfun_jax.faces import lbp
 from mlfun_jax.faces import model as face_embedding
+from mlfun_jax.faces import texture
 
 
 def test_codes_equal_scikit_image_and_bins_are_its_uniform_patterns():
@@ -48,8 +49,9 @@ def test_joined_embedding_weights_squared_distances():
   images = np.random.default_rng(2).integers(0, 256, (4, 16, 16, 1)).astype(np.uint8)
   params = model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 1)), train=False)['params']
   net = np.asarray(embedding.embed(model, params, images, 100.0, 50.0))
-  joined = np.asarray(embedding.embed(model, params, images, 100.0, 50.0, lbp_weight=0.75))
-  assert joined.shape == (4, embedding.embedding_size(model, 0.75)) == (4, 8 + 16 * lbp.BINS)
+  described = texture.Texture(weight=0.75)
+  joined = np.asarray(embedding.embed(model, params, images, 100.0, 50.0, described=described))
+  assert joined.shape == (4, embedding.embedding_size(model, described)) == (4, 8 + 16 * lbp.BINS)
   np.testing.assert_allclose(np.linalg.norm(joined, axis=1), 1.0, rtol=1e-5)
   described = np.asarray(lbp.descriptors(images))
   squared = lambda e: ((e[0] - e[1]) ** 2).sum()  # noqa: E731
