@@ -10,7 +10,9 @@ Networks (the same on both sides; softmax cross-entropy, SGD with Nesterov momen
 - mnist_cnn: conv32 -> pool -> conv64 -> pool -> dense256 -> dense10 (experiments/configs/cnn_mnist.py);
 - cifar_cnn: conv32 -> pool -> conv64 -> conv64 -> pool -> dense512 -> dense10 (cnn_cifar10.py);
 - resnet: ResNet-9 layout, widths 16/32/64/128, BatchNorm (resnet_cifar10.py); mlfun_jax averages
-  BatchNorm statistics across devices, as in training.
+  BatchNorm statistics across devices, as in training;
+- speedrun: the CIFAR-10 speedrun network (mlfun_jax/models/speedrun.py: frozen 2x2 whitening
+  conv, conv groups of 64/256/256 channels with BatchNorm and GELU), mlfun_jax only.
 --dtype=bfloat16: mlfun_jax with config.dtype='bfloat16' (bfloat16 convolutions and matmuls,
 float32 parameters, optimizer state and loss), PyTorch under torch.autocast with bfloat16 (the same
 split).
@@ -34,19 +36,31 @@ _BATCH = flags.DEFINE_integer("batch_size", 128, "Global batch size.")
 _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "XLA CPU devices for pmap (0: one per core).")
 _TORCH_THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0: one per core).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant; the best is reported.")
-_NETWORK = flags.DEFINE_enum("network", "mnist_cnn", ["mnist_cnn", "cifar_cnn", "resnet"],
+_NETWORK = flags.DEFINE_enum("network", "mnist_cnn",
+                             ["mnist_cnn", "cifar_cnn", "resnet", "speedrun"],
                              "Which network to time.")
 _JAX_ONLY = flags.DEFINE_bool("jax_only", False, "Time only the pmapped mlfun_jax step (no "
                               "1-device run, no PyTorch): benchmarks/xla_cpu_flags.py's unit.")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
                            "Compute dtype of both sides (parameters stay float32).")
 
-# network -> (config file, image shape)
+# network -> (config file, image shape); the speedrun network takes the CIFAR config's loop.
 NETWORKS = {
     "mnist_cnn": ("cnn_mnist", (28, 28, 1)),
     "cifar_cnn": ("cnn_cifar10", (32, 32, 3)),
     "resnet": ("resnet_cifar10", (32, 32, 3)),
+    "speedrun": ("cnn_cifar10", (32, 32, 3)),
 }
+
+
+def _model(network, config):
+  """The network to time: the config's, or `speedrun.SpeedrunNet` in the config's dtype."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.classification import model as model_lib  # pylint: disable=g-import-not-at-top
+  from mlfun_jax.models import speedrun  # pylint: disable=g-import-not-at-top
+  if network == "speedrun":
+    return speedrun.SpeedrunNet(num_outputs=10, dtype=jnp.dtype(config.dtype))
+  return model_lib.create_model(config, 10)
 
 
 def _batches(num, batch_size, shape, seed=0):
@@ -87,7 +101,7 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False,
   config.dtype = dtype
   n = len(devices)
   data.check_batch_size(batch_size, process_count=1, local_device_count=n)
-  model = model_lib.create_model(config, 10)
+  model = _model(network, config)
   state = model_lib.create_state(model, config, shape, steps, jax.random.key(0))
   channels = shape[-1]
   step = classification.make_train_step(model, config, [0.5] * channels, [0.25] * channels)
@@ -122,13 +136,12 @@ def flops_per_image(network, batch_size=128, dtype="float32"):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
-  from mlfun_jax.classification import model as model_lib  # pylint: disable=g-import-not-at-top
   import importlib  # pylint: disable=g-import-not-at-top
 
   config_name, shape = NETWORKS[network]
   config = importlib.import_module(f"mlfun_jax.experiments.configs.{config_name}").get_config()
   config.dtype = dtype
-  model = model_lib.create_model(config, 10)
+  model = _model(network, config)
   if hasattr(model, "bn_axis_name"):  # One device: batch statistics of the batch itself.
     model = model.clone(bn_axis_name=None)
   variables = model.init(jax.random.key(0), jnp.zeros((1, *shape)), train=False)
@@ -243,11 +256,14 @@ def main(argv):
     compile_s, rate = bench_jax(network, devices[:1], batch, steps, repeats, dtype=dtype)
     rows.append(("mlfun_jax on 1 device", compile_s, rate))
   try:
-    if _JAX_ONLY.value:
+    if _JAX_ONLY.value or network == "speedrun":
       raise ImportError
     import torch  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
-    print("(PyTorch not installed: pip install torch==2.13.0 for the side-by-side number)")
+    if network == "speedrun":
+      print("(no PyTorch twin of the speedrun network here yet: mlfun_jax alone)")
+    elif not _JAX_ONLY.value:
+      print("(PyTorch not installed: pip install torch==2.13.0 for the side-by-side number)")
   else:
     threads = _TORCH_THREADS.value or os.cpu_count()
     first_s, rate = bench_torch(network, batch, steps, repeats, threads, dtype)
