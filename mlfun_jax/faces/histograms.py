@@ -26,7 +26,9 @@ def cell_histograms(bins: jax.Array, num_bins: int, grid: tuple[int, int]) -> ja
   b, h, w = bins.shape
   gh, gw = grid
   cell = (np.arange(h)[:, None] * gh // h) * gw + np.arange(w)[None, :] * gw // w  # [H, W]
-  cells = np.eye(gh * gw, dtype=np.float32)[cell]  # [H, W, cells]
-  counts = jnp.einsum("bhwk,hwc->bck", jax.nn.one_hot(bins, num_bins, dtype=jnp.float32), cells)
-  flat = jnp.sqrt(counts / cells.sum(axis=(0, 1))[None, :, None]).reshape(b, -1)
+  pixels = np.bincount(cell.ravel(), minlength=gh * gw).astype(np.float32)  # Per cell.
+  slot = (jnp.asarray(cell)[None] * num_bins + bins).reshape(b, -1)  # (cell, bin) per pixel.
+  counts = jnp.zeros((b, gh * gw * num_bins), jnp.float32).at[
+      jnp.arange(b)[:, None], slot].add(1.0)  # Exact: whole numbers far below 2**24.
+  flat = jnp.sqrt(counts.reshape(b, gh * gw, num_bins) / pixels[None, :, None]).reshape(b, -1)
   return flat / jnp.linalg.norm(flat, axis=-1, keepdims=True)
