@@ -14,7 +14,7 @@ faces get a new background around the head.
 
 Writes report.json (validation and test measures), test_embeddings.png, hog.png,
 face_detector_hog.npz and face_locator.npz in the workdir. Measured (docs/faces.md) on a 2-core
-AMD EPYC (2 devices; 4.5 min wall a run with the eye locator and without the HOG detector),
+AMD EPYC (2 devices; 3.4 min wall a run with the eye locator and without the HOG detector),
 split seeds 0-9: recognize names 90.2 +- 5.5% of the unseen test people's faces with
 one enrolled image each (worst split 83.0%; the goal of 95% is not met; 89.7% with faces found
 and aligned), nearest neighbour 92.6%, logistic regression with 5 enrolled images 99.7%, AUC
