@@ -53,14 +53,33 @@ NETWORKS = {
 }
 
 
-def _model(network, config):
-  """The network to time: the config's, or `speedrun.SpeedrunNet` in the config's dtype."""
+def timed_network(network, dtype="float32", augmentation=False):
+  """(config, model, image shape) of the timed step: the network's config with dropout, label
+  smoothing and (unless `augmentation`) augmentation off, plain SGD with Nesterov momentum, compute
+  in `dtype`; the model is the config's, or `speedrun.SpeedrunNet` in that dtype."""
+  import importlib  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from mlfun_jax.classification import model as model_lib  # pylint: disable=g-import-not-at-top
   from mlfun_jax.models import speedrun  # pylint: disable=g-import-not-at-top
+
+  config_name, shape = NETWORKS[network]
+  config = importlib.import_module(f"mlfun_jax.experiments.configs.{config_name}").get_config()
+  if "dropout_rate" in config.model:
+    config.model.dropout_rate = 0.0
+  if not augmentation:
+    for field in config.augment:
+      config.augment[field] = type(config.augment[field])(0)
+  config.label_smoothing = 0.0
+  config.optimizer.name = "momentum"
+  config.optimizer.learning_rate = 0.01
+  config.optimizer.weight_decay = 0.0
+  config.optimizer.schedule = "constant"
+  config.dtype = dtype
   if network == "speedrun":
-    return speedrun.SpeedrunNet(num_outputs=10, dtype=jnp.dtype(config.dtype))
-  return model_lib.create_model(config, 10)
+    model = speedrun.SpeedrunNet(num_outputs=10, dtype=jnp.dtype(dtype))
+  else:
+    model = model_lib.create_model(config, 10)
+  return config, model, shape
 
 
 def _batches(num, batch_size, shape, seed=0):
@@ -83,25 +102,11 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False,
   from mlfun_jax.core import train  # pylint: disable=g-import-not-at-top
   from mlfun_jax.classification import model as model_lib  # pylint: disable=g-import-not-at-top
   from mlfun_jax.classification import task as classification  # pylint: disable=g-import-not-at-top
-  import importlib  # pylint: disable=g-import-not-at-top
   import flax.jax_utils  # pylint: disable=g-import-not-at-top
 
-  config_name, shape = NETWORKS[network]
-  config = importlib.import_module(f"mlfun_jax.experiments.configs.{config_name}").get_config()
-  if "dropout_rate" in config.model:
-    config.model.dropout_rate = 0.0
-  if not augmentation:
-    for field in config.augment:
-      config.augment[field] = type(config.augment[field])(0)
-  config.label_smoothing = 0.0
-  config.optimizer.name = "momentum"
-  config.optimizer.learning_rate = 0.01
-  config.optimizer.weight_decay = 0.0
-  config.optimizer.schedule = "constant"
-  config.dtype = dtype
+  config, model, shape = timed_network(network, dtype, augmentation)
   n = len(devices)
   data.check_batch_size(batch_size, process_count=1, local_device_count=n)
-  model = _model(network, config)
   state = model_lib.create_state(model, config, shape, steps, jax.random.key(0))
   channels = shape[-1]
   step = classification.make_train_step(model, config, [0.5] * channels, [0.25] * channels)
@@ -130,18 +135,14 @@ def bench_jax(network, devices, batch_size, steps, repeats, augmentation=False,
 
 
 def flops_per_image(network, batch_size=128, dtype="float32"):
-  """XLA's count of floating-point operations per image of the network's training forward and
-  backward pass (the gradient of the softmax cross-entropy; the optimizer update left out), from
-  the compiled program's cost analysis on one device."""
+  """XLA's count of floating-point operations per image of the timed network's (`timed_network`)
+  training forward and backward pass (the gradient of the softmax cross-entropy; the optimizer
+  update left out), from the compiled program's cost analysis on one device."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
-  import importlib  # pylint: disable=g-import-not-at-top
 
-  config_name, shape = NETWORKS[network]
-  config = importlib.import_module(f"mlfun_jax.experiments.configs.{config_name}").get_config()
-  config.dtype = dtype
-  model = _model(network, config)
+  _, model, shape = timed_network(network, dtype)
   if hasattr(model, "bn_axis_name"):  # One device: batch statistics of the batch itself.
     model = model.clone(bn_axis_name=None)
   variables = model.init(jax.random.key(0), jnp.zeros((1, *shape)), train=False)

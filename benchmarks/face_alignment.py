@@ -139,7 +139,7 @@ def main(argv):
 
   error_box = face_locator.orl_eye_errors(by_box, eyes)
   error_eyes = face_locator.orl_eye_errors(by_eyes, eyes)
-  shape, crop = embedder.image_shape, face_data.input_box(embedder.config)
+  shape, crop = embedder.image_shape, embedder.input_box
   gallery = embedder.embed(to_embedder(test_faces, shape, crop))
   copies = _COPIES.value
   results = {

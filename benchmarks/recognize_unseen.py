@@ -77,8 +77,7 @@ def ask_in_photos(recognizer, queries: list[tuple[str, str]], backgrounds: list[
     found = np.array([f.box for f in named], np.float32).reshape(-1, 4)
     overlaps = face_box.iou(truth, found) if len(found) else np.zeros((len(truth), 0))
     for person, row in zip(people, overlaps):
-      hit = [j for j in np.flatnonzero(row >= 0.5)]
-      right.append(not failed and any(named[j].name == person for j in hit))
+      right.append(not failed and any(named[j].name == person for j in np.flatnonzero(row >= 0.5)))
   return right
 
 
@@ -139,10 +138,10 @@ def main(argv):
   named = np.array([r["named"] for r in results])
   mode = (" in group photos" if _PHOTOS.value else
           " (detect + align)" if _DETECT.value else " --no_detect")
-  print(f"recognize{mode}: "
-        f"{len(results)} splits of {results[0]['people']} unseen {_SPLIT.value} people, one "
-        f"enrolled image each: named right {named.mean():.2%} on the mean (std "
-        f"{named.std():.2%}), worst split {named.min():.2%} (split seed {results[int(named.argmin())]['split_seed']}), best "
+  worst_seed = results[int(named.argmin())]["split_seed"]
+  print(f"recognize{mode}: {len(results)} splits of {results[0]['people']} unseen {_SPLIT.value} "
+        f"people, one enrolled image each: named right {named.mean():.2%} on the mean (std "
+        f"{named.std():.2%}), worst split {named.min():.2%} (split seed {worst_seed}), best "
         f"{named.max():.2%}")
 
 

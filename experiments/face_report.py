@@ -38,8 +38,8 @@ _IMPOSTORS = flags.DEFINE_enum("threshold_impostors", None, face_measures.THRESH
                                "With --remeasure: the different-person pairs the threshold is "
                                "picked on (default: as the run was configured).")
 
-MEASURES = ("recognize_top1", "tolerance", "strangers_unknown", "accuracy", "balanced_accuracy", "auc",
-            "tar_at_far_1pct", "nearest_neighbour_top1",
+MEASURES = ("recognize_top1", "tolerance", "strangers_unknown", "accuracy", "balanced_accuracy",
+            "auc", "tar_at_far_1pct", "nearest_neighbour_top1",
             "linear_top1", "linear_top1_5_enrolled", "threshold", "validation_pairs_accuracy",
             "validation_pairs_balanced_accuracy", "validation_pairs_threshold")
 

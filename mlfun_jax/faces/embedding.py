@@ -63,8 +63,7 @@ def embed(model, params, images: jax.Array, mean: float, std: float,
     embeddings = face_embedding.l2_normalise(embeddings.mean(axis=0))
   if described.weight <= 0:
     return embeddings
-  return jnp.concatenate([jnp.sqrt(1.0 - described.weight) * embeddings,
-                          jnp.sqrt(described.weight) * described.describe(images)], axis=-1)
+  return texture.join(embeddings, described.describe(images), described.weight)
 
 
 class Embedder:

@@ -17,6 +17,7 @@ class TrainedFaceEmbedder:
 
   Attributes:
     image_shape: (H, W, 1) the network takes.
+    input_box: the part of each face frame it sees (`face_data.input_box`; None: the whole frame).
     threshold: the verification threshold picked on the validation people, or None.
     tolerance: the naming tolerance `recognize` uses: the config's `tolerance`, else the one
       picked on the run's validation people (runs saved before either: their threshold), or None.
@@ -33,6 +34,7 @@ class TrainedFaceEmbedder:
         fields_added_later=faces_config.FIELDS_ADDED_LATER)
     self.meta, self.step, self.config, self.state = run.meta, run.step, run.config, run.state
     self.image_shape = tuple(self.meta["image_shape"])
+    self.input_box = face_data.input_box(self.config)
     self.threshold = self.meta.get("validation", {}).get("threshold")
     self.tolerance = self.config.tolerance
     if self.tolerance is None:
@@ -57,5 +59,5 @@ class TrainedFaceEmbedder:
   def embed_files(self, paths: list[str]) -> np.ndarray:
     """Embeddings [N, E] of image files (grey, resized/cropped to the network's input; with the
     run's face_crop only each file's face box and margin, as training read them)."""
-    box = face_data.input_box(self.config)
-    return self.embed(np.stack([face_data.load_face(p, self.image_shape, box) for p in paths]))
+    return self.embed(np.stack([face_data.load_face(p, self.image_shape, self.input_box)
+                                for p in paths]))

@@ -174,29 +174,6 @@ def linear_classifier_top1(embeddings: np.ndarray, labels: np.ndarray, enrolled:
   return correct / max(total, 1)
 
 
-def _nearest(queries: np.ndarray, gallery: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """(index of the nearest gallery row [Q], its Euclidean distance [Q]) of each query row."""
-  d = distance_matrix(queries, gallery)
-  nearest = np.argmin(d, axis=1)
-  return nearest, d[np.arange(len(nearest)), nearest]
-
-
-def recognize_identification(embeddings: np.ndarray, labels: np.ndarray, tolerance: float
-                             ) -> float:
-  """The share of faces `recognize` names right with one enrolled image per person: in round r
-  image r of every person is enrolled and every other image is named as `recognize` names it
-  (the nearest enrolled person, or unknown_person - a wrong answer here - when farther than
-  `tolerance`); averaged over the rounds. embeddings [N, E], integer person ids `labels` [N]."""
-  embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels)
-  _check_people(embeddings, labels)
-  correct = total = 0
-  for gallery, queries in _rounds(labels, 1):
-    nearest, distance = _nearest(embeddings[queries], embeddings[gallery])
-    correct += int(np.sum((labels[gallery][nearest] == labels[queries]) & (distance <= tolerance)))
-    total += int(queries.sum())
-  return correct / max(total, 1)
-
-
 def open_set_naming(embeddings: np.ndarray, labels: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """What `recognize` meets, from validation people: (known [K] distances of known faces to their
@@ -229,14 +206,14 @@ def pick_tolerance(embeddings: np.ndarray, labels: np.ndarray, keep: float = 0.0
   cut under which q of the known faces that the nearest enrolled face names right stay named
   (recognize turns away at most 1 - q of them; strangers are then named more often).
   """
+  if not 0 <= keep <= 1:
+    raise UserError(f'tolerance keep share {keep} must be in [0, 1] (config field '
+                    'tolerance_keep)')
   known, right, strangers = open_set_naming(embeddings, labels)
   strangers = strangers[np.isfinite(strangers)]
   cuts = np.unique(np.concatenate([known, strangers]))
   cuts = np.concatenate([[cuts[0] - 1e-3], (cuts[1:] + cuts[:-1]) / 2, [cuts[-1] + 1e-3]])
   named = (right[None, :] & (known[None, :] <= cuts[:, None])).mean(axis=1)
-  if not 0 <= keep <= 1:
-    raise UserError(f'tolerance keep share {keep} must be in [0, 1] (config field '
-                    'tolerance_keep)')
   if keep > 0:
     return float(cuts[np.argmax(named >= keep * right.mean() - 1e-12)])
   rejected = (strangers[None, :] > cuts[:, None]).mean(axis=1) if len(strangers) else 1.0
@@ -245,12 +222,31 @@ def pick_tolerance(embeddings: np.ndarray, labels: np.ndarray, keep: float = 0.0
   return float(cuts[best[len(best) // 2]])
 
 
+def naming_at(embeddings: np.ndarray, labels: np.ndarray, tolerance: float) -> dict[str, float]:
+  """What `recognize` answers at `tolerance` with one enrolled image per person (the rounds of
+  `open_set_naming`), on embeddings [N, E] of people `labels` [N]: {'recognize_top1': the share
+  of faces named right (the nearest enrolled person within the tolerance; unknown_person is
+  wrong), 'strangers_unknown': the share of strangers' faces (each face against the enrolled
+  faces of the other people) answered unknown_person}."""
+  known, right, strangers = open_set_naming(embeddings, labels)
+  strangers = strangers[np.isfinite(strangers)]
+  return {'recognize_top1': float(np.mean(right & (known <= tolerance))) if len(right) else 0.0,
+          'strangers_unknown': float(np.mean(strangers > tolerance)) if len(strangers) else 1.0}
+
+
+def recognize_identification(embeddings: np.ndarray, labels: np.ndarray, tolerance: float
+                             ) -> float:
+  """The share of faces `recognize` names right with one enrolled image per person: in round r
+  image r of every person is enrolled and every other image is named as `recognize` names it
+  (the nearest enrolled person, or unknown_person - a wrong answer here - when farther than
+  `tolerance`); averaged over the rounds. embeddings [N, E], integer person ids `labels` [N]."""
+  return naming_at(embeddings, labels, tolerance)['recognize_top1']
+
+
 def strangers_unknown(embeddings: np.ndarray, labels: np.ndarray, tolerance: float) -> float:
   """The share of strangers' faces (`open_set_naming`: each face against the enrolled faces of
   the other people) that `recognize` answers unknown_person at `tolerance`."""
-  _, _, strangers = open_set_naming(embeddings, labels)
-  strangers = strangers[np.isfinite(strangers)]
-  return float(np.mean(strangers > tolerance)) if len(strangers) else 1.0
+  return naming_at(embeddings, labels, tolerance)['strangers_unknown']
 
 
 def evaluate_people(embeddings: np.ndarray, labels: np.ndarray, threshold: float | None = None,
@@ -290,8 +286,8 @@ def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
   measures also hold `validation_pairs_threshold` (picked on the validation people's pairs alone)
   and `validation_pairs_accuracy`, `..._balanced_accuracy`, `..._false_accept_rate`,
   `..._true_accept_rate` at it; `tolerance` (the given one; None: `pick_tolerance` over the
-  validation people with `tolerance_keep`), `recognize_top1` (`recognize_identification` at that
-  tolerance) and `strangers_unknown` (`strangers_unknown` at it).
+  validation people with `tolerance_keep`), and `recognize_top1` and `strangers_unknown`
+  (`naming_at` that tolerance).
   Without validation people (all non-test people trained on) a tolerance must be given; it is
   then the verification threshold too.
   """
@@ -304,8 +300,7 @@ def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
                       'field tolerance)')
     test = evaluate_people(embedded['test'], test_labels, threshold=tolerance)
     test['tolerance'] = float(tolerance)
-    test['recognize_top1'] = recognize_identification(embedded['test'], test_labels, tolerance)
-    test['strangers_unknown'] = strangers_unknown(embedded['test'], test_labels, tolerance)
+    test.update(naming_at(embedded['test'], test_labels, tolerance))
     return {'validation': {}, 'test': test, 'embeddings': embedded}
   labels = dataset.splits['validation'].labels
   threshold = pick_threshold(embedded['validation'], labels,
@@ -316,8 +311,7 @@ def measure_unseen(embedder: Callable[[Any, np.ndarray], np.ndarray], params,
   validation['tolerance'] = float(tolerance)
   test = evaluate_people(embedded['test'], test_labels, threshold=threshold)
   test['tolerance'] = float(tolerance)
-  test['recognize_top1'] = recognize_identification(embedded['test'], test_labels, tolerance)
-  test['strangers_unknown'] = strangers_unknown(embedded['test'], test_labels, tolerance)
+  test.update(naming_at(embedded['test'], test_labels, tolerance))
   test['validation_pairs_threshold'] = pick_threshold(embedded['validation'], labels, None)
   at_validation_pairs = accuracy_at(*pair_distances(embedded['test'], test_labels),
                                     test['validation_pairs_threshold'])

@@ -150,12 +150,12 @@ class Recognizer:
       height, width = photo.grey.shape
       return (np.array([[0, 0, width, height]], np.float32),
               photos.whole_image_input(photo, self.embedder.image_shape,
-                                       face_data.input_box(self.embedder.config))[None])
+                                       self.embedder.input_box)[None])
     found = photos.find_faces(photo.grey, self.detector, self.locator)
     order = np.argsort(found.boxes[:, 0], kind="stable")
     return (found.boxes[order],
             photos.to_network_input(found.faces[order], self.embedder.image_shape,
-                                    face_data.input_box(self.embedder.config)))
+                                    self.embedder.input_box))
 
   def enroll_folder(self, known_dir: str) -> int:
     """Enrolls the largest face of every known image (`known_faces`); returns how many images

@@ -17,6 +17,12 @@ from mlfun_jax.faces import lpq
 GRID = (4, 4)  # Cells of both descriptors.
 
 
+def join(first: jax.Array, second: jax.Array, share: float) -> jax.Array:
+  """[sqrt(1 - share) x first, sqrt(share) x second] of unit-length rows [B, E1] and [B, E2]:
+  unit-length rows whose squared distances are (1 - share) x first's + share x second's."""
+  return jnp.concatenate([jnp.sqrt(1.0 - share) * first, jnp.sqrt(share) * second], axis=-1)
+
+
 @dataclasses.dataclass(frozen=True)
 class Texture:
   """How faces' texture joins their network embedding (config fields in brackets).
@@ -61,8 +67,7 @@ class Texture:
     described = both(lbp.descriptors)
     if self.lpq_share <= 0:
       return described
-    return jnp.concatenate([jnp.sqrt(1.0 - self.lpq_share) * described,
-                            jnp.sqrt(self.lpq_share) * both(lpq.descriptors)], axis=-1)
+    return join(described, both(lpq.descriptors), self.lpq_share)
 
 
 NONE = Texture()

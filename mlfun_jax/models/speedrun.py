@@ -23,6 +23,7 @@ from mlfun_jax.core import parallel
 from mlfun_jax.models.cnn import max_pool_2x2
 
 WHITEN_SIZE = 2  # Side of the whitening convolution's patches.
+_CHUNK = 1024  # Images whose patches `whitening_kernel` holds at once.
 
 
 def whitening_kernel(images: np.ndarray, eps: float = 5e-4) -> np.ndarray:
@@ -32,13 +33,17 @@ def whitening_kernel(images: np.ndarray, eps: float = 5e-4) -> np.ndarray:
   eigenvectors v_k and eigenvalues l_k (largest first); filter k is v_k / sqrt(l_k + eps) and
   filter 4C + k its negation.
   """
-  images = np.asarray(images, np.float64)
-  n, h, w, c = images.shape
+  _, h, w, c = images.shape
   s = WHITEN_SIZE
-  patches = np.stack([images[:, dy:h - s + 1 + dy, dx:w - s + 1 + dx, :]
-                      for dy in range(s) for dx in range(s)], axis=3)  # [N, h', w', s*s, C]
-  flat = patches.reshape(-1, s * s * c)
-  covariance = flat.T @ flat / len(flat)
+  covariance, count = np.zeros((s * s * c, s * s * c)), 0
+  for start in range(0, len(images), _CHUNK):  # The patches of all images at once can take GBs.
+    chunk = np.asarray(images[start:start + _CHUNK], np.float64)
+    patches = np.stack([chunk[:, dy:h - s + 1 + dy, dx:w - s + 1 + dx, :]
+                        for dy in range(s) for dx in range(s)], axis=3)  # [n, h', w', s*s, C]
+    flat = patches.reshape(-1, s * s * c)
+    covariance += flat.T @ flat
+    count += len(flat)
+  covariance /= count
   eigenvalues, eigenvectors = np.linalg.eigh(covariance)
   order = np.argsort(eigenvalues)[::-1]
   filters = eigenvectors[:, order] / np.sqrt(eigenvalues[order] + eps)  # [s*s*C, s*s*C]

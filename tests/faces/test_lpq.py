@@ -75,7 +75,8 @@ def test_texture_joins_lbp_and_lpq_and_mirrored_sees_a_face_and_its_mirror_alike
   np.testing.assert_allclose(np.asarray(mirrored.describe(flipped)),
                              np.asarray(mirrored.describe(images)), atol=1e-6)
   plain = texture.Texture(weight=0.5, lpq_share=0.5)
-  assert np.abs(np.asarray(plain.describe(flipped)) - np.asarray(plain.describe(images))).max() > 0.01
+  assert np.abs(np.asarray(plain.describe(flipped))
+                - np.asarray(plain.describe(images))).max() > 0.01
   both = np.asarray(mirrored.describe(images))
   np.testing.assert_allclose(np.linalg.norm(both, axis=1), 1.0, rtol=1e-5)
 
