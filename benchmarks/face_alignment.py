@@ -51,6 +51,8 @@ _COPIES = flags.DEFINE_integer("copies", 3, "Moved versions of each test face.")
 _STEPS = flags.DEFINE_integer("steps", 1000, "Locator training steps.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the locator's training and the moves.")
 _LOCATOR = flags.DEFINE_string("locator", None, "Use this saved locator instead of training one.")
+_EMBEDDER = flags.DEFINE_enum("embedder", None, ("network", "dlib_resnet"), "What embeds the "
+                              "faces (default: the run's config field embedder).")
 _SAVE_LOCATOR = flags.DEFINE_string("save_locator", None, "Save the trained locator here (.npz).")
 
 
@@ -100,7 +102,7 @@ def main(argv):
   if not _WORKDIR.value:
     raise app.UsageError("--workdir is required (a finished faces run)")
   folder = os.path.join(_DATA_DIR.value or sources.default_data_dir(), "faces_orl")
-  embedder = TrainedFaceEmbedder(_WORKDIR.value)
+  embedder = TrainedFaceEmbedder(_WORKDIR.value, embedder=_EMBEDDER.value)
   people = embedder.meta["people"]
   train_faces, _ = load_people(folder, people["train"])
   test_faces, labels = load_people(folder, people["test"])

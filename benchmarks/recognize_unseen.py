@@ -39,6 +39,8 @@ _ROUNDS = flags.DEFINE_integer("rounds", None, "Rounds (enrolled image index) to
 _SPLIT = flags.DEFINE_enum("split", "test", ["test", "validation"], "Whose faces are asked about: "
                            "the split's test people, or its validation people (to choose by).")
 _TOLERANCE = flags.DEFINE_float("tolerance", None, "recognize's tolerance (default: the run's).")
+_EMBEDDER = flags.DEFINE_enum("embedder", None, ("network", "dlib_resnet"), "recognize's "
+                              "--embedder (default: the run's).")
 FACES_PER_PHOTO = 3
 PHOTO_SIDES = (70.0, 150.0)  # Face box side in a group photo, pixels (log-uniform).
 PHOTO_DEGREES = 10.0
@@ -82,7 +84,8 @@ def ask_in_photos(recognizer, queries: list[tuple[str, str]], backgrounds: list[
 
 
 def name_split(workdir: str, data_dir: str, detect: bool, tolerance: float | None,
-               in_photos: bool = False, rounds: int | None = None, split: str = "test") -> dict:
+               in_photos: bool = False, rounds: int | None = None, split: str = "test",
+               embedder: str | None = None) -> dict:
   """{'split_seed', 'people', 'asked', 'right', 'not_enrolled', 'named', 'tolerance', 'seconds'}
   of one workdir."""
   # pylint: disable=g-import-not-at-top
@@ -90,7 +93,8 @@ def name_split(workdir: str, data_dir: str, detect: bool, tolerance: float | Non
   from mlfun_jax.faces import recognition
   # pylint: enable=g-import-not-at-top
   recognizer = recognition.Recognizer.from_workdir(
-      workdir, detector="default" if detect or in_photos else None, tolerance=tolerance)
+      workdir, detector="default" if detect or in_photos else None, tolerance=tolerance,
+      embedder=embedder)
   config = recognizer.embedder.config
   people = recognizer.embedder.meta["people"][split]
   files = dict(face_data.list_face_folders(os.path.join(data_dir, "faces_orl")))
@@ -132,7 +136,7 @@ def main(argv):
   results = []
   for workdir in workdirs:
     result = name_split(workdir, _DATA_DIR.value, _DETECT.value, _TOLERANCE.value, _PHOTOS.value,
-                        _ROUNDS.value, _SPLIT.value)
+                        _ROUNDS.value, _SPLIT.value, _EMBEDDER.value)
     results.append(result)
     print(json.dumps({"workdir": workdir, **result}), flush=True)
   named = np.array([r["named"] for r in results])

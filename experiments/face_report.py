@@ -34,6 +34,8 @@ _TOLERANCE = flags.DEFINE_float("tolerance", None, "With --remeasure: recognize'
                                 "on the validation people).")
 flags.register_validator("tolerance", lambda value: value is None or value > 0,
                          message="must be a distance > 0")
+_EMBEDDER = flags.DEFINE_enum("embedder", None, ("network", "dlib_resnet"), "With --remeasure: "
+                              "what embeds the faces (default: the run's config field embedder).")
 _IMPOSTORS = flags.DEFINE_enum("threshold_impostors", None, face_measures.THRESHOLD_IMPOSTORS,
                                "With --remeasure: the different-person pairs the threshold is "
                                "picked on (default: as the run was configured).")
@@ -79,37 +81,40 @@ def read_report(workdir: str) -> dict:
 
 
 def remeasure(workdir: str, test_time_augmentation: bool | None,
-              threshold_impostors: str | None = None, tolerance: float | None = None) -> dict:
+              threshold_impostors: str | None = None, tolerance: float | None = None,
+              embedder: str | None = None) -> dict:
   """{'split_seed', 'test'}: the unseen-people measures of the workdir's latest checkpoint, faces
-  embedded with or without test-time augmentation and the threshold picked with
-  `threshold_impostors` (None: as the run was configured) and recognize's `tolerance` (None: the
-  run's)."""
+  embedded with or without test-time augmentation (by `embedder`, one of
+  `inference.EMBEDDERS`; None: the run's) and the threshold picked with `threshold_impostors`
+  (None: as the run was configured) and recognize's `tolerance` (None: the embedder's)."""
   # pylint: disable=g-import-not-at-top
   from mlfun_jax.faces import inference
   from mlfun_jax.faces import task as faces
   # pylint: enable=g-import-not-at-top
-  trained = inference.TrainedFaceEmbedder(workdir, test_time_augmentation)
+  trained = inference.TrainedFaceEmbedder(workdir, test_time_augmentation, embedder)
   impostors = threshold_impostors or trained.config.threshold_impostors
-  results = face_measures.measure_unseen(trained.embedder, trained.state.params,
-                                         faces.load_dataset(trained.config), impostors,
-                                         tolerance or trained.config.tolerance,
-                                         trained.config.tolerance_keep)
+  dataset = faces.load_dataset(trained.config, orl_frame=trained.kind == "dlib_resnet")
+  if tolerance is None:  # The network's tolerance may be picked on the validation people.
+    tolerance = trained.config.tolerance if trained.kind == "network" else trained.tolerance
+  results = face_measures.measure_unseen(trained.embedder, trained.params, dataset, impostors,
+                                         tolerance, trained.config.tolerance_keep)
   return {"split_seed": trained.config.split_seed, "test": results["test"]}
 
 
 def main(argv):
   if len(argv) < 2:
     raise app.UsageError("give one or more workdirs of faces runs")
-  if ((_TTA.value is not None or _IMPOSTORS.value or _TOLERANCE.value is not None)
-      and not _REMEASURE.value):
-    raise app.UsageError("--test_time_augmentation, --threshold_impostors and --tolerance need "
-                         "--remeasure")
+  if ((_TTA.value is not None or _IMPOSTORS.value or _TOLERANCE.value is not None
+       or _EMBEDDER.value) and not _REMEASURE.value):
+    raise app.UsageError("--test_time_augmentation, --threshold_impostors, --tolerance and "
+                         "--embedder need --remeasure")
   repeated = sorted({w for w in argv[1:] if argv[1:].count(w) > 1})
   if repeated:
     raise app.UsageError(f"workdir {repeated[0]!r} is given more than once (it would count twice "
                          "in the mean)")
   with cli.user_errors():
-    reports = [remeasure(w, _TTA.value, _IMPOSTORS.value, _TOLERANCE.value) if _REMEASURE.value
+    reports = [remeasure(w, _TTA.value, _IMPOSTORS.value, _TOLERANCE.value, _EMBEDDER.value)
+               if _REMEASURE.value
                else read_report(w)
                for w in argv[1:]]
     print(f"test people of {len(reports)} runs (split seeds "

@@ -3,7 +3,7 @@ does.
 
   mlfun-recognize --workdir=workdirs/faces_orl KNOWN_DIR IMAGE_OR_DIR \
       [--tolerance=T] [--show_distance] [--json] [--draw=DIR] [--detector=hog|cascade] \
-      [--no_detect]
+      [--no_detect] [--embedder=network|dlib_resnet]
 
 KNOWN_DIR holds the known people: `<person>/<image>` files (any number per person) or
 `<person>.<ext>` files (one image each); the largest face found in each is that person's.
@@ -21,8 +21,11 @@ pixels, "name", "distance"} (box and distance null for no_persons_found). --draw
 photo with its boxes and names to DIR/<name>.png. --no_detect takes each image as one face
 already framed as the training faces are (as the ORL images are), known and asked about alike.
 
-The default tolerance is the one picked on the run's validation people for naming (saved with the
-checkpoint); the default detector is the run's `photos.detector`. A file that is not a readable
+Faces are embedded as the run's config field `embedder` says (`--embedder` overrides it): dlib's
+pretrained face ResNet (the default for new runs: each face's 5 landmarks found in its frame, a
+150x150 chip, tolerance 0.6) or the run's own network (tolerance: the one picked on the run's
+validation people for naming, saved with the checkpoint). The default detector is the run's
+`photos.detector`. A file that is not a readable
 image (or has more than 8192 x 8192 pixels), or a known image without a face, gets one `error:`
 line on stderr and is left out; the others are still answered, and the exit status is then 2.
 """
@@ -46,6 +49,9 @@ _DRAW = flags.DEFINE_string("draw", None, "Write each photo with its face boxes 
                             "this folder (DIR/<name>.png).")
 _DETECTOR = flags.DEFINE_enum("detector", None, ("hog", "cascade"),
                               "Face detector (default: the run's config field photos.detector).")
+_EMBEDDER = flags.DEFINE_enum("embedder", None, ("network", "dlib_resnet"),
+                              "What embeds the faces (default: the run's config field embedder): "
+                              "the run's network, or dlib's pretrained face ResNet.")
 _NO_DETECT = flags.DEFINE_boolean("no_detect", False, "Take each image as one face framed as the "
                                   "training faces are (no detection, no alignment).")
 flags.register_validator("tolerance", lambda value: value is None or value >= 0,
@@ -78,7 +84,7 @@ def main(argv):
   with cli.user_errors():
     recognizer = recognition.Recognizer.from_workdir(
         _WORKDIR.value, detector=None if _NO_DETECT.value else (_DETECTOR.value or "default"),
-        tolerance=_TOLERANCE.value)
+        tolerance=_TOLERANCE.value, embedder=_EMBEDDER.value)
     failures = recognizer.enroll_folder(known_dir)
     if _DRAW.value:
       cli.make_output_dir(_DRAW.value, "draw")

@@ -28,6 +28,11 @@ os.environ.setdefault('XLA_FLAGS', f'--xla_force_host_platform_device_count=8 {C
 _OWN_CACHE = 'JAX_COMPILATION_CACHE_DIR' not in os.environ
 if _OWN_CACHE:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='mlfun_jax_test_xla_cache_')
+# Likewise mlfun_jax's own cache folder (dlib's model files read into arrays, image caches): never
+# the user's ~/.cache.
+_OWN_DATA_CACHE = 'MLFUN_CACHE_DIR' not in os.environ
+if _OWN_DATA_CACHE:
+  os.environ['MLFUN_CACHE_DIR'] = tempfile.mkdtemp(prefix='mlfun_jax_test_cache_')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
@@ -73,6 +78,8 @@ def pytest_collection_modifyitems(items):
 def pytest_sessionfinish(session):  # pylint: disable=unused-argument
   if _OWN_CACHE and 'PYTEST_XDIST_WORKER' not in os.environ:
     shutil.rmtree(os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
+  if _OWN_DATA_CACHE and 'PYTEST_XDIST_WORKER' not in os.environ:
+    shutil.rmtree(os.environ['MLFUN_CACHE_DIR'], ignore_errors=True)
 
 
 def find_shared_data_dir() -> pathlib.Path:

@@ -2,8 +2,11 @@
 
 The public API:
 
-  TrainedFaceEmbedder  a trained face-embedding network restored from a workdir (embed, threshold).
+  TrainedFaceEmbedder  a run's face embedder restored from a workdir (embed, tolerance): its own
+                       network or dlib's pretrained one (config field embedder).
   Embedder, embed      uint8 faces -> unit-norm embeddings with given parameters.
+  DlibEmbedder, DlibFaceResNet, pretrained_params  dlib's pretrained face ResNet (in Flax, its
+                       weights from the face_recognition_models package) on ORL-frame faces.
   defaults             the family's config defaults; FIELDS_ADDED_LATER for old saved configs.
   measure_unseen, evaluate_people, pick_threshold  verification and identification measures.
   load_faces, load_face  face folders split by identity, and one face file.
@@ -17,6 +20,9 @@ from mlfun_jax.faces.config import FIELDS_ADDED_LATER
 from mlfun_jax.faces.config import defaults
 from mlfun_jax.faces.data import load_face
 from mlfun_jax.faces.data import load_faces
+from mlfun_jax.faces.dlib_embedder import DlibEmbedder
+from mlfun_jax.faces.dlib_resnet import DlibFaceResNet
+from mlfun_jax.faces.dlib_resnet import pretrained_params
 from mlfun_jax.faces.embedding import Embedder
 from mlfun_jax.faces.embedding import embed
 from mlfun_jax.faces.inference import TrainedFaceEmbedder
@@ -30,7 +36,8 @@ from mlfun_jax.faces.photos import load_photo
 from mlfun_jax.faces.recognition import Recognizer
 
 __all__ = [
-    "TrainedFaceEmbedder", "Embedder", "embed", "defaults", "FIELDS_ADDED_LATER",
+    "TrainedFaceEmbedder", "Embedder", "embed", "DlibEmbedder", "DlibFaceResNet",
+    "pretrained_params", "defaults", "FIELDS_ADDED_LATER",
     "measure_unseen", "evaluate_people", "pick_threshold", "load_faces", "load_face",
     "Recognizer", "load_photo", "find_faces", "CascadeDetector", "HogDetector", "Locator"
 ]

@@ -10,6 +10,8 @@ photo's edge values).
 - `box_frames`: FACE_BOX_ORL (10, 24, 82, 96) onto the box (same centre, side = the mean of the
   box's width and height: a square box keeps its aspect; no rotation).
 - `eye_frames`: the similarity (rotation, scale, shift) taking ORL_EYES onto the eyes found.
+- `similarity_frames`: the least-squares similarity taking any template points onto points found
+  (dlib's 5 landmarks onto its chip template).
 - `align_many`: a locator's eyes where they are plausible for their box, else the box frame.
 
 A locator is any object with `locate(image uint8 [H, W], boxes float32 [N, 4]) -> float32
@@ -73,20 +75,34 @@ def box_frames(boxes) -> np.ndarray:
   return frames
 
 
-def eye_frames(eyes) -> np.ndarray:
-  """float64 [N, 2, 3] similarity frames taking ORL_EYES to `eyes` float [N, 2, 2] ((x, y) of the
-  left and right eye in the photo; distinct)."""
+def eye_frames(eyes, template=ORL_EYES) -> np.ndarray:
+  """float64 [N, 2, 3] similarity frames taking `template` [2, 2] (the eyes' (x, y) in the output
+  frame; default ORL_EYES) to `eyes` float [N, 2, 2] ((x, y) of the left and right eye in the
+  photo; distinct)."""
   checks.check_floats(eyes, name='eyes', rank=3, shape=(2, 2))
   eyes = np.asarray(eyes, np.float64)
   if not np.all(np.isfinite(eyes)):
     raise checks.InputConventionError('eyes: expected finite coordinates')
   z = eyes[..., 0] + 1j * eyes[..., 1]  # [N, 2] complex.
-  o = np.asarray(ORL_EYES, np.float64)
+  o = np.asarray(template, np.float64)
   o = o[:, 0] + 1j * o[:, 1]
   if np.any(z[:, 1] == z[:, 0]):
     raise checks.InputConventionError('eyes: expected two distinct eye positions per face')
   a = (z[:, 1] - z[:, 0]) / (o[1] - o[0])  # z = a * o + b: rotation and scale as one complex.
   b = z[:, 0] - a * o[0]
+  return np.stack([np.stack([a.real, -a.imag, b.real], -1),
+                   np.stack([a.imag, a.real, b.imag], -1)], 1)
+
+
+def similarity_frames(template: np.ndarray, points: np.ndarray) -> np.ndarray:
+  """float64 [N, 2, 3]: the least-squares similarity frames (rotation, scale, shift) taking the
+  points template [P, 2] of the output frame to points [N, P, 2] of the photo (x, y)."""
+  template, points = np.asarray(template, np.float64), np.asarray(points, np.float64)
+  s = template[:, 0] + 1j * template[:, 1]
+  t = points[..., 0] + 1j * points[..., 1]
+  s_mean, t_mean = s.mean(), t.mean(axis=1)
+  a = ((t - t_mean[:, None]) * np.conj(s - s_mean)).sum(axis=1) / (np.abs(s - s_mean) ** 2).sum()
+  b = t_mean - a * s_mean
   return np.stack([np.stack([a.real, -a.imag, b.real], -1),
                    np.stack([a.imag, a.real, b.imag], -1)], 1)
 

@@ -29,6 +29,7 @@ FIELDS_ADDED_LATER = {
     "lpq_share": 0.0,
     "mirror_descriptors": False,
     "tolerance_keep": 0.0,
+    "embedder": "network",
     "augment.background": 0.0,
     "photos": {"detector": "cascade", "hog_detector": False, "locator_steps": 0,
                "negatives_data_dir": None},
@@ -49,6 +50,7 @@ FIELD_RULES = {
     "lpq_share": cc.Number(0, 1),
     "mirror_descriptors": cc.Boolean(),
     "tolerance_keep": cc.Number(0, 1),
+    "embedder": cc.Text(("network", "dlib_resnet")),
     "people_per_batch": cc.Integer(2),
     "images_per_person": cc.Integer(2),
     "loss": cc.Text(("triplet", "cosface", "triplet+cosface")),
@@ -166,6 +168,12 @@ def defaults() -> ml_collections.ConfigDict:
   # unknown_person); 0 balances known faces named right against strangers turned away. 0.98:
   # recognize is asked to name the people it knows (docs/faces.md).
   config.tolerance_keep = 0.98
+  # What recognize (and the run's report of its test people) embeds faces with: "network" (this
+  # run's network, at the tolerance above) or "dlib_resnet" (dlib's pretrained face ResNet,
+  # trained on ~7,500 other people, on each face's ORL frame aligned by dlib's 5 landmarks; dlib's
+  # tolerance 0.6; chosen on validation people, docs/faces.md). The run trains its network either
+  # way; `mlfun-recognize --embedder` picks the other.
+  config.embedder = "dlib_resnet"
 
   # Faces in photos (mlfun-recognize): trained at the end of the run on the training people only.
   config.photos = ml_collections.ConfigDict()

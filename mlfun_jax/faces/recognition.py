@@ -126,11 +126,12 @@ class Recognizer:
 
   @classmethod
   def from_workdir(cls, workdir: str, detector: str | None = "default",
-                   tolerance: float | None = None) -> Recognizer:
+                   tolerance: float | None = None, embedder: str | None = None) -> Recognizer:
     """detector: 'hog', 'cascade', 'default' (the run's `photos.detector`) or None (no
-    detection); tolerance None: the run's."""
+    detection); tolerance None: the embedder's; embedder: one of `inference.EMBEDDERS` (None:
+    the run's config field `embedder`)."""
     from mlfun_jax.faces import inference  # pylint: disable=g-import-not-at-top
-    embedder = inference.TrainedFaceEmbedder(workdir)
+    embedder = inference.TrainedFaceEmbedder(workdir, embedder=embedder)
     if tolerance is None:
       tolerance = embedder.tolerance
       if tolerance is None:

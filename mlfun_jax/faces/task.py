@@ -11,7 +11,8 @@ brightness, contrast, erase, background: new backgrounds around training heads),
 test_time_augmentation, lbp_weight, lpq_share and mirror_descriptors (the texture descriptor
 joined to the embedding, `texture.Texture`),
 threshold_impostors ('validation' or 'validation+train'), tolerance and tolerance_keep (recognize's
-tolerance, or how it is picked), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's
+tolerance, or how it is picked), embedder (what recognize embeds with: 'network' or dlib's
+pretrained 'dlib_resnet'), model.* (`FaceEmbedding`), optimizer.*, num_steps and the loop's
 cadence fields.
 
 Training mines triplets over the global batch (embeddings gathered from every device); the CosFace
@@ -25,7 +26,8 @@ at 1% FAR), one-enrolled-image identification and recognize's tolerance
 threshold is the best-accuracy one over the validation people's pairs, with
 `threshold_impostors='validation+train'` also over every validation face against every training
 face. Without validation people nothing is evaluated and config.tolerance must be set. At the end
-the test people, never seen in training nor used for a default, are measured (report.json), with a
+the test people, never seen in training nor used for a default, are measured as recognize embeds
+them (report.json; with embedder='dlib_resnet' by dlib's network at its tolerance 0.6), with a
 scatter plot of their embeddings and a HOG picture of a face, and the photo tools are trained on the
 training people (`photo_training`: the HOG face detector, the eye locator).
 """
@@ -52,6 +54,7 @@ from mlfun_jax.faces import backgrounds
 from mlfun_jax.faces import config as faces_config
 from mlfun_jax.faces import data as face_data
 from mlfun_jax.faces import embedding
+from mlfun_jax.faces import face_box
 from mlfun_jax.faces import measures as face_measures
 from mlfun_jax.faces import model as face_embedding
 from mlfun_jax.faces import photo_training
@@ -255,15 +258,32 @@ def make_summarize_eval(labels: np.ndarray, tolerance_keep: float = 0.0):
   return summarize_eval
 
 
+def report_embedder(config: ml_collections.ConfigDict, model, mean: float, std: float, params,
+                    dataset: face_data.FaceDataset):
+  """(embedder, params, dataset, tolerance) that measure what recognize does with the run's
+  config field `embedder`: the run's network on `dataset` at the config's tolerance, or dlib's
+  pretrained ResNet on the same people's ORL-frame faces at dlib's tolerance."""
+  if config.embedder == "dlib_resnet":
+    # pylint: disable=g-import-not-at-top
+    from mlfun_jax.faces import dlib_embedder
+    from mlfun_jax.faces import dlib_resnet
+    # pylint: enable=g-import-not-at-top
+    return (dlib_embedder.DlibEmbedder(), dlib_resnet.pretrained_params(),
+            load_dataset(config, orl_frame=True), dlib_resnet.DLIB_TOLERANCE)
+  return (embedding.Embedder(model, mean, std, config.test_time_augmentation,
+                             texture.Texture.from_config(config)),
+          params, dataset, config.tolerance)
+
+
 def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> None:
-  results = face_measures.measure_unseen(
-      embedding.Embedder(model, mean, std, config.test_time_augmentation,
-                         texture.Texture.from_config(config)),
-      state.params, dataset,
-      config.threshold_impostors, config.tolerance, config.tolerance_keep)
+  embedder, params, measured, tolerance = report_embedder(config, model, mean, std, state.params,
+                                                          dataset)
+  results = face_measures.measure_unseen(embedder, params, measured, config.threshold_impostors,
+                                         tolerance, config.tolerance_keep)
   test = dataset.splits["test"]
   report = {"validation": results["validation"], "test": results["test"], "people": people,
-            "split_seed": config.split_seed, "step": int(state.step)}
+            "split_seed": config.split_seed, "step": int(state.step),
+            "embedder": config.embedder}
   files.write_json(os.path.join(workdir, "report.json"), report, indent=1)
   face_pictures.embedding_scatter(results["embeddings"]["test"], test.labels, dataset.people,
                                   os.path.join(workdir, "test_embeddings.png"))
@@ -280,13 +300,18 @@ def _on_end(model, dataset, people, config, mean, std, state, workdir: str) -> N
                t["tar_at_far_1pct"])
 
 
-def load_dataset(config: ml_collections.ConfigDict) -> face_data.FaceDataset:
+def load_dataset(config: ml_collections.ConfigDict,
+                 orl_frame: bool = False) -> face_data.FaceDataset:
+  """The run's people split by config.split_seed, at the network's input (orl_frame: whole ORL
+  frames, uint8 [112, 92, 1], other sizes scaled and centre-cropped as `load_face` does)."""
   shape = None if config.image_size is None else (*tuple(config.image_size), 1)
+  if orl_frame:
+    shape = (*face_box.ORL_SHAPE, 1)
   if config.data_dir is None:
     raise UserError("config field data_dir is not set (a folder of <person>/<image> files)")
   return face_data.load_faces(config.data_dir, sizes=tuple(config.people),
                               seed=config.split_seed, image_shape=shape,
-                              box=face_data.input_box(config))
+                              box=None if orl_frame else face_data.input_box(config))
 
 
 def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pylint: disable=unused-argument

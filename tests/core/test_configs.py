@@ -38,8 +38,9 @@ CHANGED_SINCE_SAVED = {
     # Faces in photos: the face box alone, 10 test people, defaults chosen on validation people.
     # Then hair and head outline (face_margin) with new backgrounds behind training heads, LBP
     # descriptors joined to the embedding and a tolerance that keeps known faces named; then LPQ
-    # beside LBP, both of the face and its mirror image, with more weight.
-    'faces_orl': {'people': (16, 4, 10), 'image_size': (48, 48), 'face_crop': True,
+    # beside LBP, both of the face and its mirror image, with more weight; then dlib's pretrained
+    # face ResNet names faces in recognize.
+    'faces_orl': {'embedder': 'dlib_resnet', 'people': (16, 4, 10), 'image_size': (48, 48), 'face_crop': True,
                   'face_margin': 10, 'augment.background': 0.5, 'lbp_weight': 0.9,
                   'lpq_share': 0.5, 'mirror_descriptors': True,
                   'tolerance_keep': 0.98, 'augment.shift': 4, 'augment.rotate_degrees': 12.0,

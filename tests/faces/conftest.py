@@ -24,14 +24,16 @@ def trained_workdir(tmp_path_factory, shared_data_dir):
   dropout (150 steps need no more regularisation); evaluated at the end only
   (the tests read the final evaluation). Photo tools: a 40-step eye locator, no HOG detector
   (tests of photos train their own small one). Validation people pick the threshold and the
-  tolerance (the default trains on every non-test person with a fixed tolerance)."""
+  tolerance (the default trains on every non-test person with a fixed tolerance). Its report and
+  recognize embed with the trained network (`embedder='network'`): these tests are about it;
+  tests/faces/test_dlib.py asks for the pretrained one."""
   workdir = tmp_path_factory.mktemp('faces') / 'run'
   config = faces_config(shared_data_dir / 'faces_orl', num_steps=150, eval_every=0,
                         checkpoint_every=150, log_every=50, loss='triplet', triplet__margin=0.2,
                         model__conv_features=(32, 64, 128), test_time_augmentation=False,
                         photos__hog_detector=False, photos__locator_steps=40,
                         people=(18, 4, 8), tolerance=None, augment__erase=0.0,
-                        model__dropout_rate=0.0)
+                        model__dropout_rate=0.0, embedder='network')
   assert config.threshold_impostors == 'validation+train'
   summary = train_in_fresh_process(config, workdir)
   return workdir, summary
