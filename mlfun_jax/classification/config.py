@@ -42,6 +42,17 @@ FIELDS_ADDED_LATER = {
     "adversarial": {"enabled": False, "epsilon": 0.3, "num_steps": 5, "relative_step_size": 0.5,
                     "random_start": True, "warmup_steps": 938, "eval_steps": 20},
     "adversarial.enabled": True,
+    # Runs from before the CIFAR-10 speedrun's pieces: none of them.
+    "augment.alternate_flips": False,
+    "test_time_shift": 0,
+    "model.whiten_bias_epochs": 3.0,
+    "optimizer.warmup_fraction": 0.0,
+    "optimizer.initial_factor": 0.0,
+    "optimizer.final_factor": 0.0,
+    "optimizer.norm_lr_scale": 1.0,
+    "optimizer.decay_all": False,
+    "optimizer.lookahead_every": 0,
+    "optimizer.lookahead_decay": 0.0,
 }
 
 # Start-up checks of every field (core.config_checks): ranges, types, finite numbers.
@@ -51,6 +62,7 @@ FIELD_RULES = {
     **image_data.INPUT_RULES,
     "augment.shift": cc.Integer(0),
     "augment.flip": cc.Boolean(),
+    "augment.alternate_flips": cc.Boolean(),
     "augment.rotate_degrees": cc.Number(0, 180),
     "augment.blur_probability": cc.Number(0, 1),
     "augment.blur_max_sigma": cc.NonNegative(),
@@ -58,7 +70,8 @@ FIELD_RULES = {
     "positive_class": cc.Integer(0),
     "label_smoothing": cc.Fraction(),
     "test_time_flip": cc.Boolean(),
-    "model.name": cc.Text(("cnn", "resnet")),
+    "test_time_shift": cc.Integer(0, 8),
+    "model.name": cc.Text(("cnn", "resnet", "speedrun")),
     "model.conv_features": cc.TupleOf(cc.Item(cc.AnyOf((cc.Integer(1), cc.Sizes(1)),
                                                        "an integer >= 1 or a tuple of them"),
                                               "integers >= 1 or tuples of them (one per block)"),
@@ -72,6 +85,14 @@ FIELD_RULES = {
     "model.residual_stages": cc.Bools(),
     "model.output_scale": cc.Positive(),
     "model.bn_momentum": cc.Fraction(),
+    "model.whiten_bias_epochs": cc.NonNegative(),
+    "optimizer.warmup_fraction": cc.Fraction(),
+    "optimizer.initial_factor": cc.NonNegative(),
+    "optimizer.final_factor": cc.NonNegative(),
+    "optimizer.norm_lr_scale": cc.Positive(),
+    "optimizer.decay_all": cc.Boolean(),
+    "optimizer.lookahead_every": cc.Integer(0),
+    "optimizer.lookahead_decay": cc.Fraction(),
     "adversarial.enabled": cc.Boolean(),
     "adversarial.epsilon": cc.Number(0, 1, low_open=True),
     "adversarial.num_steps": cc.Integer(1),
@@ -95,25 +116,35 @@ def defaults() -> ml_collections.ConfigDict:
   config.augment.rotate_degrees = 0.0  # Random rotations by up to this many degrees.
   config.augment.blur_probability = 0.0  # Share of images blurred.
   config.augment.blur_max_sigma = 0.0  # Largest Gaussian blur sigma, in pixels.
+  # With flip: each image is flipped at random in the first epoch and the other way round in every
+  # next one (the CIFAR-10 speedrun's alternating flips), instead of at random in every epoch.
+  config.augment.alternate_flips = False
 
   config.head = "softmax"  # Or 'sigmoid': one-vs-rest for positive_class ("8 or not").
   config.positive_class = 8  # The sigmoid head's positive class.
   config.label_smoothing = 0.0  # Softmax head: smoothing of the one-hot targets.
   # Evaluate and predict on each image and its mirror image, averaging the logits (photos only).
   config.test_time_flip = False
+  # With test_time_flip: also average the mirror-averaged logits of the image shifted by this many
+  # pixels up-left and down-right (reflected borders), as the CIFAR-10 speedrun does (0: none).
+  config.test_time_shift = 0
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = "cnn"  # 'cnn' (the series' network) or 'resnet' (with BatchNorm).
+  # 'cnn' (the series' network), 'resnet' (with BatchNorm) or 'speedrun' (`models.speedrun`).
+  config.model.name = "cnn"
   config.model.conv_features = (32, 64)  # cnn: channels per block (an int or a tuple per block).
   config.model.convs_per_block = 1  # cnn: convolutions per block (int entries).
   config.model.kernel_size = 3  # cnn: convolution kernel side.
   config.model.dense_features = (256,)  # cnn: hidden dense layers.
   config.model.dropout_rate = 0.5  # cnn: dropout before the output layer.
   config.model.stem_features = 16  # resnet: channels of the stem convolution.
-  config.model.stage_features = (32, 64, 128)  # resnet: channels of each stage.
+  config.model.stage_features = (32, 64, 128)  # resnet, speedrun: channels of each stage.
   config.model.residual_stages = (True, False, True)  # resnet: a residual block after the stage.
-  config.model.output_scale = 0.125  # resnet: scale of the logits.
-  config.model.bn_momentum = 0.9  # resnet: BatchNorm running-average momentum.
+  config.model.output_scale = 0.125  # resnet, speedrun: scale of the logits.
+  config.model.bn_momentum = 0.9  # resnet, speedrun: BatchNorm running-average momentum.
+  # speedrun: epochs the whitening layer's bias trains (its kernel comes from the training images
+  # and never trains).
+  config.model.whiten_bias_epochs = 3.0
 
   # Adversarial training (mlfun_jax/classification/adversarial_training.py), when enabled.
   config.adversarial = ml_collections.ConfigDict()
@@ -128,5 +159,16 @@ def defaults() -> ml_collections.ConfigDict:
   config.optimizer.learning_rate = 3e-3
   config.optimizer.schedule = "onecycle"
   config.optimizer.weight_decay = 1e-4
+  # The CIFAR-10 speedrun's optimizer pieces (`core.optim`; all off here): warm-up as a share of
+  # the steps; 'warmup_linear' starts at initial_factor x and ends at final_factor x the rate;
+  # sgd/momentum: normalisation parameters' learning rate x norm_lr_scale, weight decay on every
+  # parameter (decay_all); Lookahead-style averaging every lookahead_every updates.
+  config.optimizer.warmup_fraction = 0.0
+  config.optimizer.initial_factor = 0.0
+  config.optimizer.final_factor = 0.0
+  config.optimizer.norm_lr_scale = 1.0
+  config.optimizer.decay_all = False
+  config.optimizer.lookahead_every = 0
+  config.optimizer.lookahead_decay = 0.0
   config.num_epochs = 30.0
   return config

@@ -29,6 +29,8 @@ class Classifier:
     state: the train state (numpy arrays).
     mean, std: the training set's per-channel input stats.
     test_time_flip: whether the logits average each image with its mirror image (as in training).
+    test_time_shift: with it, the shift of the speedrun's shifted views (0: none); `predict` and
+      `logits` answer as the run's evaluation did.
   """
 
   def __init__(self, workdir: str):
@@ -45,8 +47,10 @@ class Classifier:
     self.model = classifier_model.create_model(self.config, len(self.class_names))
     self.mean, self.std = self.meta["input_mean"], self.meta["input_std"]
     self.test_time_flip = bool(self.config.test_time_flip)
+    self.test_time_shift = int(self.config.test_time_shift) if self.test_time_flip else 0
     self._logits = jax.jit(lambda state, images: classifier_model.inference_logits(
-        self.model, state, images, self.mean, self.std, self.test_time_flip))
+        self.model, state, images, self.mean, self.std, self.test_time_flip,
+        self.test_time_shift))
 
   def _check_shape(self, images: Any, name: str, dtype_kind: str,
                    value_range: tuple[float, float] | None = None) -> None:

@@ -13,6 +13,7 @@ from flax.training import train_state
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from mlfun_jax.core import checks
 from mlfun_jax.core import optim
@@ -20,10 +21,12 @@ from mlfun_jax.core.errors import UserError
 from mlfun_jax.data import image_stats
 from mlfun_jax.models import cnn
 from mlfun_jax.models import resnet
+from mlfun_jax.models import speedrun
 from mlfun_jax.models.init import init_variables
 
 HEADS = ("softmax", "sigmoid")
-MODELS = ("cnn", "resnet")
+MODELS = ("cnn", "resnet", "speedrun")
+WHITENING_IMAGES = 5000  # Training images the speedrun's whitening layer is computed from.
 
 
 class TrainState(train_state.TrainState):
@@ -38,8 +41,8 @@ def _as_tuple(value):
 def create_model(config: ml_collections.ConfigDict, num_classes: int):
   """The network of `config.model` with one output per class (softmax) or one logit (sigmoid).
 
-  model.name 'cnn': the series' `cnn.CNN`; 'resnet': `resnet.ResNet` with BatchNorm. Both compute
-  in config.dtype ('bfloat16': convolutions, matmuls and activations; parameters, BatchNorm
+  model.name 'cnn': the series' `cnn.CNN`; 'resnet': `resnet.ResNet` with BatchNorm; 'speedrun':
+  `speedrun.SpeedrunNet` (widths model.stage_features). All compute in config.dtype ('bfloat16': convolutions, matmuls and activations; parameters, BatchNorm
   statistics and the float32 logits stay float32).
   """
   if config.head not in HEADS:
@@ -65,14 +68,30 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int):
         output_scale=config.model.output_scale,
         bn_momentum=config.model.bn_momentum,
         dtype=dtype)
+  if name == "speedrun":
+    return speedrun.SpeedrunNet(
+        num_outputs=num_outputs,
+        widths=tuple(config.model.stage_features),
+        bn_momentum=config.model.bn_momentum,
+        output_scale=config.model.output_scale,
+        dtype=dtype)
   raise UserError(f"unknown config field model.name={name!r}; choose one of {', '.join(MODELS)}")
 
 
 def create_state(model, config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
-                 num_steps: int, rng: jax.Array) -> TrainState:
-  """Fresh train state: parameters (and BatchNorm averages) from `rng`, optimizer from config."""
+                 num_steps: int, rng: jax.Array, whitening_images: Any = None) -> TrainState:
+  """Fresh train state: parameters (and BatchNorm averages) from `rng`, optimizer from config.
+
+  whitening_images: the speedrun network's whitening kernel is computed from these normalised
+  training images float [N, H, W, C] (`speedrun.whitening_kernel`); None leaves it at zero (a
+  state about to be restored).
+  """
   variables = init_variables(model, {"params": rng}, jnp.zeros((1, *image_shape), jnp.float32),
                              train=False)
+  if isinstance(model, speedrun.SpeedrunNet) and whitening_images is not None:
+    params = dict(variables["params"])
+    params["whiten_kernel"] = jnp.asarray(speedrun.whitening_kernel(np.asarray(whitening_images)))
+    variables = {**variables, "params": params}
   tx = optim.create_optimizer(config.optimizer, num_steps, config.grad_accum_steps)
   return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
                            batch_stats=variables.get("batch_stats", {}))
@@ -85,10 +104,16 @@ def variables_of(state: TrainState) -> dict[str, Any]:
 
 
 def _pixel_logits(model, state: TrainState, pixels: jax.Array, mean: Any, std: Any,
-                  test_time_flip: bool = False) -> jax.Array:
-  """Eval-mode logits of pixel values 0..255 (uint8 or float), optionally mirror-averaged."""
+                  test_time_flip: bool = False, test_time_shift: int = 0) -> jax.Array:
+  """Eval-mode logits of pixel values 0..255 (uint8 or float), optionally averaged over views
+  (`averaged_with_mirror`, `averaged_with_shifts`)."""
   logits = model.apply(variables_of(state), image_stats.normalise(pixels, mean, std), train=False)
-  return averaged_with_mirror(model, state, pixels, mean, std, logits) if test_time_flip else logits
+  if not test_time_flip:
+    return logits
+  logits = averaged_with_mirror(model, state, pixels, mean, std, logits)
+  if test_time_shift:
+    logits = averaged_with_shifts(model, state, pixels, mean, std, logits, test_time_shift)
+  return logits
 
 
 def averaged_with_mirror(model, state: TrainState, pixels: jax.Array, mean: Any, std: Any,
@@ -98,17 +123,36 @@ def averaged_with_mirror(model, state: TrainState, pixels: jax.Array, mean: Any,
   return 0.5 * (logits + _pixel_logits(model, state, pixels[:, :, ::-1], mean, std))
 
 
+def shifted(pixels: jax.Array, dy: int, dx: int) -> jax.Array:
+  """pixels [B, H, W, C] moved by (dy, dx) pixels (down, right), borders reflected."""
+  s = max(abs(dy), abs(dx))
+  padded = jnp.pad(pixels, ((0, 0), (s, s), (s, s), (0, 0)), mode="reflect")
+  h, w = pixels.shape[1:3]
+  return padded[:, s - dy:s - dy + h, s - dx:s - dx + w]
+
+
+def averaged_with_shifts(model, state: TrainState, pixels: jax.Array, mean: Any, std: Any,
+                         mirrored_logits: jax.Array, shift: int) -> jax.Array:
+  """The CIFAR-10 speedrun's test-time augmentation: half `mirrored_logits` (mirror-averaged
+  logits of `pixels`), half the mean of the mirror-averaged logits of `pixels` moved `shift`
+  pixels up-left and down-right (reflected borders)."""
+  moved = [_pixel_logits(model, state, shifted(pixels, d, d), mean, std, test_time_flip=True)
+           for d in (-shift, shift)]
+  return 0.5 * mirrored_logits + 0.25 * (moved[0] + moved[1])
+
+
 def inference_logits(model, state: TrainState, images: jax.Array, mean: Any, std: Any,
-                     test_time_flip: bool = False) -> jax.Array:
+                     test_time_flip: bool = False, test_time_shift: int = 0) -> jax.Array:
   """float32 logits [B, outputs] of uint8 images [B, H, W, C] 0..255 (eval mode).
 
-  test_time_flip: average the logits of each image and its left-right mirror image.
+  test_time_flip: average the logits of each image and its left-right mirror image;
+  test_time_shift (with it): also those of the image shifted (`averaged_with_shifts`).
 
   Raises:
     checks.InputConventionError: `images` are not uint8 [B, H, W, C].
   """
   checks.check_images(images, name="images", dtype_kind="u")
-  return _pixel_logits(model, state, images, mean, std, test_time_flip)
+  return _pixel_logits(model, state, images, mean, std, test_time_flip, test_time_shift)
 
 
 def unit_range_logits(model, state: TrainState, images01: jax.Array, mean: Any, std: Any,

@@ -7,6 +7,7 @@ network in model.py, and with `adversarial.enabled` the batches are PGD examples
 """
 
 from collections.abc import Callable
+import math
 from typing import Any
 
 import jax
@@ -61,16 +62,21 @@ def _predictions(logits: jax.Array, head: str) -> jax.Array:
   return jnp.argmax(logits, axis=-1)
 
 
-def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any) -> Callable:
+def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any,
+                    whiten_bias_steps: int | None = None) -> Callable:
   """(state, batch, rng) -> (state, {'loss', 'accuracy'}); one device's step, pmean over 'batch'.
 
-  Augments on device (`config.augment`), replaces the batch by PGD examples when
+  Augments on device (`config.augment`; with augment.alternate_flips the batch's 'flip' field
+  says which images are mirrored), replaces the batch by PGD examples when
   `config.adversarial.enabled`, then normalises with the training set's channel stats. BatchNorm
   statistics are averaged over 'batch' inside the model, so batch_stats stay identical on every
-  device.
+  device. whiten_bias_steps (the speedrun network): its whitening kernel keeps its value, and its
+  bias too after that many steps.
   """
   head, positive_class, label_smoothing = config.head, config.positive_class, config.label_smoothing
-  augment_kwargs = dict(shift=config.augment.shift, flip=config.augment.flip,
+  alternate_flips = config.augment.flip and config.augment.alternate_flips
+  augment_kwargs = dict(shift=config.augment.shift,
+                        flip=config.augment.flip and not alternate_flips,
                         rotate_degrees=config.augment.rotate_degrees,
                         blur_probability=config.augment.blur_probability,
                         blur_max_sigma=config.augment.blur_max_sigma)
@@ -78,7 +84,10 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: An
 
   def train_step(state, batch, rng):
     augment_rng, dropout_rng = jax.random.split(parallel.device_key(rng))
-    pixels = augment.augment(augment_rng, batch["image"], **augment_kwargs)  # float 0..255
+    images = batch["image"]
+    if alternate_flips:  # The batch says which images to flip (`arrays.train_batches`).
+      images = jnp.where(batch["flip"][:, None, None, None], images[:, :, ::-1], images)
+    pixels = augment.augment(augment_rng, images, **augment_kwargs)  # float 0..255
     targets = _targets(batch["label"], head, positive_class)
     if adversarial is not None:
       logits_fn = lambda x: classifier_model.unit_range_logits(model, state, x, mean, std)
@@ -96,7 +105,16 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: An
 
     (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grads = jax.lax.pmean(grads, parallel.AXIS)
+    old_params = state.params
     state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+    if whiten_bias_steps is not None:
+      # The speedrun's whitening kernel never changes (no gradient reaches it, and weight decay
+      # must not shrink it); its bias trains for the first whiten_bias_steps steps.
+      params = dict(state.params)
+      params["whiten_kernel"] = old_params["whiten_kernel"]
+      params["whiten_bias"] = jnp.where(state.step > whiten_bias_steps, old_params["whiten_bias"],
+                                        state.params["whiten_bias"])
+      state = state.replace(params=params)
     accuracy = (_predictions(logits, head) == targets).mean()
     metrics = jax.lax.pmean({"loss": loss, "accuracy": accuracy}, parallel.AXIS)
     return state, metrics
@@ -107,13 +125,15 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: An
 def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any) -> Callable:
   """(state, batch) -> sums over the real (mask 1) examples of one device's batch.
 
-  With `config.test_time_flip` the predictions average each image with its mirror image, and
-  'single_view_correct' counts the plain predictions too. The sigmoid head adds counts for
+  With `config.test_time_flip` the predictions average each image with its mirror image (and with
+  test_time_shift > 0 its shifted views, `model.averaged_with_shifts`), and 'single_view_correct'
+  counts the plain predictions too. The sigmoid head adds counts for
   precision/recall and logit histograms for the ROC AUC. With `adversarial.enabled` and
   adversarial.eval_steps > 0, 'adversarial_correct' counts the predictions that survive
   PGD-eval_steps at adversarial.epsilon.
   """
   head, positive_class, test_time_flip = config.head, config.positive_class, config.test_time_flip
+  test_time_shift = config.test_time_shift if test_time_flip else 0
   adversarial = adversarial_training.settings(config)
 
   def eval_step(state, batch):
@@ -122,6 +142,9 @@ def make_eval_step(model, config: ml_collections.ConfigDict, mean: Any, std: Any
     if test_time_flip:
       logits = classifier_model.averaged_with_mirror(model, state, batch["image"], mean, std,
                                                     single_view)
+    if test_time_shift:
+      logits = classifier_model.averaged_with_shifts(model, state, batch["image"], mean, std,
+                                                    logits, test_time_shift)
     targets = _targets(batch["label"], head, positive_class)
     mask = batch["mask"]
     predictions = _predictions(logits, head)
@@ -174,14 +197,26 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> train.Task:  # pyl
   model = classifier_model.create_model(config, dataset.num_classes)
   num_steps = train.num_train_steps(config, dataset.num_train)
   mean, std = dataset.mean, dataset.std
+  if config.augment.flip and config.augment.alternate_flips and not dataset.alternate_flips:
+    raise UserError("config field augment.alternate_flips needs the in-memory input pipeline "
+                    f"(input_pipeline='memory'; {dataset.name!r} is read by '{dataset.pipeline}')")
+  whiten_bias_steps = whitening = None
+  if config.model.name == "speedrun":
+    whiten_bias_steps = math.ceil(config.model.whiten_bias_epochs * dataset.num_train
+                                  / config.batch_size)
+    whitening = lambda: image_stats.normalise(
+        dataset.train_images(classifier_model.WHITENING_IMAGES), mean, std)
   return train.Task(
-      init=lambda rng: classifier_model.create_state(model, config, dataset.image_shape, num_steps,
-                                                     rng),
-      train_step=make_train_step(model, config, mean, std),
+      init=lambda rng: classifier_model.create_state(
+          model, config, dataset.image_shape, num_steps, rng,
+          whitening() if whitening is not None else None),
+      train_step=make_train_step(model, config, mean, std, whiten_bias_steps),
       eval_step=make_eval_step(model, config, mean, std),
       summarize_eval=summarize_eval,
       train_batches=lambda start: dataset.train_batches(start, **layout),
-      eval_batches=lambda: dataset.eval_batches(**layout),
+      # Nothing held out (validation_fraction=0 on a folder without a test split): no evaluation.
+      eval_batches=((lambda: dataset.eval_batches(**layout)) if len(dataset.test_images(1))
+                    else None),
       num_steps=num_steps,
       examples_per_step=config.batch_size,
       fields_added_later=classification_config.FIELDS_ADDED_LATER,

@@ -231,7 +231,8 @@ LOOP_RULES = {
     "profile_steps": Ints(0, min_len=2, max_len=2),
     "*optimizer.name": Text(("sgd", "momentum", "adam", "adamw")),
     "*optimizer.learning_rate": NonNegative(),  # 0 trains nothing but BatchNorm statistics.
-    "*optimizer.schedule": Text(("constant", "cosine", "warmup_cosine", "onecycle")),
+    "*optimizer.schedule": Text(("constant", "cosine", "warmup_cosine", "onecycle",
+                                 "warmup_linear")),
     "*optimizer.warmup_steps": Integer(0),
     "*optimizer.momentum": Fraction(),
     "*optimizer.b1": Fraction(),

@@ -132,9 +132,15 @@ def check_train_stream(num_examples: int, global_batch_size: int, seed: int, sta
   return global_batch_size // process_count
 
 
+def first_epoch_flips(num_examples: int, seed: int) -> np.ndarray:
+  """bool [N]: which examples `train_batches` flips in epoch 0 with alternate_flips (half at
+  random, from `seed`)."""
+  return np.random.default_rng((seed, 1 << 20)).random(num_examples) < 0.5
+
+
 def train_batches(split: ArraySplit, *, global_batch_size: int, seed: int, start_step: int = 0,
                   process_index: int = 0, process_count: int = 1,
-                  local_device_count: int = 1) -> Iterator[Batch]:
+                  local_device_count: int = 1, alternate_flips: bool = False) -> Iterator[Batch]:
   """Infinite, deterministic stream of training batches for steps start_step, start_step + 1, ...
 
   The data is an endless concatenation of per-epoch permutations (epoch e permuted with
@@ -142,6 +148,9 @@ def train_batches(split: ArraySplit, *, global_batch_size: int, seed: int, start
   batches may straddle epochs, no example is skipped or repeated within an epoch, and batch s
   depends only on (seed, s), so resuming at start_step gives exactly the batches of a straight run.
   Each process takes the contiguous slice [p*B/P, (p+1)*B/P) of every global batch.
+  With `alternate_flips` each batch also holds 'flip' bool [D, B/(P*D)]: example i is flipped in
+  epoch e when `first_epoch_flips`[i] differs from e's parity (every example flipped in every
+  other epoch; the CIFAR-10 speedrun's alternating flips).
 
   Yields:
     {'image': uint8 [D, B/(P*D), H, W, C], 'label': int32 [D, B/(P*D)]}, D = local_device_count.
@@ -152,13 +161,19 @@ def train_batches(split: ArraySplit, *, global_batch_size: int, seed: int, start
   local_batch = check_train_stream(len(split), global_batch_size, seed, start_step, process_index,
                                    process_count, local_device_count)
 
+  first_flips = first_epoch_flips(len(split), seed) if alternate_flips else None
+
   def generate() -> Iterator[Batch]:
     cache: dict[int, np.ndarray] = {}
     step = start_step
     while True:
       start = step * global_batch_size + process_index * local_batch
       indices = _stream_indices(len(split), seed, start, start + local_batch, cache)
-      yield gather(split, indices, local_device_count)
+      batch = gather(split, indices, local_device_count)
+      if first_flips is not None:
+        odd_epoch = (np.arange(start, start + local_batch) // len(split)) % 2 == 1
+        batch['flip'] = (first_flips[indices] != odd_epoch).reshape(batch['label'].shape)
+      yield batch
       step += 1
 
   return generate()

@@ -40,6 +40,10 @@ class Inputs:
     train_batches: (start_step, **`core.train.batch_layout`) -> endless batch iterator.
     eval_batches: (**layout) -> one pass over the evaluation split.
     test_images: limit -> uint8 [min(limit, N), H, W, C], the first evaluation images.
+    train_images: limit -> uint8 [min(limit, N), H, W, C], the first training images (in split
+      order, not shuffled).
+    alternate_flips: whether `train_batches` can carry `arrays.train_batches`' 'flip' field (the
+      in-memory pipeline can).
   """
   name: str
   class_names: tuple[str, ...]
@@ -52,6 +56,8 @@ class Inputs:
   train_batches: Callable[..., Iterator[arrays.Batch]]
   eval_batches: Callable[..., Iterator[arrays.Batch]]
   test_images: Callable[[int], np.ndarray]
+  train_images: Callable[[int], np.ndarray]
+  alternate_flips: bool = False
 
   @property
   def num_classes(self) -> int:
@@ -75,8 +81,10 @@ def _from_memory(dataset: arrays.ImageDataset, config, pipeline: str) -> Inputs:
   from mlfun_jax.data import image_stats  # pylint: disable=g-import-not-at-top  (imports jax)
   mean, std = image_stats.channel_stats(dataset.train.images)
   if pipeline == 'memory':
+    alternate = bool(config.get('augment', {}).get('alternate_flips', False))
     train = lambda start, **layout: arrays.train_batches(dataset.train, seed=config.seed,
-                                                         start_step=start, **layout)
+                                                         start_step=start,
+                                                         alternate_flips=alternate, **layout)
     evaluate = lambda **layout: arrays.eval_batches(dataset.test, **layout)
   else:
     preprocess = stream.Preprocess(None, dataset.image_shape[-1], 'center')
@@ -84,7 +92,8 @@ def _from_memory(dataset: arrays.ImageDataset, config, pipeline: str) -> Inputs:
                                stream.ArraySource(dataset.test), preprocess, config)
   return Inputs(dataset.name, dataset.class_names, dataset.image_shape, dataset.info, pipeline,
                 len(dataset.train), mean, std, train, evaluate,
-                lambda limit: dataset.test.images[:limit])
+                lambda limit: dataset.test.images[:limit],
+                lambda limit: dataset.train.images[:limit], alternate_flips=pipeline == 'memory')
 
 
 def _streams(train_source, test_source, preprocess: stream.Preprocess, config):
@@ -107,13 +116,14 @@ def _streamed(name: str, train_source, test_source, class_names, preprocess, con
   train, evaluate = _streams(train_source, test_source, preprocess, config)
   center = dataclasses.replace(preprocess, crop='center')
 
-  def test_images(limit: int) -> np.ndarray:
-    count = min(limit, len(test_source))
-    return np.stack([center(test_source[i], None)[0] for i in range(count)]) if count else (
+  def first_images(source, limit: int) -> np.ndarray:
+    count = min(limit, len(source))
+    return np.stack([center(source[i], None)[0] for i in range(count)]) if count else (
         np.zeros((0,) + shape, np.uint8))
 
   return Inputs(name, tuple(class_names), shape, info, 'stream', len(train_source), mean, std,
-                train, evaluate, test_images)
+                train, evaluate, lambda limit: first_images(test_source, limit),
+                lambda limit: first_images(train_source, limit))
 
 
 def _side_pixels(image_size) -> int | None:

@@ -95,3 +95,57 @@ def test_resnet_batch_stats_are_checkpointed_and_sigmoid_head_reports_auc(photo_
   photo = _photo(COLOURS['sea'], (48, 40), np.random.default_rng(2))
   answers = classifier.predict(images.to_model_input(photo, (16, 16, 3), fit='crop')[None])
   assert answers[0][0][0] == 'sea' and answers[0][1][0] == 'not sea'
+
+
+SPEEDRUN_CONFIG = str(REPO_ROOT / 'experiments' / 'configs' / 'cifar10_speedrun.py')
+
+
+def test_speedrun_recipe_learns_and_predict_answers_as_its_evaluation(photo_folder, tmp_path):
+  """The speedrun config shrunk (whitening from the training photos, alternating flips, Lookahead,
+  6-view test-time augmentation): mlfun-predict on the held-out photos, saved as files, is right
+  exactly as often as the run's last evaluation says."""
+  workdir = tmp_path / 'run'
+  records = _train(SPEEDRUN_CONFIG, workdir, photo_folder, tmp_path / 'cache',
+                   '--config.model.stage_features=(8, 16, 16)', '--config.input_pipeline=memory',
+                   '--config.optimizer.learning_rate=0.2')
+  final = [r for r in records if 'eval_accuracy' in r][-1]
+  assert final['eval_count'] == 30 and final['eval_accuracy'] >= 0.9
+  assert 'eval_single_view_accuracy' in final
+  classifier = inference.Classifier(str(workdir))
+  assert classifier.test_time_flip and classifier.test_time_shift == 1
+  from mlfun_jax import data  # pylint: disable=g-import-not-at-top
+  held_out = data.load_configured_input(classifier.config, 0, 1)
+  batch = next(held_out.eval_batches(global_batch_size=32, local_device_count=1))
+  count = int(batch['mask'].sum())
+  paths = []
+  for i in range(count):
+    paths.append(str(tmp_path / f'held_out_{i:02d}.png'))
+    Image.fromarray(batch['image'][0, i]).save(paths[-1])
+  result = run_module('mlfun_jax.experiments.predict', f'--workdir={workdir}', '--top_k=1',
+                      *paths)
+  assert result.returncode == 0, result.stderr[-3000:]
+  names = [json.loads(line)['top'][0][0] for line in result.stdout.splitlines()]
+  truth = [classifier.class_names[label] for label in batch['label'][0, :count]]
+  assert np.mean([n == t for n, t in zip(names, truth)]) == pytest.approx(final['eval_accuracy'])
+  # What predict answers from: the 6-view logits, not the single view's.
+  from mlfun_jax.classification import model as classifier_model  # pylint: disable=g-import-not-at-top
+  held = batch['image'][0, :count]
+  views = classifier_model.inference_logits(classifier.model, classifier.state, held,
+                                            classifier.mean, classifier.std, True, 1)
+  single = classifier_model.inference_logits(classifier.model, classifier.state, held,
+                                             classifier.mean, classifier.std)
+  np.testing.assert_allclose(classifier.logits(held), views, rtol=1e-4, atol=1e-5)
+  assert not np.allclose(views, single, rtol=1e-3)
+
+
+def test_nothing_held_out_trains_on_every_photo_without_evaluating(photo_folder, tmp_path):
+  result = run_module(
+      'mlfun_jax.experiments.train', f'--config={CIFAR_CONFIG}', f'--workdir={tmp_path / "run"}',
+      '--config.dataset=image_folder', f'--config.data_dir={photo_folder}',
+      '--config.image_size=16', f'--config.cache_dir={tmp_path / "cache"}',
+      '--config.batch_size=40', '--config.num_epochs=1', '--config.validation_fraction=0',
+      '--config.model.conv_features=((4,), (8,))', '--config.model.dense_features=(8,)')
+  assert result.returncode == 0, result.stderr[-3000:]
+  records = metrics_writer.read_metrics(str(tmp_path / 'run'))
+  assert max(r['step'] for r in records) == 3  # 120 photos, batch 40: all trained on.
+  assert not any('eval_accuracy' in r for r in records)
