@@ -81,7 +81,8 @@ def _from_memory(dataset: arrays.ImageDataset, config, pipeline: str) -> Inputs:
   from mlfun_jax.data import image_stats  # pylint: disable=g-import-not-at-top  (imports jax)
   mean, std = image_stats.channel_stats(dataset.train.images)
   if pipeline == 'memory':
-    alternate = bool(config.get('augment', {}).get('alternate_flips', False))
+    augment = config.get('augment', {})  # Flips alternate only when there are flips.
+    alternate = bool(augment.get('flip', False) and augment.get('alternate_flips', False))
     train = lambda start, **layout: arrays.train_batches(dataset.train, seed=config.seed,
                                                          start_step=start,
                                                          alternate_flips=alternate, **layout)
