@@ -13,6 +13,7 @@ from mlfun_jax.classification import task as classification
 from mlfun_jax.core import optim
 from mlfun_jax.data import arrays
 from tests import mixed_precision
+from tests.conftest import apply_overrides
 from tests.conftest import small_cnn_config
 
 
@@ -31,13 +32,7 @@ def speedrun_config(**overrides):
   config.augment.flip = True
   config.augment.alternate_flips = True
   config.label_smoothing = 0.2
-  for dotted, value in overrides.items():
-    node = config
-    *parents, leaf = dotted.split('__')
-    for key in parents:
-      node = node[key]
-    node[leaf] = value
-  return config
+  return apply_overrides(config, overrides)
 
 
 def test_warmup_linear_schedule_is_the_recipes():
