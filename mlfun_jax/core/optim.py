@@ -102,15 +102,14 @@ def _sgd(config: ml_collections.ConfigDict, schedule: optax.Schedule
     tx = optax.sgd(scaled, momentum=momentum, nesterov=momentum is not None)
     return optax.chain(optax.add_decayed_weights(l2, decayed), tx) if l2 else tx
 
+  kernels_only = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
   if norm_scale == 1.0 and not decay_all:
-    return sgd(1.0, decay, lambda params: jax.tree.map(lambda p: p.ndim > 1, params))
+    return sgd(1.0, decay, kernels_only)
   labels = lambda params: jax.tree_util.tree_map_with_path(
       lambda path, _: "norm" if _is_norm(path) else "other", params)
-  other_decayed = None if decay_all else (
-      lambda params: jax.tree.map(lambda p: p.ndim > 1, params))
   return optax.multi_transform(
       {"norm": sgd(norm_scale, decay / norm_scale if decay_all else 0.0),
-       "other": sgd(1.0, decay, other_decayed)}, labels)
+       "other": sgd(1.0, decay, None if decay_all else kernels_only)}, labels)
 
 
 class LookaheadState(NamedTuple):

@@ -75,16 +75,15 @@ def box_frames(boxes) -> np.ndarray:
   return frames
 
 
-def eye_frames(eyes, template=ORL_EYES) -> np.ndarray:
-  """float64 [N, 2, 3] similarity frames taking `template` [2, 2] (the eyes' (x, y) in the output
-  frame; default ORL_EYES) to `eyes` float [N, 2, 2] ((x, y) of the left and right eye in the
-  photo; distinct)."""
+def eye_frames(eyes) -> np.ndarray:
+  """float64 [N, 2, 3] similarity frames taking ORL_EYES to `eyes` float [N, 2, 2] ((x, y) of the
+  left and right eye in the photo; distinct)."""
   checks.check_floats(eyes, name='eyes', rank=3, shape=(2, 2))
   eyes = np.asarray(eyes, np.float64)
   if not np.all(np.isfinite(eyes)):
     raise checks.InputConventionError('eyes: expected finite coordinates')
   z = eyes[..., 0] + 1j * eyes[..., 1]  # [N, 2] complex.
-  o = np.asarray(template, np.float64)
+  o = np.asarray(ORL_EYES, np.float64)
   o = o[:, 0] + 1j * o[:, 1]
   if np.any(z[:, 1] == z[:, 0]):
     raise checks.InputConventionError('eyes: expected two distinct eye positions per face')

@@ -74,6 +74,11 @@ class Reader:
     mantissa = self.integer()
     return float(mantissa) * 2.0 ** self.integer()
 
+  def matrix(self) -> np.ndarray:
+    """float32 [rows, cols] of a dlib matrix (-rows, -cols, then each value as a double)."""
+    rows, cols = abs(self.integer()), abs(self.integer())
+    return np.array([self.double() for _ in range(rows * cols)], np.float32).reshape(rows, cols)
+
   def tensor(self) -> np.ndarray:
     """float32 [num_samples, k, nr, nc]."""
     if self.integer() != 2:

@@ -78,17 +78,6 @@ def _pixel_values(image: np.ndarray, points: np.ndarray) -> np.ndarray:
   return np.where(inside, values, 0.0).astype(np.float32)
 
 
-class _FloatReader(dlib_file.Reader):
-  """dlib's serialized shape predictor values."""
-
-  def real(self) -> float:
-    return self.double()
-
-  def matrix(self) -> np.ndarray:
-    rows, cols = abs(self.integer()), abs(self.integer())
-    return np.array([self.real() for _ in range(rows * cols)], np.float32).reshape(rows, cols)
-
-
 def read(path: str) -> ShapePredictor:
   """The shape predictor saved by dlib at `path`.
 
@@ -98,7 +87,7 @@ def read(path: str) -> ShapePredictor:
   if not os.path.isfile(path):
     raise UserError(f"dlib shape predictor file {path!r} does not exist")
   with open(path, "rb") as f:
-    reader = _FloatReader(f.read(), path)
+    reader = dlib_file.Reader(f.read(), path)
   if reader.integer() != 1:
     raise UserError(f"{path}: not a dlib shape predictor file (version)")
   initial = reader.matrix().reshape(-1, 2)
@@ -107,7 +96,7 @@ def read(path: str) -> ShapePredictor:
     stage_splits, stage_thresholds, stage_leaves = [], [], []
     for _ in range(reader.integer()):  # trees
       count = reader.integer()
-      splits = [(reader.integer(), reader.integer(), reader.real()) for _ in range(count)]
+      splits = [(reader.integer(), reader.integer(), reader.double()) for _ in range(count)]
       stage_splits.append([s[:2] for s in splits])
       stage_thresholds.append([s[2] for s in splits])
       stage_leaves.append([reader.matrix().reshape(-1, 2) for _ in range(reader.integer())])
@@ -115,7 +104,7 @@ def read(path: str) -> ShapePredictor:
     thresholds.append(stage_thresholds)
     leaves.append(stage_leaves)
   anchors = [[reader.integer() for _ in range(reader.integer())] for _ in range(reader.integer())]
-  offsets = [[(reader.real(), reader.real()) for _ in range(reader.integer())]
+  offsets = [[(reader.double(), reader.double()) for _ in range(reader.integer())]
              for _ in range(reader.integer())]
   try:
     predictor = ShapePredictor(initial.astype(np.float32), np.asarray(split_pixels, np.int32),

@@ -3,7 +3,7 @@ author's `face_recognition` library names faces with (trained by dlib on ~3 mill
 ~7,500 people; 99.38% on the LFW benchmark).
 
 Input: 150x150 RGB face chips, the face framed as dlib's `get_face_chip` frames it (padding 0.25:
-`CHIP_EYES` are where the eyes land). Output: a 128-d descriptor; two faces are the same person
+its 5 landmarks land on `CHIP_POINTS`). Output: a 128-d descriptor; two faces are the same person
 when their descriptors lie within `DLIB_TOLERANCE` (Euclidean), dlib's own threshold.
 
 The architecture (dlib's `anet_type`): a 7x7/2 convolution, max-pool 3x3/2, then residual
@@ -33,10 +33,8 @@ CHIP_PADDING = 0.25
 _TEMPLATE = np.array([(0.8595674595992, 0.2134981538014), (0.6460604764104, 0.2289674387677),
                       (0.1205750620789, 0.2137274526848), (0.3340850613712, 0.2290642403242),
                       (0.4901123135679, 0.6277975316475)])
+# The template in a chip's continuous pixels (pixel centres at +0.5).
 CHIP_POINTS = (CHIP_PADDING + _TEMPLATE) / (2 * CHIP_PADDING + 1) * CHIP_SIZE + 0.5
-# (x, y) of the left and the right eye (as the image shows them) in a chip, continuous pixels
-# (pixel centres at +0.5): the middle of each eye's two corners.
-CHIP_EYES = np.stack([CHIP_POINTS[2:4].mean(0), CHIP_POINTS[0:2].mean(0)])
 MEAN_RGB = (122.782, 117.001, 104.298)  # dlib's input_rgb_image: (pixel - mean) / 256.
 DLIB_TOLERANCE = 0.6
 # (features, residual blocks, first block down-samples) per stage, input to output.
