@@ -12,7 +12,8 @@ Networks (the same on both sides; softmax cross-entropy, SGD with Nesterov momen
 - resnet: ResNet-9 layout, widths 16/32/64/128, BatchNorm (resnet_cifar10.py); mlfun_jax averages
   BatchNorm statistics across devices, as in training;
 - speedrun: the CIFAR-10 speedrun network (mlfun_jax/models/speedrun.py: frozen 2x2 whitening
-  conv, conv groups of 64/256/256 channels with BatchNorm and GELU), mlfun_jax only.
+  conv, conv groups of 64/256/256 channels with BatchNorm and GELU); its PyTorch twin is
+  benchmarks/speedrun_torch.py's (channels-last, as there).
 --dtype=bfloat16: mlfun_jax with config.dtype='bfloat16' (bfloat16 convolutions and matmuls,
 float32 parameters, optimizer state and loss), PyTorch under torch.autocast with bfloat16 (the same
 split).
@@ -169,6 +170,9 @@ def torch_network(network):
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(7 * 7 * 64, 256), nn.ReLU(), nn.Linear(256, 10))
+  if network == "speedrun":
+    from benchmarks import speedrun_torch  # pylint: disable=g-import-not-at-top
+    return speedrun_torch.make_net()
   if network == "cifar_cnn":
     return nn.Sequential(
         nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -257,13 +261,11 @@ def main(argv):
     compile_s, rate = bench_jax(network, devices[:1], batch, steps, repeats, dtype=dtype)
     rows.append(("mlfun_jax on 1 device", compile_s, rate))
   try:
-    if _JAX_ONLY.value or network == "speedrun":
+    if _JAX_ONLY.value:
       raise ImportError
     import torch  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
-    if network == "speedrun":
-      print("(no PyTorch twin of the speedrun network here yet: mlfun_jax alone)")
-    elif not _JAX_ONLY.value:
+    if not _JAX_ONLY.value:
       print("(PyTorch not installed: pip install torch==2.13.0 for the side-by-side number)")
   else:
     threads = _TORCH_THREADS.value or os.cpu_count()

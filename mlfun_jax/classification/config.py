@@ -44,6 +44,7 @@ FIELDS_ADDED_LATER = {
     "adversarial.enabled": True,
     # Runs from before the CIFAR-10 speedrun's pieces: none of them.
     "augment.alternate_flips": False,
+    "augment.shift_fill": "zeros",
     "test_time_shift": 0,
     "model.whiten_bias_epochs": 3.0,
     "optimizer.warmup_fraction": 0.0,
@@ -61,6 +62,7 @@ FIELD_RULES = {
     **image_data.IMAGE_DATA_RULES,
     **image_data.INPUT_RULES,
     "augment.shift": cc.Integer(0),
+    "augment.shift_fill": cc.Text(("zeros", "reflect")),
     "augment.flip": cc.Boolean(),
     "augment.alternate_flips": cc.Boolean(),
     "augment.rotate_degrees": cc.Number(0, 180),
@@ -112,6 +114,7 @@ def defaults() -> ml_collections.ConfigDict:
   # On-device augmentation (see mlfun_jax/data/augment.py); the fields are its keywords.
   config.augment = ml_collections.ConfigDict()
   config.augment.shift = 2  # Translation by up to this many pixels.
+  config.augment.shift_fill = "zeros"  # What shifts bring in at the borders: zeros or 'reflect'.
   config.augment.flip = False  # Random left-right mirror images (digits are not symmetric).
   config.augment.rotate_degrees = 0.0  # Random rotations by up to this many degrees.
   config.augment.blur_probability = 0.0  # Share of images blurred.

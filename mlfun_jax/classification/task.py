@@ -75,7 +75,7 @@ def make_train_step(model, config: ml_collections.ConfigDict, mean: Any, std: An
   """
   head, positive_class, label_smoothing = config.head, config.positive_class, config.label_smoothing
   alternate_flips = config.augment.flip and config.augment.alternate_flips
-  augment_kwargs = dict(shift=config.augment.shift,
+  augment_kwargs = dict(shift=config.augment.shift, shift_fill=config.augment.shift_fill,
                         flip=config.augment.flip and not alternate_flips,
                         rotate_degrees=config.augment.rotate_degrees,
                         blur_probability=config.augment.blur_probability,

@@ -1,6 +1,5 @@
 """Optimizers and learning-rate schedules from a config (optax)."""
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -49,7 +48,9 @@ def create_optimizer(config: ml_collections.ConfigDict, num_steps: int,
   With `grad_accum_steps` K > 1 the optimizer is wrapped in `optax.MultiSteps`: it averages the
   gradients of K calls and updates the parameters at every K-th (the others give zero updates),
   so K micro-batches give the update of one K-times-larger batch. `num_steps` counts calls (micro
-  steps); the schedule and `warmup_steps` count updates (num_steps / K of them).
+  steps); the schedule, `warmup_steps` and the Lookahead average count the updates that happen
+  (floor(num_steps / K): trailing calls short of a whole update change nothing), so the schedule
+  ends and the average takes over at the last of them.
 
   Fields: name, learning_rate, schedule, warmup_steps, momentum (momentum: SGD with Nesterov
   momentum), b1/b2 (adam, adamw), weight_decay (adamw: decoupled, on every parameter; sgd and
@@ -62,7 +63,8 @@ def create_optimizer(config: ml_collections.ConfigDict, num_steps: int,
   """
   if grad_accum_steps < 1:
     raise UserError(f"config field grad_accum_steps={grad_accum_steps!r} must be >= 1")
-  schedule = learning_rate_schedule(config, max(1, math.ceil(num_steps / grad_accum_steps)))
+  num_updates = max(1, num_steps // grad_accum_steps)
+  schedule = learning_rate_schedule(config, num_updates)
   if config.name in ("sgd", "momentum"):
     optimizer = _sgd(config, schedule)
   elif config.name == "adam":
@@ -74,7 +76,7 @@ def create_optimizer(config: ml_collections.ConfigDict, num_steps: int,
                     f"choose one of {', '.join(OPTIMIZERS)}")
   if config.get("lookahead_every", 0):
     optimizer = lookahead_average(optimizer, config.lookahead_every, config.lookahead_decay,
-                                  max(1, math.ceil(num_steps / grad_accum_steps)))
+                                  num_updates)
   if config.get("grad_clip_norm", 0):
     optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), optimizer)
   if grad_accum_steps > 1:

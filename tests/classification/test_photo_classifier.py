@@ -107,7 +107,7 @@ def test_speedrun_recipe_learns_and_predict_answers_as_its_evaluation(photo_fold
   workdir = tmp_path / 'run'
   records = _train(SPEEDRUN_CONFIG, workdir, photo_folder, tmp_path / 'cache',
                    '--config.model.stage_features=(8, 16, 16)', '--config.input_pipeline=memory',
-                   '--config.optimizer.learning_rate=0.2')
+                   '--config.optimizer.learning_rate=0.4')
   final = [r for r in records if 'eval_accuracy' in r][-1]
   assert final['eval_count'] == 30 and final['eval_accuracy'] >= 0.9
   assert 'eval_single_view_accuracy' in final

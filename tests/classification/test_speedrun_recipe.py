@@ -97,6 +97,33 @@ def test_lookahead_average_equals_the_recipes_loop():
   assert not np.allclose(fast, np.array([1.0, -2.0, 0.5]) - 0.1 * grads.sum(0), rtol=1e-3)
 
 
+def test_accumulated_updates_end_on_the_average_and_the_final_rate():
+  """3 parts per update and 20 calls: 6 updates happen (the 2 trailing calls change nothing);
+  the schedule ends and the weights become the slow ones at the 6th."""
+  config = optimizer_config(learning_rate=0.1, schedule='warmup_linear', warmup_fraction=0.5,
+                            initial_factor=0.2, final_factor=0.07, lookahead_every=4,
+                            lookahead_decay=0.9)
+  calls, parts = 20, 3
+  tx = optim.create_optimizer(config, calls, grad_accum_steps=parts)
+  grads = np.random.default_rng(1).normal(size=(calls, 2)).astype(np.float32)
+  params = jnp.asarray([1.0, -1.0])
+  state = tx.init(params)
+  for g in grads:
+    updates, state = tx.update(jnp.asarray(g), state, params)
+    params = params + updates
+  schedule = optim.learning_rate_schedule(config, 6)
+  fast = np.array([1.0, -1.0])
+  slow = fast.copy()
+  for update in range(1, 7):
+    fast = fast - float(schedule(update - 1)) * grads[parts * (update - 1):parts * update].mean(0)
+    if update % 4 == 0 or update == 6:
+      decay = 0.9 * (update / 6) ** 3 if update % 4 == 0 else 1.0
+      slow = slow + (1 - decay) * (fast - slow)
+      fast = slow.copy()
+  np.testing.assert_allclose(np.asarray(params), fast, rtol=1e-5)
+  assert float(schedule(5)) == pytest.approx(0.1 * (1 + 0.07 * 2) / 3, rel=1e-5)
+
+
 def test_alternating_flips_mirror_every_image_in_every_other_epoch():
   split = arrays.ArraySplit(np.zeros((10, 2, 2, 1), np.uint8), np.arange(10, dtype=np.int32))
   batches = arrays.train_batches(split, global_batch_size=5, seed=3, alternate_flips=True)

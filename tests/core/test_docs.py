@@ -4,7 +4,8 @@ A fenced ```bash or ```python block is either marked on the line right before it
 
   <!-- needs: dataset mnist -->   <!-- needs: network -->   <!-- needs: minutes -->
   <!-- needs: trained workdir from the block above -->    <!-- needs: gpu -->
-  <!-- needs: pdoc (the docs extra) -->                   (several: comma-separated)
+  <!-- needs: pdoc (the docs extra) -->   <!-- needs: PyTorch (the bench extra) -->
+  (several: comma-separated)
 
 or run by these tests: Python blocks as a script in a fresh folder, shell blocks whose commands
 are all quick (`--help`, `mlfun-data list`, `python docs/tables.py --check`) with subprocess. An
@@ -34,7 +35,8 @@ PAGES = [REPO_ROOT / 'README.md'] + sorted((REPO_ROOT / 'docs').glob('*.md'))
 FENCE = re.compile(r'^```(\w*)\s*$')
 MARK = re.compile(r'^<!-- needs: (.+?) -->\s*$')
 NEEDS = re.compile(r'^(dataset [\w ]+|network|minutes|a short training|gpu|tpu|'
-                   r'pdoc \(the docs extra\)|eSpeak NG \(the speech extra\)|trained workdir( from .+)?)$')
+                   r'pdoc \(the docs extra\)|PyTorch \(the bench extra\)|'
+                   r'eSpeak NG \(the speech extra\)|trained workdir( from .+)?)$')
 # Commands an unmarked shell block may hold: quick, offline, no dataset.
 QUICK_COMMANDS = [
     re.compile(r'^mlfun-[\w-]+ (--config=\w+ )?--help(full)?$'),

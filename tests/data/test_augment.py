@@ -46,6 +46,23 @@ def test_augment_jit_equals_eager_and_starts_with_the_shift():
                                 augment.random_shift(shift_key, images.astype(np.float32), 2))
 
 
+def test_shift_is_a_crop_of_the_padded_image_at_every_offset():
+  images = _uint8_images((400, 6, 5, 2), seed=1)
+  r = 2
+  for fill, mode in (("zeros", "constant"), ("reflect", "reflect")):
+    out = np.asarray(augment.random_shift(jax.random.key(7), images, r, fill))
+    padded = np.pad(images, ((0, 0), (r, r), (r, r), (0, 0)), mode=mode)
+    seen = set()
+    for image, moved in zip(padded, out):
+      offsets = [(dy, dx) for dy in range(2 * r + 1) for dx in range(2 * r + 1)
+                 if np.array_equal(image[dy:dy + 6, dx:dx + 5], moved)]
+      assert offsets, fill  # Every output is the padded image cropped at some offset.
+      seen.add(offsets[0])
+    assert len(seen) == (2 * r + 1)**2, fill  # All 25 shifts occur among 400 images.
+  reflected = np.asarray(augment.random_shift(jax.random.key(7), images, r, "reflect"))
+  assert (reflected != 0).mean() > 0.99  # No zero borders (random uint8 is 0 one time in 256).
+
+
 def test_flip_probability_one_zero_and_half():
   images = _uint8_images((64, 5, 6, 2))
   key = jax.random.key(1)

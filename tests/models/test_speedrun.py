@@ -62,3 +62,15 @@ def test_network_logits_and_frozen_whitening_kernel():
   kernel = params['ConvGroup_1']['Conv_0']['kernel']  # [3, 3, 8, 16]
   np.testing.assert_array_equal(kernel[1, 1, :, :8], np.eye(8))
   assert float(jnp.abs(kernel[0, 0, :, :8]).max()) == 0.0
+
+
+def test_other_filters_and_dense_start_uniform_within_one_over_root_fan_in():
+  model = speedrun.SpeedrunNet(widths=(64, 256, 256), bn_axis_name=None)
+  params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)['params']
+  for kernel, fan_in, rest in ((params['ConvGroup_1']['Conv_0']['kernel'], 9 * 64, 64),
+                               (params['ConvGroup_0']['Conv_0']['kernel'], 9 * 24, 24),
+                               (params['Dense_0']['kernel'], 256, 0)):
+    others = np.asarray(kernel)[..., rest:].ravel()  # Past the identity filters.
+    bound = 1 / np.sqrt(fan_in)
+    assert np.abs(others).max() <= bound  # PyTorch's default: uniform in +-1/sqrt(fan_in).
+    np.testing.assert_allclose(others.std(), bound / np.sqrt(3), rtol=0.02)
