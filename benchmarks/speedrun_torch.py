@@ -173,8 +173,8 @@ def lr_factor(step, total):
 
 
 def load_split(data_dir, validation_fraction):
-  """(train images, train labels, validation images, validation labels, mean, std) as torch
-  tensors: images float32 [N, 3, 32, 32] normalised with the training images' statistics."""
+  """(train images, train labels, validation images, validation labels) as torch tensors: images
+  float32 [N, 3, 32, 32] normalised with the training images' per-channel statistics."""
   import torch  # pylint: disable=g-import-not-at-top
   from mlfun_jax.data import image_stats  # pylint: disable=g-import-not-at-top
   from mlfun_jax.data import registry  # pylint: disable=g-import-not-at-top
@@ -191,7 +191,7 @@ def load_split(data_dir, validation_fraction):
     return (torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
             torch.from_numpy(split.labels.astype(np.int64)))
 
-  return (*tensor(dataset.train), *tensor(dataset.test), mean, std)
+  return (*tensor(dataset.train), *tensor(dataset.test))
 
 
 def run(data_dir, epochs, seed, threads, batch_size, validation_fraction, eval_every=0, log=print):
@@ -204,7 +204,7 @@ def run(data_dir, epochs, seed, threads, batch_size, validation_fraction, eval_e
   torch.set_num_threads(threads or os.cpu_count())
   torch.manual_seed(seed)
   generator = torch.Generator().manual_seed(seed)
-  train_x, train_y, val_x, val_y, _, _ = load_split(data_dir, validation_fraction)
+  train_x, train_y, val_x, val_y = load_split(data_dir, validation_fraction)
 
   train_seconds = 0.0
   start = time.perf_counter()
@@ -216,8 +216,8 @@ def run(data_dir, epochs, seed, threads, batch_size, validation_fraction, eval_e
   decay = HYPER["weight_decay"] * batch_size / kilostep
   lr_biases = lr * HYPER["bias_scaler"]
   named = [(k, p) for k, p in net.named_parameters() if p.requires_grad]
-  norm_names = {f"{i}.{j}.bias" for i, layer in enumerate(net) if isinstance(layer, nn.Sequential)
-                for j, sub in enumerate(layer) if isinstance(sub, nn.BatchNorm2d)}
+  norm_names = {f"{name}.bias" for name, module in net.named_modules()
+                if isinstance(module, nn.BatchNorm2d)}
   norm_biases = [p for k, p in named if k in norm_names]
   others = [p for k, p in named if k not in norm_names]
   optimizer = torch.optim.SGD(

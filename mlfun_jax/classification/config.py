@@ -8,6 +8,7 @@ import ml_collections
 
 from mlfun_jax.core import config as core_config
 from mlfun_jax.core import config_checks as cc
+from mlfun_jax.data import augment
 from mlfun_jax.data import config as image_data
 
 # Fields a config saved by an older run may lack, with the value that reproduces how it ran.
@@ -62,7 +63,7 @@ FIELD_RULES = {
     **image_data.IMAGE_DATA_RULES,
     **image_data.INPUT_RULES,
     "augment.shift": cc.Integer(0),
-    "augment.shift_fill": cc.Text(("zeros", "reflect")),
+    "augment.shift_fill": cc.Text(augment.SHIFT_FILLS),
     "augment.flip": cc.Boolean(),
     "augment.alternate_flips": cc.Boolean(),
     "augment.rotate_degrees": cc.Number(0, 180),
